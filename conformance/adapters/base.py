@@ -1,0 +1,113 @@
+"""The adapter protocol: how the conformance suite drives an implementation.
+
+An adapter wraps one implementation (ours, transformers' classes, or a third party's) behind a small,
+framework-neutral surface: everything goes in and comes out as numpy arrays and plain Python values,
+and parameters are exchanged under the spec's canonical (PyTorch state-dict) names. A third party
+writes one class like this and runs ``pytest --pyargs conformance --impl mypkg.adapter:Adapter``.
+
+Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether an adapter supports a (class, dtype, device) combination, and if not, why."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class Handle:
+    """A built model: the adapter's native object plus what the suite needs to know about it."""
+
+    class_name: str
+    config: dict  # ElectraConfig.to_dict() form
+    dtype: str  # "float32" | "bfloat16" | "float16": computation dtype
+    device: str  # "cpu" | "gpu" | "tpu"
+    native: Any  # the implementation's own model object (and params, for Flax)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outputs of one call, as numpy.
+
+    ``fields`` maps each *present* output field to a numpy array, or a tuple of arrays for tuple
+    fields (hidden_states, attentions, ...); opaque containers (a Flax cache) are passed through as-is.
+    ``tuple_form`` is what return_dict=False gave (same conversion), when the suite asked for it.
+    """
+
+    fields: Mapping[str, Any]
+    tuple_form: tuple | None = None
+    output_class: str = ""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    #: short name used in reports and test ids, e.g. "flax", "tf", "hf-flax", "mypkg"
+    name: str
+    #: "tf" or "flax": which family of spec classes it implements
+    framework: str
+
+    def version(self) -> str:
+        """Implementation version string (package version, git describe, ...)."""
+
+    def framework_versions(self) -> dict[str, str]:
+        """Versions of the frameworks it runs on, e.g. {"tensorflow": "2.21.0"}."""
+
+    def available_devices(self) -> list[str]:
+        """Subset of ["cpu", "gpu", "tpu"] present on this machine for this framework."""
+
+    def classes(self) -> list[str]:
+        """Spec class names it implements, e.g. ["FlaxElectraModel", ...]."""
+
+    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
+        """Support(True) or Support(False, reason)."""
+
+    def constructor_signature(self, class_name: str) -> inspect.Signature:
+        """Signature of the class constructor as users see it."""
+
+    def call_signature(self, class_name: str) -> inspect.Signature:
+        """Signature of the call (TF ``call``, Flax ``__call__``) as users see it."""
+
+    def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
+              device: str = "cpu") -> Handle:
+        """Build a randomly initialised model from a config dict."""
+
+    def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
+        """All parameters under canonical names (PyTorch layout: Linear weight is (out, in))."""
+
+    def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
+        """Set parameters from canonical names; raises on a missing name or a shape mismatch."""
+
+    def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
+            train: bool = False, seed: int | None = None, compiled: bool = False,
+            tuple_form: bool = False, input_format: str = "kwargs") -> RunResult:
+        """Call the model. ``inputs``: call arguments (numpy arrays; labels included), absent = omitted.
+        ``flags``: output_attentions / output_hidden_states / return_dict / use_cache, passed only if present.
+        ``train``: training mode (TF training=True; Flax train=True with a dropout rng from ``seed``).
+        ``compiled``: run through tf.function(jit_compile=True) / jax.jit.
+        ``tuple_form``: also call with return_dict=False and return that tuple.
+        ``input_format``: one of ``input_formats()`` ("kwargs"; TF also "tensor", "list", "dict")."""
+
+    def input_formats(self) -> tuple[str, ...]:
+        """Input formats the call accepts: ("kwargs",) for Flax; TF adds "tensor", "list", "dict"."""
+
+    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
+        """Causal LM only: run inputs[:, :prompt_len] as a prompt, then one token at a time using the
+        key/value cache (padding given by inputs["attention_mask"]), and return the logits of every
+        position, (B, S, V). Compared against a single full pass."""
+
+    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
+        """save_pretrained into ``directory`` in the given formats ("safetensors", "h5", "msgpack")."""
+
+    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
+        """from_pretrained from a local directory (kwargs: ignore_mismatched_sizes, dtype, ...)."""
