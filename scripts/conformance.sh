@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Main job: set up .venv (tf + flax extras) and run the conformance suite against impl_tf and
+# impl_flax on CPU; prints the conformance matrix and writes reports/conformance.{json,md,html}.
+# Extra arguments go to `electra-conformance run` (e.g. --devices gpu --profile thorough).
+source "$(dirname "$0")/_venv.sh" .venv "tf,flax"
+exec electra-conformance run --impl tf --impl flax --devices cpu --profile ci \
+  --report reports/conformance.json "$@"
