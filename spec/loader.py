@@ -1,10 +1,13 @@
-"""Load the spec data files into typed, immutable objects.
+"""Load the spec data files (``spec/data/*.yaml``) into typed, immutable objects.
 
-Only the config part lives here for now; the other sections are added beside it.
+Every data file is validated against ``spec/schema/<stem>.schema.json`` (JSON Schema 2020-12) when
+that schema exists; the section modules in ``spec/sections`` turn the raw data into frozen dataclasses.
+``load_spec()`` is cached: call it anywhere.
 """
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -12,117 +15,124 @@ from typing import Any, Mapping
 
 import yaml
 
+from spec.sections.classes import ModelClass, Param, build_classes  # noqa: F401
+from spec.sections.common import Clause, frozen
+from spec.sections.config import ConfigConstraint, ConfigField, ConfigSpec, build_config  # noqa: F401
+from spec.sections.errors import ErrorClause, ExceptionSpec, build_errors  # noqa: F401
+from spec.sections.outputs import OutputClass, OutputField, build_outputs  # noqa: F401
+from spec.sections.tolerances import Tolerance, ToleranceTable, build_tolerances  # noqa: F401
+
 DATA_DIR = Path(__file__).parent / "data"
+SCHEMA_DIR = Path(__file__).parent / "schema"
 
 
-def _read(name: str) -> Any:
-    with open(DATA_DIR / name, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+class SpecError(ValueError):
+    """A spec data file is missing, unreadable or does not validate against its schema."""
 
 
-@dataclass(frozen=True)
-class ConfigField:
-    name: str
-    type: str
-    default: Any
-    doc: str
-    nullable: bool = False
-    choices: tuple | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: float | None = None
-    exclusive_maximum: float | None = None
-    derived: bool = False
-    strategy: tuple = ()  # ((key, value), ...) bounds for drawing examples
-
-    @property
-    def id(self) -> str:
-        return f"ElectraConfig.field.{self.name}"
+def read_data(stem: str, data_dir: Path = DATA_DIR) -> Any:
+    path = Path(data_dir) / f"{stem}.yaml"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise SpecError(f"cannot read spec data {path}: {e}") from e
 
 
-@dataclass(frozen=True)
-class ConfigConstraint:
-    id_suffix: str
-    expr: str
-    message: str
-
-    @property
-    def id(self) -> str:
-        return f"ElectraConfig.constraint.{self.id_suffix}"
+def schema_for(stem: str, schema_dir: Path = SCHEMA_DIR) -> dict | None:
+    path = Path(schema_dir) / f"{stem}.schema.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True)
-class ConfigSpec:
-    model_type: str
-    fields: tuple[ConfigField, ...]
-    constraints: tuple[ConfigConstraint, ...]
-    passthrough: tuple[str, ...]
+def validation_errors(data: Any, schema: dict) -> list[str]:
+    """Every schema violation of data, as 'path: message' lines (empty when valid)."""
+    import jsonschema
 
-    def field(self, name: str) -> ConfigField:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"ElectraConfig has no field {name!r}")
+    validator = jsonschema.Draft202012Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
 
 
-def _config_spec(raw: dict) -> ConfigSpec:
-    fields = []
-    for f in raw["fields"]:
-        f = dict(f)
-        if "choices" in f:
-            f["choices"] = tuple(f["choices"])
-        f["strategy"] = tuple(sorted(f.get("strategy", {}).items()))
-        fields.append(ConfigField(**f))
-    constraints = tuple(
-        ConfigConstraint(id_suffix=c["id"], expr=c["expr"], message=c["message"]) for c in raw["constraints"]
-    )
-    return ConfigSpec(raw["model_type"], tuple(fields), constraints, tuple(raw.get("passthrough", ())))
-
-
-@dataclass(frozen=True)
-class OutputField:
-    output_class: str
-    name: str
-    dtype: str
-    present_when: str
-    shape: str | None = None  # None for opaque containers (container is set)
-    tuple: str | None = None  # length expression when the field is a tuple of tensors
-    container: str | None = None
-    doc: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.output_class}.field.{self.name}"
-
-
-@dataclass(frozen=True)
-class OutputClass:
-    name: str
-    fields: tuple[OutputField, ...]
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
-
-def _outputs(raw: dict) -> dict[str, OutputClass]:
-    out = {}
-    for cname, c in raw["classes"].items():
-        fields = tuple(OutputField(output_class=cname, **{k: (str(v) if k in ("shape", "tuple") else v)
-                                                          for k, v in f.items()}) for f in c["fields"])
-        out[cname] = OutputClass(cname, fields)
-    return out
+def validate_file(stem: str, data_dir: Path = DATA_DIR, schema_dir: Path = SCHEMA_DIR) -> Any:
+    """Read spec/data/<stem>.yaml and raise SpecError listing the violations of its schema."""
+    data = read_data(stem, data_dir)
+    schema = schema_for(stem, schema_dir)
+    if schema is not None:
+        errors = validation_errors(data, schema)
+        if errors:
+            raise SpecError(f"spec/data/{stem}.yaml does not match its schema:\n  " + "\n  ".join(errors[:20]))
+    return data
 
 
 @dataclass(frozen=True)
 class Spec:
     config: ConfigSpec
     outputs: Mapping[str, OutputClass]
+    classes: Mapping[str, ModelClass]
+    errors: Mapping[str, ErrorClause]
+    exceptions: Mapping[str, ExceptionSpec]
+    tolerances: ToleranceTable
+    sections: Mapping[str, Any]  # typed views of the other files (meta, losses, behaviour, ...)
+    _raw: Mapping[str, Any]  # every data file, frozen, by stem
+
+    # -- lookups used across the project -----------------------------------------------------
+    def raw(self, stem: str) -> Any:
+        """The data of spec/data/<stem>.yaml as immutable containers (e.g. raw('params'))."""
+        try:
+            return self._raw[stem]
+        except KeyError:
+            raise KeyError(f"no spec data file {stem}.yaml; have {sorted(self._raw)}") from None
+
+    def classes_for(self, framework: str) -> tuple[ModelClass, ...]:
+        """The classes of one framework ('tf' or 'flax'), documented ones first, in file order."""
+        found = [c for c in self.classes.values() if c.framework == framework]
+        if not found:
+            raise ValueError(f"unknown framework {framework!r}; expected one of "
+                             f"{sorted({c.framework for c in self.classes.values()})}")
+        return tuple(sorted(found, key=lambda c: c.extension))
+
+    def tolerance(self, kind: str, dtype: str, device: str, field: str | None = None) -> Tolerance:
+        return self.tolerances(kind, dtype, device, field)
+
+    def output_of(self, class_name: str) -> OutputClass:
+        return self.outputs[self.classes[class_name].output_class]
+
+    def errors_for(self, class_name: str) -> tuple[ErrorClause, ...]:
+        fw = self.classes[class_name].framework
+        return tuple(e for e in self.errors.values() if e.applies_to(class_name, fw))
+
+    def clauses(self) -> Mapping[str, Clause]:
+        from spec.clauses import collect_clauses
+
+        return collect_clauses(self)
+
+    @property
+    def version(self) -> str:
+        meta = self.sections.get("meta")
+        return meta.spec_version if meta is not None else "0.0.0"
+
+
+def _optional_sections(raw: Mapping[str, Any]) -> dict[str, Any]:
+    from spec.sections import extra
+
+    return {stem: build(raw[stem]) for stem, build in extra.BUILDERS.items() if stem in raw}
 
 
 @functools.lru_cache(maxsize=None)
-def load_spec() -> Spec:
+def load_spec(data_dir: str | None = None) -> Spec:
+    """The whole spec, validated and typed. data_dir overrides spec/data (tests use broken copies)."""
+    ddir = Path(data_dir) if data_dir else DATA_DIR
+    raw = {p.stem: validate_file(p.stem, ddir) for p in sorted(ddir.glob("*.yaml"))}
+    exceptions, errors = build_errors(raw["errors"])
     return Spec(
-        config=_config_spec(_read("config.yaml")),
-        outputs=MappingProxyType(_outputs(_read("outputs.yaml"))),
+        config=build_config(raw["config"]),
+        outputs=build_outputs(raw["outputs"]),
+        classes=build_classes(raw["classes"]),
+        errors=errors,
+        exceptions=exceptions,
+        tolerances=build_tolerances(raw["tolerances"]),
+        sections=MappingProxyType(_optional_sections(raw)),
+        _raw=MappingProxyType({k: frozen(v) for k, v in raw.items()}),
     )
