@@ -35,7 +35,12 @@ def resolve_file(
     if path.exists():
         raise CheckpointNotFoundError(f"{str(path)!r} is a file, expected a checkpoint directory or a hub id")
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     try:
         return Path(
@@ -48,6 +53,10 @@ def resolve_file(
                 token=token,
             )
         )
+    except HFValidationError as e:
+        raise CheckpointNotFoundError(
+            f"{str(name_or_path)!r} is neither a directory nor a valid hub id (looked for {filename}): {e}"
+        ) from e
     except (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError) as e:
         if required:
             raise CheckpointNotFoundError(

@@ -1,0 +1,211 @@
+"""load_state / save_state: whole checkpoints (config.json + weight files) in any supported format."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from electra_core.checkpoint import h5_io, msgpack_io, safetensors_io
+from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError
+from electra_core.checkpoint.names import flax_to_pt, pt_to_flax, pt_to_tf, tf_to_pt
+from electra_core.checkpoint.param_spec import expected_shapes, params_data
+from electra_core.hub import resolve_file
+
+FORMATS = ("safetensors", "msgpack", "h5")
+
+
+@dataclass
+class LoadedState:
+    """``state``: canonical (PyTorch) names -> arrays in PyTorch layout; ``path``: the file read (the
+    index for a sharded checkpoint); ``format``: "safetensors" | "msgpack" | "h5"; ``metadata``: the
+    file's metadata (safetensors header metadata; {"format": "flax"|"tf"} otherwise)."""
+
+    state: dict[str, np.ndarray]
+    path: Path
+    format: str
+    metadata: dict = field(default_factory=dict)
+
+
+def _files() -> dict:
+    return params_data()["files"]
+
+
+def _from_safetensors_names(arrays: dict, metadata: dict, path: Path) -> dict[str, np.ndarray]:
+    kind = metadata.get("format", "pt")
+    try:
+        if kind == "pt":
+            return arrays
+        if kind == "flax":
+            tree: dict = {}
+            for name, value in arrays.items():
+                node = tree
+                *parents, leaf = name.split(".")
+                for p in parents:
+                    node = node.setdefault(p, {})
+                node[leaf] = value
+            return flax_to_pt(tree)
+        if kind == "tf":
+            return tf_to_pt(arrays)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    raise CheckpointError(f"{path}: unknown safetensors metadata format {kind!r}; expected pt, flax or tf")
+
+
+def _load_safetensors(path: Path) -> LoadedState:
+    arrays, metadata = safetensors_io.read_safetensors(path)
+    return LoadedState(_from_safetensors_names(arrays, metadata, path), path, "safetensors", metadata)
+
+
+def _load_sharded(index_path: Path, resolve) -> LoadedState:
+    weight_map = safetensors_io.read_index(index_path)
+    state: dict[str, np.ndarray] = {}
+    metadata: dict = {}
+    for shard in sorted(set(weight_map.values())):
+        arrays, metadata = safetensors_io.read_safetensors(resolve(shard, True))
+        state.update(_from_safetensors_names(arrays, metadata, index_path))
+    missing = sorted(set(weight_map) - set(state)) if metadata.get("format", "pt") == "pt" else []
+    if missing:
+        raise CheckpointError(f"{index_path}: shards lack {len(missing)} indexed weight(s), e.g. {missing[:3]}")
+    return LoadedState(state, index_path, "safetensors", metadata)
+
+
+def _load_msgpack(path: Path) -> LoadedState:
+    tree = msgpack_io.read_msgpack(path)
+    try:
+        state = flax_to_pt(tree)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    return LoadedState(state, path, "msgpack", {"format": "flax"})
+
+
+def _load_h5(path: Path) -> LoadedState:
+    weights = h5_io.read_h5(path)
+    try:
+        state = tf_to_pt(weights)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    return LoadedState(state, path, "h5", {"format": "tf"})
+
+
+def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
+               cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+               token: str | bool | None = None, formats: Sequence[str] = FORMATS) -> LoadedState:
+    """Read the first checkpoint file present, trying ``formats`` in order, from a directory or hub id.
+
+    Raises CheckpointNotFoundError naming every file looked for when none is present, and
+    CheckpointError naming the file when a file is corrupt or holds unexpected content.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty sequence of {FORMATS}, got {tuple(formats)}")
+    files = _files()
+
+    def resolve(filename: str, required: bool = False) -> Path | None:
+        return resolve_file(name_or_path, filename, revision=revision, cache_dir=cache_dir,
+                            local_files_only=local_files_only, token=token, required=required)
+
+    looked_for = []
+    for fmt in formats:
+        if fmt == "safetensors":
+            looked_for += [files["safetensors"], files["safetensors_index"]]
+            path = resolve(files["safetensors"])
+            if path is not None:
+                return _load_safetensors(path)
+            index = resolve(files["safetensors_index"])
+            if index is not None:
+                return _load_sharded(index, resolve)
+        elif fmt == "msgpack":
+            looked_for.append(files["msgpack"])
+            path = resolve(files["msgpack"])
+            if path is not None:
+                return _load_msgpack(path)
+        else:
+            looked_for.append(files["h5"])
+            path = resolve(files["h5"])
+            if path is not None:
+                return _load_h5(path)
+    raise CheckpointNotFoundError(
+        f"no checkpoint file in {str(name_or_path)!r} (revision={revision!r}): looked for {looked_for}")
+
+
+# -- saving -------------------------------------------------------------------------------------
+def _canonical_arrays(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, value in state.items():
+        array = np.asarray(value)
+        if array.dtype.kind not in "fc" and array.dtype.name != "bfloat16":
+            raise TypeError(f"parameter {name!r} has dtype {array.dtype}; checkpoints hold float arrays")
+        arrays[name] = np.ascontiguousarray(array)
+    return arrays
+
+
+def _default_tf_scope(state: Mapping, config: Any) -> str:
+    """Model scope of the TF class whose parameters are exactly those of ``state``."""
+    data = params_data()
+    tied = data["tied"]["name"]
+    names = {n for n in state if not n.endswith(tied)}
+    scopes = data["naming"]["tf_model_scopes"]
+    for class_name, scope in scopes.items():
+        if set(expected_shapes(class_name, config)) == names:
+            return scope
+    return next(iter(scopes.values()))
+
+
+def _config_json(config: Any) -> bytes:
+    if hasattr(config, "to_json_string"):
+        return config.to_json_string().encode("utf-8")
+    return (json.dumps(dict(config), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_all(tmp: Path, state: dict, config: Any, formats: Sequence[str], tf_model_scope: str | None) -> None:
+    files = _files()
+    _write_file(tmp / files["config"], _config_json(config))
+    if "safetensors" in formats:
+        _write_file(tmp / files["safetensors"], safetensors_io.safetensors_bytes(state, {"format": "pt"}))
+    if "msgpack" in formats:
+        _write_file(tmp / files["msgpack"], msgpack_io.msgpack_bytes(pt_to_flax(state)))
+    if "h5" in formats:
+        scope = tf_model_scope or _default_tf_scope(state, config)
+        h5_io.write_h5(tmp / files["h5"], pt_to_tf(state, scope))
+
+
+def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: Any, *,
+               formats: Sequence[str] = ("safetensors",), tf_model_scope: str | None = None) -> list[Path]:
+    """Write config.json and the weight files of ``formats`` into ``directory``; return their paths.
+
+    ``state``: canonical names -> float arrays in PyTorch layout. Everything is first written to a
+    temporary sibling directory and only then moved over the target files, so a failure while
+    writing leaves an existing checkpoint unchanged. ``tf_model_scope``: first component of the TF
+    names in tf_model.h5 (default: the scope of the TF class whose parameters ``state`` holds).
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty sequence of {FORMATS}, got {tuple(formats)}")
+    if not state:
+        raise ValueError("refusing to save an empty state dict")
+    arrays = _canonical_arrays(state)
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    try:
+        _write_all(tmp, arrays, config, formats, tf_model_scope)
+        written = []
+        for item in sorted(tmp.iterdir()):
+            os.replace(item, target / item.name)
+            written.append(target / item.name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
