@@ -1,0 +1,123 @@
+"""NumPy recomputations the conformance tests compare implementations against.
+
+Everything here is written from the definitions in ``spec/data/losses.yaml`` (which rule, which
+reduction, which ignore index) and from textbook formulas; nothing here is copied from an
+implementation under test. All math runs in float64.
+
+Shape keys: B batch, S sequence, C choices, K labels, V vocab.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable log-softmax along ``axis`` (float64)."""
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=axis, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.exp(log_softmax(logits, axis))
+
+
+def cross_entropy_terms(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-example -log p(label): logits (..., K), labels (...) int -> (...). Labels outside
+    [0, K) give 0 (callers mask them out)."""
+    logp = log_softmax(logits)
+    k = logp.shape[-1]
+    labels = np.asarray(labels).astype(np.int64)
+    safe = np.clip(labels, 0, k - 1)
+    picked = np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+    return np.where((labels >= 0) & (labels < k), -picked, 0.0)
+
+
+def bce_with_logits_terms(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Element-wise binary cross-entropy of sigmoid(logits) against targets in [0, 1]."""
+    x = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+
+def reduce(terms: np.ndarray, weights: np.ndarray | None, reduction: str, axis=None) -> np.ndarray:
+    """Reduce per-element loss ``terms`` with 0/1 ``weights`` (None = all count).
+
+    reduction: "mean" (weighted mean: sum(t*w)/sum(w)), "sum", or "none" (masked terms returned).
+    ``axis`` None reduces everything to a scalar; an int or tuple keeps the other axes.
+    """
+    t = np.asarray(terms, dtype=np.float64)
+    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=np.float64)
+    if reduction == "none":
+        return t * w
+    total = (t * w).sum(axis=axis)
+    if reduction == "sum":
+        return total
+    if reduction == "mean":
+        return total / w.sum(axis=axis)
+    raise ValueError(f"unknown reduction {reduction!r}; expected mean, sum or none")
+
+
+def token_cross_entropy(logits: np.ndarray, labels: np.ndarray, *, ignore_index: int | None,
+                        reduction: str = "mean") -> np.ndarray:
+    """Cross-entropy over tokens: logits (B,S,K) or (B,K), labels (B,S) or (B,); labels equal to
+    ``ignore_index`` do not count."""
+    labels = np.asarray(labels)
+    terms = cross_entropy_terms(logits, labels)
+    weights = None if ignore_index is None else (labels != ignore_index)
+    return reduce(terms, weights, reduction)
+
+
+def causal_lm_loss(logits: np.ndarray, labels: np.ndarray, *, ignore_index: int | None,
+                   reduction: str = "mean") -> np.ndarray:
+    """Next-token cross-entropy: position t's logits (B,S,V) predict labels[:, t+1] (B,S)."""
+    return token_cross_entropy(np.asarray(logits)[:, :-1], np.asarray(labels)[:, 1:],
+                               ignore_index=ignore_index, reduction=reduction)
+
+
+def discriminator_loss(logits: np.ndarray, labels: np.ndarray, attention_mask: np.ndarray | None,
+                       *, reduction: str = "mean") -> np.ndarray:
+    """Binary cross-entropy of logits (B,S) against labels (B,S) (1 = replaced token), counting only
+    positions where attention_mask (B,S) is 1 (all positions when it is None)."""
+    terms = bce_with_logits_terms(logits, labels)
+    weights = None if attention_mask is None else (np.asarray(attention_mask) == 1)
+    return reduce(terms, weights, reduction)
+
+
+def question_answering_loss(start_logits: np.ndarray, end_logits: np.ndarray, start_positions: np.ndarray,
+                            end_positions: np.ndarray, *, clamp: bool, ignored_when_clamped: bool,
+                            reduction: str = "mean") -> np.ndarray:
+    """(CE(start) + CE(end)) / 2 over the batch: logits (B,S), positions (B,).
+
+    clamp: positions are clipped to [0, S]; ignored_when_clamped: a position equal to S (outside the
+    sequence) does not count."""
+    s = np.asarray(start_logits).shape[-1]
+    parts = []
+    for logits, pos in ((start_logits, start_positions), (end_logits, end_positions)):
+        pos = np.asarray(pos).astype(np.int64).reshape(-1)
+        if clamp:
+            pos = np.clip(pos, 0, s)
+        terms = cross_entropy_terms(logits, pos)
+        weights = (pos != s) if ignored_when_clamped else None
+        parts.append(reduce(terms, weights, reduction))
+    return (parts[0] + parts[1]) / 2
+
+
+def regression_loss(logits: np.ndarray, labels: np.ndarray, *, reduction: str = "mean") -> np.ndarray:
+    """Mean squared error between logits (B,1) or (B,K) and float labels of the same size."""
+    x = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64).reshape(x.shape)
+    return reduce((x - y) ** 2, None, reduction)
+
+
+def multi_label_loss(logits: np.ndarray, labels: np.ndarray, *, reduction: str = "mean") -> np.ndarray:
+    """Binary cross-entropy per label: logits (B,K), labels (B,K) in {0,1}."""
+    return reduce(bce_with_logits_terms(logits, labels), None, reduction)
+
+
+def masked_mean(x: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
+    """Mean of ``x`` over ``axis`` counting only positions where mask is nonzero."""
+    m = np.asarray(mask, dtype=np.float64)
+    while m.ndim < np.ndim(x):
+        m = m[..., None]
+    return (np.asarray(x, np.float64) * m).sum(axis) / m.sum(axis)

@@ -1,0 +1,140 @@
+"""ElectraConfig validation, generated from spec/data/config.yaml (clauses ElectraConfig.field.* and
+ElectraConfig.constraint.*): defaults, valid values accepted, each field's invalid values and each
+violated constraint rejected with a ValueError naming the field, both by electra_core.ElectraConfig
+and by the adapter's model constructor."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import strategies as S
+from spec import load_spec
+
+_CONFIG = load_spec().config
+_FIELDS = [f for f in _CONFIG.fields if not f.derived]
+_DERIVED = [f for f in _CONFIG.fields if f.derived]
+
+
+def _config_class():
+    from electra_core.config import ElectraConfig
+
+    return ElectraConfig
+
+
+def invalid_values(f) -> list[tuple[Any, str]]:
+    """(value, why) pairs outside the field's type, range or choices (config.yaml)."""
+    out: list[tuple[Any, str]] = []
+    if not f.nullable:
+        out.append((None, "None for a non-nullable field"))
+    wrong_type = {"int": ["3", 1.5, True], "float": ["0.1", True], "bool": ["yes", 1], "str": [3], "dict": [[1, 2]]}
+    out += [(v, f"wrong type {type(v).__name__}") for v in wrong_type.get(f.type, [])]
+    if f.choices is not None and f.type == "str":
+        out.append(("not_a_choice", "outside choices"))
+    step = 1 if f.type == "int" else 0.5
+    if f.minimum is not None:
+        out.append((type(f.minimum)(f.minimum - step) if f.type == "int" else f.minimum - step, "below minimum"))
+    if f.maximum is not None:
+        out.append((f.maximum + step, "above maximum"))
+    if f.exclusive_minimum is not None:
+        out.append((f.exclusive_minimum, "equal to the exclusive minimum"))
+    if f.exclusive_maximum is not None:
+        out.append((f.exclusive_maximum, "equal to the exclusive maximum"))
+    return out
+
+
+_INVALID = [(f, v, why) for f in _FIELDS for v, why in invalid_values(f)]
+
+
+@pytest.mark.parametrize("field_spec,value,why", _INVALID,
+                         ids=[f"{f.name}-{why.replace(' ', '_')}" for f, _, why in _INVALID])
+def test_invalid_field_value_rejected(check, field_spec, value, why):
+    with check.raises(ValueError, clause=field_spec.id, words=(field_spec.name,)):
+        _config_class()(**{field_spec.name: value})
+
+
+@pytest.mark.parametrize("field_spec", _FIELDS + _DERIVED, ids=lambda f: f.name)
+def test_default_value(check, field_spec):
+    d = _config_class()().to_dict()
+    expected = field_spec.default
+    if field_spec.derived:  # the default is an expression over the other fields
+        env = dict(d)
+        env["id2label"] = {int(k): v for k, v in d["id2label"].items()}
+        expected = eval(field_spec.default, {}, env)  # spec data, not user input
+        actual = {int(k) if str(k).isdigit() else k: v for k, v in d[field_spec.name].items()}
+        actual = {k: (int(v) if isinstance(v, str) and v.isdigit() else v) for k, v in actual.items()}
+    else:
+        actual = d[field_spec.name]
+    check.equal(actual, expected, clause=field_spec.id, what=f"ElectraConfig().{field_spec.name}")
+
+
+@given(cfg=S.configs(tiny=False, with_id2label=True))
+def test_valid_configs_accepted(check, cfg):
+    check.clause(*(f.id for f in _FIELDS))
+    try:
+        made = _config_class()(**cfg)
+    except Exception as err:  # noqa: BLE001 - a valid config must never raise
+        check.fail(_blame(cfg, str(err)), f"valid config rejected: {type(err).__name__}: {err}; config {cfg}")
+    d = made.to_dict()
+    for name, value in cfg.items():
+        if name == "id2label":
+            check.equal({int(k): v for k, v in d[name].items()}, value, clause=_CONFIG.field(name).id,
+                        what="id2label round trip")
+        else:
+            check.equal(d[name], value, clause=_CONFIG.field(name).id, what=f"{name} kept as given")
+
+
+def _blame(cfg: dict, message: str) -> str:
+    for f in _FIELDS:
+        if f.name in message:
+            return f.id
+    return _FIELDS[0].id
+
+
+@st.composite
+def _violating(draw, constraint):
+    """A config whose fields are each valid but which violates exactly ``constraint``: start from a
+    valid config and redraw the fields the constraint's expression names."""
+    cfg = draw(S.configs(tiny=True))
+    names = [n for n in compile(constraint.expr, "<constraint>", "eval").co_names if n != "len"]
+    for name in names:
+        if name == "id2label":
+            n = draw(st.integers(1, 5))
+            cfg["id2label"] = {i: f"c{i}" for i in range(n)}
+        else:
+            cfg[name] = draw(S.field_values(_CONFIG.field(name), tiny=True))
+    from hypothesis import assume
+
+    assume([c.id for c in S.violated_constraints(cfg)] == [constraint.id])
+    return cfg
+
+
+def _constraint_words(constraint) -> tuple[str, ...]:
+    names = [n for n in compile(constraint.expr, "<constraint>", "eval").co_names if n != "len"]
+    return tuple(n for n in names if n in constraint.message.replace("{", " ").replace("}", " "))
+
+
+@pytest.mark.parametrize("constraint", _CONFIG.constraints, ids=lambda c: c.id_suffix)
+def test_constraint_violation_rejected(check, constraint):
+    @given(cfg=_violating(constraint))
+    def violated(cfg):
+        with check.raises(ValueError, clause=constraint.id, words=_constraint_words(constraint)):
+            _config_class()(**cfg)
+
+    violated()
+
+
+def test_adapter_build_validates_config(check, adapter, class_name):
+    """Every model constructor validates its config (error.config.invalid): one invalid value per
+    field, on top of a valid tiny config."""
+    base = S.config_bucket(0, class_name)
+    for f in _FIELDS:
+        cases = invalid_values(f)
+        if not cases:
+            continue
+        value, why = cases[-1]
+        cfg = dict(base, **{f.name: value})
+        with check.raises(ValueError, clause=f.id, words=(f.name,)):
+            adapter.build(class_name, cfg, device="cpu")
+    check.clause("error.config.invalid")

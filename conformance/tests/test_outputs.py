@@ -1,0 +1,91 @@
+"""Family 2, outputs: which fields are present (outputs.yaml present_when), their shapes, tuple
+lengths and dtypes, the output class, and the return_dict=False tuple (present fields in spec order,
+absent ones dropped). Clauses <OutputClass>.field.<name> and <Class>.output.<name>."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, strategies as st
+
+from conformance import strategies as S
+from conformance.tests._helpers import (SELF_KIND, build, eval_count, eval_shape, examples, is_present,
+                                        output_spec, run, spec_class)
+
+
+@st.composite
+def _flags(draw, class_name: str) -> dict:
+    """Each boolean output flag of the call (defaults config.<field>): omitted, True or False.
+    return_dict is exercised by the tuple form instead."""
+    out = {}
+    for p in spec_class(class_name).call:
+        if p.dtype == "bool" and p.default.startswith("config.") and p.name != "return_dict":
+            value = draw(st.sampled_from([None, True, False]))
+            if value is not None:
+                out[p.name] = value
+    return out
+
+
+def _check_field(check, fspec, value, case) -> None:
+    dims = case.dims
+    if fspec.container is not None:
+        return  # opaque cache container: presence is all the spec says
+    if fspec.tuple is not None:
+        n = eval_count(fspec.tuple, case.config, dims)
+        check.that(isinstance(value, tuple) and len(value) == n, clause=fspec.id,
+                   message=f"{fspec.name}: expected a tuple of {n} arrays, got "
+                           f"{type(value).__name__} of length {len(value) if isinstance(value, tuple) else '-'}")
+        items = value
+    else:
+        items = (value,)
+    expected = eval_shape(fspec.shape, case.config, dims)
+    for i, item in enumerate(items):
+        a = np.asarray(item)
+        check.equal(tuple(a.shape), expected, clause=fspec.id,
+                    what=f"shape of {fspec.name}{f'[{i}]' if fspec.tuple else ''} ({fspec.shape})")
+        if fspec.dtype == "float":
+            check.that(a.dtype.kind == "f", clause=fspec.id, message=f"{fspec.name} has dtype {a.dtype}, expected float")
+
+
+@examples(4)
+@given(data=st.data())
+def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, data):
+    sc = spec_class(class_name)
+    case = data.draw(S.cases(class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
+    flags = data.draw(_flags(class_name))
+    out = output_spec(class_name)
+    handle = build(model_cache, class_name, case.config)
+    result = run(model_cache, handle, case.inputs, flags=flags)
+    check.equal(result.output_class or sc.output_class, sc.output_class, clause=f"{class_name}.output.{out.fields[0].name}",
+                what="output class")
+    for fspec in out.fields:
+        want = is_present(fspec.present_when, class_name, case.config, flags, case.inputs)
+        have = fspec.name in result.fields and result.fields[fspec.name] is not None
+        check.that(want == have, clause=fspec.id,
+                   message=f"{fspec.name} is {'present' if have else 'absent'} but present_when "
+                           f"'{fspec.present_when}' is {want} (flags {flags}, inputs {sorted(case.inputs)})")
+        if have:
+            _check_field(check, fspec, result.fields[fspec.name], case)
+
+
+@examples(3)
+@given(data=st.data())
+def test_tuple_form_order(check, adapter, class_name, model_cache, data):
+    case = data.draw(S.cases(class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
+    flags = data.draw(_flags(class_name))
+    out = output_spec(class_name)
+    handle = build(model_cache, class_name, case.config)
+    result = run(model_cache, handle, case.inputs, flags=flags, tuple_form=True)
+    present = [f for f in out.fields if f.name in result.fields and result.fields[f.name] is not None]
+    clause = present[0].id
+    check.that(result.tuple_form is not None, clause=clause, message="return_dict=False gave no tuple")
+    names = [f.name for f in present]
+    check.equal(len(result.tuple_form), len(present), clause=clause,
+                what=f"length of the return_dict=False tuple (present fields in order: {names})")
+    for fspec, item in zip(present, result.tuple_form):
+        expected = result.fields[fspec.name]
+        if fspec.container is not None:
+            continue
+        pairs = zip(item, expected) if fspec.tuple else [(item, expected)]
+        for a, e in pairs:
+            check.equal(np.shape(a), np.shape(e), clause=fspec.id,
+                        what=f"tuple element for {fspec.name} (expected at position {names.index(fspec.name)})")
+            check.allclose(a, e, clause=fspec.id, kind=SELF_KIND, field=fspec.name)
