@@ -1,0 +1,154 @@
+"""The golden cases: small configs, which reference classes run on each, and how their inputs are drawn.
+
+Numpy only (no torch): ``generate.py`` turns these into files with the PyTorch reference. Each config
+is a set of overrides of ElectraConfig's defaults (the defaults themselves come from the reference's
+config class, never from here). Input drawing uses numpy's PCG64 generator, whose streams are stable
+across platforms and numpy versions, so the files regenerate byte for byte.
+
+Shape keys: B batch, C choices, S sequence, L layers, N heads, K num_labels, V vocab.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+ALL_HEADS = (
+    "ElectraModel", "ElectraForPreTraining", "ElectraForMaskedLM", "ElectraForSequenceClassification",
+    "ElectraForMultipleChoice", "ElectraForTokenClassification", "ElectraForQuestionAnswering",
+)
+
+TINY = dict(vocab_size=40, embedding_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=24, max_position_embeddings=16, type_vocab_size=2)
+
+# Each case: id, config overrides, reference classes, input options; the question-answering head needs
+# num_labels == 2 (start and end logits), so its config keeps the default where a case changes it
+# (``config_for``).
+#   padding: per batch row, "none" | "right" | "left" | "single" (one visible token)
+#   flags: extra call flags per class (the decoder's bare model is asked for its key/value cache)
+#   position_ids: pass explicit (shuffled-offset) position ids;  head_mask: None | "heads" (N,) | "layers" (L, N)
+CASES = (
+    dict(id="abs_gelu", config=dict(TINY),
+         classes=ALL_HEADS, batch=3, seq=8, choices=3,
+         padding=("none", "right", "left"), position_ids=True, head_mask=None),
+    dict(id="proj_relkq_gelu_new_untied",
+         config=dict(TINY, embedding_size=8, num_hidden_layers=1, num_attention_heads=4, hidden_act="gelu_new",
+                     position_embedding_type="relative_key_query", tie_word_embeddings=False, num_labels=3,
+                     summary_type="mean", summary_use_proj=False, summary_activation=None, type_vocab_size=3),
+         classes=ALL_HEADS, batch=3, seq=7, choices=2,
+         padding=("right", "none", "single"), position_ids=False, head_mask="layers"),
+    dict(id="relk_relu_regression",
+         config=dict(TINY, hidden_size=12, embedding_size=12, num_attention_heads=3, hidden_act="relu",
+                     position_embedding_type="relative_key", classifier_dropout=0.3, num_labels=1,
+                     summary_type="last", summary_activation="tanh"),
+         classes=("ElectraModel", "ElectraForPreTraining", "ElectraForSequenceClassification",
+                  "ElectraForMultipleChoice", "ElectraForTokenClassification"),
+         batch=2, seq=9, choices=2, padding=("left", "right"), position_ids=False, head_mask="heads"),
+    dict(id="multilabel_cls_index",
+         config=dict(TINY, num_hidden_layers=1, hidden_act="silu", num_labels=3,
+                     problem_type="multi_label_classification", summary_type="cls_index",
+                     summary_activation="tanh"),
+         classes=("ElectraForSequenceClassification", "ElectraForMultipleChoice"),
+         batch=2, seq=6, choices=3, padding=("none", "right"), position_ids=True, head_mask=None),
+    dict(id="decoder",
+         config=dict(TINY, is_decoder=True, use_cache=True),
+         classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
+         batch=3, seq=8, choices=1, padding=("none", "right", "right"), position_ids=False, head_mask=None),
+)
+
+#: call flags every golden output was produced with (``flags_for`` adds a case's per-class extras)
+FLAGS = {"output_hidden_states": True, "output_attentions": True, "return_dict": True}
+
+
+def flags_for(case: dict, class_name: str) -> dict:
+    return {**FLAGS, **case.get("flags", {}).get(class_name, {})}
+
+
+def config_for(case: dict, class_name: str) -> dict:
+    """Config overrides of one reference class on a case."""
+    config = dict(case["config"])
+    if class_name == "ElectraForQuestionAnswering":
+        config.pop("num_labels", None)
+    return config
+
+
+def case_seed(*parts: str) -> int:
+    """A stable 32-bit seed from names (crc32; Python's hash() is salted per process)."""
+    return zlib.crc32("/".join(parts).encode())
+
+
+def _mask(padding: tuple[str, ...], seq: int) -> np.ndarray:
+    """attention_mask (B, S): 1 = visible. right/left pad a third of the row; single keeps one token."""
+    rows = []
+    pad = max(1, seq // 3)
+    for kind in padding:
+        row = np.ones(seq, np.int64)
+        if kind == "right":
+            row[seq - pad:] = 0
+        elif kind == "left":
+            row[:pad] = 0
+        elif kind == "single":
+            row[1:] = 0
+        rows.append(row)
+    return np.stack(rows)
+
+
+def draw_inputs(case: dict, class_name: str) -> dict[str, np.ndarray]:
+    """Call inputs (labels included) of one reference class on one case, as int64/float32 numpy arrays."""
+    rng = np.random.default_rng(case_seed(case["id"], class_name))
+    cfg = config_for(case, class_name)
+    vocab, types, layers = cfg["vocab_size"], cfg["type_vocab_size"], cfg["num_hidden_layers"]
+    heads, labels_k, pad_id = cfg["num_attention_heads"], cfg.get("num_labels", 2), 0
+    seq = case["seq"]
+    mc = class_name == "ElectraForMultipleChoice"
+    rows = case["batch"] * (case["choices"] if mc else 1)
+    padding = tuple(case["padding"][i % len(case["padding"])] for i in range(rows))
+    mask = _mask(padding, seq)                                              # (B*, S)
+    ids = rng.integers(1, vocab, size=(rows, seq), dtype=np.int64)
+    ids[0, 0], ids[0, -1] = vocab - 1, 1                                   # boundary ids
+    ids = np.where(mask == 1, ids, pad_id)
+    inputs = {"input_ids": ids, "attention_mask": mask,
+              "token_type_ids": rng.integers(0, types, size=(rows, seq), dtype=np.int64)}
+    if case["position_ids"]:
+        offsets = rng.integers(0, cfg["max_position_embeddings"] - seq + 1, size=(rows, 1))
+        inputs["position_ids"] = (np.arange(seq)[None, :] + offsets).astype(np.int64)
+    if case["head_mask"] is not None:
+        shape = (heads,) if case["head_mask"] == "heads" else (layers, heads)
+        head_mask = np.ones(shape, np.float32)
+        head_mask.reshape(-1)[1] = 0.0                                      # one masked head
+        head_mask.reshape(-1)[-1] = 0.5                                     # and one scaled head
+        inputs["head_mask"] = head_mask
+    if mc:
+        inputs = {k: (v.reshape(case["batch"], case["choices"], seq) if k != "head_mask" else v)
+                  for k, v in inputs.items()}
+    inputs.update(_labels(rng, class_name, case, mask, ids, labels_k))
+    return inputs
+
+
+def _labels(rng, class_name: str, case: dict, mask: np.ndarray, ids: np.ndarray, k: int) -> dict:
+    batch, seq = case["batch"], case["seq"]
+    if class_name == "ElectraForPreTraining":
+        return {"labels": rng.integers(0, 2, size=mask.shape, dtype=np.int64)}
+    if class_name == "ElectraForMaskedLM":
+        masked = rng.random(mask.shape) < 0.5
+        masked[0, 0] = True
+        return {"labels": np.where(masked & (mask == 1), rng.integers(0, ids.max() + 1, size=mask.shape), -100)}
+    if class_name == "ElectraForCausalLM":
+        return {"labels": np.where(mask == 1, ids, -100)}
+    if class_name == "ElectraForTokenClassification":
+        return {"labels": np.where(mask == 1, rng.integers(0, k, size=mask.shape, dtype=np.int64), -100)}
+    if class_name == "ElectraForSequenceClassification":
+        problem = case["config"].get("problem_type")
+        if k == 1 or problem == "regression":
+            return {"labels": rng.normal(size=(batch,) if k == 1 else (batch, k)).astype(np.float32)}
+        if problem == "multi_label_classification":
+            return {"labels": rng.integers(0, 2, size=(batch, k)).astype(np.float32)}
+        return {"labels": rng.integers(0, k, size=(batch,), dtype=np.int64)}
+    if class_name == "ElectraForMultipleChoice":
+        return {"labels": rng.integers(0, case["choices"], size=(batch,), dtype=np.int64)}
+    if class_name == "ElectraForQuestionAnswering":
+        start = rng.integers(0, seq, size=(batch,), dtype=np.int64)
+        end = np.minimum(start + rng.integers(0, 3, size=(batch,)), seq - 1)
+        end[-1] = seq + 3                                                   # outside: clamped and ignored
+        return {"start_positions": start, "end_positions": end.astype(np.int64)}
+    return {}
