@@ -1,0 +1,86 @@
+"""Small building blocks shared by the layers: initializers, dropout, a named embedding table.
+
+Shape keys: B batch, S sequence, R table rows, W table width.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+keras = tf.keras
+
+
+def normal_initializer(config) -> keras.initializers.Initializer:
+    """Truncated normal with stddev ``config.initializer_range`` for every kernel and table."""
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
+    """Inverted dropout; the identity unless ``training`` and ``rate > 0``. Creates no variables."""
+    if not training or not rate:
+        return x
+    return tf.nn.dropout(x, rate=rate)
+
+
+def dense(units: int, config, name: str) -> keras.layers.Dense:
+    """A Dense layer (kernel (in, units), bias (units,)) initialised like every ELECTRA kernel."""
+    return keras.layers.Dense(units, kernel_initializer=normal_initializer(config), name=name)
+
+
+def layer_norm(config, name: str = "LayerNorm") -> keras.layers.LayerNormalization:
+    """LayerNorm over the last axis (gamma, beta) with ``config.layer_norm_eps``."""
+    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name)
+
+
+class EmbeddingTable(keras.layers.Layer):
+    """A lookup table (R, W) stored as the single weight ``<name>/<weight_name>``.
+
+    ``weight_name`` is ``weight`` for the word embeddings and ``embeddings`` for the others, the
+    variable names transformers' TF checkpoints use.
+    """
+
+    def __init__(self, rows: int, width: int, config, weight_name: str = "embeddings", **kwargs):
+        super().__init__(**kwargs)
+        self.rows, self.width, self.weight_name = rows, width, weight_name
+        self._initializer = normal_initializer(config)
+
+    def build(self, input_shape=None):
+        self.table = self.add_weight(name=self.weight_name, shape=(self.rows, self.width),
+                                     initializer=self._initializer)
+        self.built = True
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        """ids (...) int -> (..., W)."""
+        return tf.gather(self.table, ids)
+
+    def resize(self, new_rows: int) -> None:
+        """Replace the table by one of ``new_rows`` rows keeping the first min(old, new) rows."""
+        self.table = replace_variable(self, self.table, (new_rows, self.width), self._initializer)
+        self.rows = new_rows
+
+
+def replace_variable(layer: keras.layers.Layer, old, new_shape: tuple, initializer):
+    """A new variable of ``new_shape`` at ``old``'s path holding ``old``'s overlapping leading rows."""
+    scope = old.path.rsplit("/", 1)[0]
+    new_value = initializer(new_shape, dtype=old.dtype)
+    keep = min(new_shape[0], old.shape[0])
+    new_value = tf.concat([tf.convert_to_tensor(old)[:keep], new_value[keep:]], axis=0)
+    layer._untrack_variable(old)
+    with _name_scopes(scope.split("/")):
+        new = layer.add_weight(name=old.name, shape=new_shape, initializer=lambda *a, **k: new_value,
+                               trainable=old.trainable)
+    return new
+
+
+class _name_scopes:
+    """Enter nested Keras name scopes so a variable gets the path ``a/b/.../name``."""
+
+    def __init__(self, parts):
+        self.scopes = [keras.name_scope(p) for p in parts]
+
+    def __enter__(self):
+        for s in self.scopes:
+            s.__enter__()
+
+    def __exit__(self, *exc):
+        for s in reversed(self.scopes):
+            s.__exit__(*exc)

@@ -1,0 +1,114 @@
+"""Prediction heads on top of the encoder output. Each layer's name is its checkpoint scope.
+
+Shape keys: B batch, S sequence, H hidden_size, E embedding_size, V vocab_size, K num_labels.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from impl_tf.activations import activation_by_name
+from impl_tf.layers.common import dense, dropout, layer_norm, normal_initializer, replace_variable
+
+keras = tf.keras
+
+
+def classifier_dropout_rate(config) -> float:
+    """config.classifier_dropout when set, else config.hidden_dropout_prob."""
+    return config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+
+
+class ElectraDiscriminatorPredictions(keras.layers.Layer):
+    """Dense(H), hidden_act, Dense(1): one replaced-token logit per position."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = dense(config.hidden_size, config, "dense")
+        self.dense_prediction = dense(1, config, "dense_prediction")
+        self.activation = activation_by_name(config.hidden_act)
+
+    def build(self, input_shape=None):
+        self.dense.build((None, None, self.config.hidden_size))
+        self.dense_prediction.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, x):
+        """(B,S,H) -> (B,S)."""
+        return tf.squeeze(self.dense_prediction(self.activation(self.dense(x))), axis=-1)
+
+
+class ElectraGeneratorPredictions(keras.layers.Layer):
+    """Dense(E), gelu, LayerNorm(E)."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = dense(config.embedding_size, config, "dense")
+        self.LayerNorm = layer_norm(config)
+        self.activation = activation_by_name("gelu")
+
+    def build(self, input_shape=None):
+        self.dense.build((None, None, self.config.hidden_size))
+        self.LayerNorm.build((None, None, self.config.embedding_size))
+        self.built = True
+
+    def call(self, x):
+        """(B,S,H) -> (B,S,E)."""
+        return self.LayerNorm(self.activation(self.dense(x)))
+
+
+class ElectraLMHead(keras.layers.Layer):
+    """logits = x @ W^T + bias with W the word-embedding table (tied) or its own ``weight`` (V,E)."""
+
+    def __init__(self, config, word_embeddings, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.word_embeddings = word_embeddings  # EmbeddingTable of the encoder, used when tied
+        self.tied = config.tie_word_embeddings
+
+    def build(self, input_shape=None):
+        V, E = self.config.vocab_size, self.config.embedding_size
+        if not self.tied:
+            self.weight = self.add_weight(name="weight", shape=(V, E), initializer=normal_initializer(self.config))
+        self.bias = self.add_weight(name="bias", shape=(V,), initializer="zeros")
+        self.built = True
+
+    @property
+    def output_matrix(self):
+        """(V,E): the matrix the logits are computed with."""
+        return self.word_embeddings.table if self.tied else self.weight
+
+    def call(self, x):
+        """(B,S,E) -> (B,S,V)."""
+        w = tf.cast(self.output_matrix, x.dtype)
+        return tf.matmul(x, w, transpose_b=True) + tf.cast(self.bias, x.dtype)
+
+    def resize(self, new_rows: int) -> None:
+        """New vocabulary size: the bias (and an untied matrix) keep their first rows."""
+        self.bias = replace_variable(self, self.bias, (new_rows,), keras.initializers.Zeros())
+        if not self.tied:
+            self.weight = replace_variable(self, self.weight, (new_rows, self.config.embedding_size),
+                                           normal_initializer(self.config))
+
+
+class ElectraClassificationHead(keras.layers.Layer):
+    """Sequence classifier on the first token: dropout, Dense(H), gelu, dropout, Dense(K) ``out_proj``."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = dense(config.hidden_size, config, "dense")
+        self.out_proj = dense(config.num_labels, config, "out_proj")
+        self.activation = activation_by_name("gelu")
+        self.rate = classifier_dropout_rate(config)
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.config.hidden_size))
+        self.out_proj.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, x, training=False):
+        """(B,S,H) -> (B,K)."""
+        x = dropout(x[:, 0, :], self.rate, training)
+        x = dropout(self.activation(self.dense(x)), self.rate, training)
+        return self.out_proj(x)

@@ -1,0 +1,171 @@
+"""TFElectraPreTrainedModel: what every public class shares — argument resolution and validation,
+output construction, Keras fit support, embeddings access and resizing, from/save_pretrained glue
+and a SavedModel serving signature.
+
+Shape keys: B batch, S sequence, V vocab_size, E embedding_size.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from electra_core import ElectraConfig
+from electra_core.outputs import output_class
+from impl_tf.call_arguments import call_parameter_names, resolve_flags, to_tensor, unpack_input_formats
+from impl_tf.layers.main_layer import ElectraMainLayer
+from impl_tf.validation import validate_call_inputs
+
+keras = tf.keras
+logger = logging.getLogger("impl_tf")
+
+
+class TFElectraPreTrainedModel(keras.Model):
+    #: output class name in spec/data/outputs.yaml
+    output_class_name: str = ""
+    #: call arguments holding the labels, in the order a tuple ``y`` is spread over them
+    label_names: tuple[str, ...] = ("labels",)
+    #: leading dims before the sequence: 1 for (B,S), 2 for multiple choice (B,C,S)
+    lead_rank: int = 1
+    #: canonical prefix of the base model's parameters ("" for the bare model)
+    base_model_prefix = "electra"
+
+    def __init__(self, config: ElectraConfig, *inputs, **kwargs):
+        if not isinstance(config, ElectraConfig):
+            raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
+        config.validate()
+        super().__init__(**kwargs)
+        self.config = config
+        self.electra = ElectraMainLayer(config, name="electra")
+
+    def build_heads(self) -> None:
+        """Create every weight now (each class builds its head layers here)."""
+
+    def _finish_init(self) -> None:
+        self.electra.build()
+        self.build_heads()
+        self.built = True
+
+    # -- calling -------------------------------------------------------------------------------
+    def resolve_call(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The call's local arguments -> unpacked, converted, validated, flags filled from the config."""
+        names = call_parameter_names(type(self))
+        values = {k: values.get(k) for k in names}
+        values = unpack_input_formats(names, values)
+        values = {k: (v if k == "training" else to_tensor(v)) for k, v in values.items()}
+        values = resolve_flags(self.config, values)
+        validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
+        self.validate_labels(values)
+        values["training"] = bool(values.get("training") or False)
+        return values
+
+    def validate_labels(self, values: dict[str, Any]) -> None:
+        """Each head checks its labels' dtype and range (see impl_tf.label_checks)."""
+
+    def body(self, a: dict[str, Any], **extra) -> dict[str, Any]:
+        """Run the ELECTRA body on resolved arguments ``a``; returns the encoder's dict."""
+        return self.electra(
+            input_ids=a.get("input_ids"), attention_mask=a.get("attention_mask"),
+            token_type_ids=a.get("token_type_ids"), position_ids=a.get("position_ids"),
+            head_mask=a.get("head_mask"), inputs_embeds=a.get("inputs_embeds"),
+            output_attentions=a["output_attentions"], output_hidden_states=a["output_hidden_states"],
+            training=a["training"], **extra)
+
+    def make_output(self, a: dict[str, Any], **fields):
+        """The spec's output class with the present fields, or its tuple when return_dict is false."""
+        out = output_class(self.output_class_name)(**fields)
+        return out if a["return_dict"] else out.to_tuple()
+
+    # -- Keras training --------------------------------------------------------------------------
+    def _labels_into_inputs(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is None or self._compile_loss is not None:
+            return data
+        x = dict(x) if isinstance(x, Mapping) else {"input_ids": x}
+        if isinstance(y, Mapping):
+            x.update(y)
+        elif isinstance(y, (tuple, list)) and len(y) == len(self.label_names):
+            x.update(zip(self.label_names, y))
+        else:
+            x[self.label_names[0]] = y
+        return keras.utils.pack_x_y_sample_weight(x, None, sample_weight)
+
+    def train_step(self, data):
+        return super().train_step(self._labels_into_inputs(data))
+
+    def test_step(self, data):
+        return super().test_step(self._labels_into_inputs(data))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """With no loss given to compile(), the model's own loss (labels inside the inputs)."""
+        if self._compile_loss is None:
+            loss = y_pred["loss"] if isinstance(y_pred, Mapping) else None
+            if loss is None:
+                raise ValueError(f"{type(self).__name__} has no loss to train on: pass the labels "
+                                 f"({', '.join(self.label_names)}) in the input dict or as y, or give "
+                                 f"compile() a loss")
+            for extra in self.losses:
+                loss = loss + extra
+            return loss
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    # -- embeddings ------------------------------------------------------------------------------
+    def get_input_embeddings(self):
+        """The word-embedding table layer (its ``table`` is (V,E))."""
+        return self.electra.embeddings.word_embeddings
+
+    def get_output_embeddings(self):
+        """The layer producing vocabulary logits (LM heads), else None."""
+        return None
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None):
+        """Resize the vocabulary to ``new_num_tokens`` rows keeping the old rows; updates
+        config.vocab_size and the LM head bias. Returns the input embedding layer."""
+        table = self.get_input_embeddings()
+        if new_num_tokens is None or new_num_tokens == table.rows:
+            return table
+        if not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        pad = self.config.pad_token_id
+        if pad is not None and pad >= new_num_tokens:
+            raise ValueError(f"new_num_tokens = {new_num_tokens} would drop pad_token_id = {pad}")
+        table.resize(new_num_tokens)
+        head = self.get_output_embeddings()
+        if head is not None:
+            head.resize(new_num_tokens)
+        self.config.vocab_size = new_num_tokens
+        return table
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path, *, revision=None, cache_dir=None, local_files_only=False,
+                        ignore_mismatched_sizes=False, config=None, **config_overrides):
+        """Build from a local directory or hub id (config.json + model.safetensors / tf_model.h5)."""
+        from impl_tf.pretrained import load_pretrained
+
+        return load_pretrained(cls, name_or_path, revision=revision, cache_dir=cache_dir,
+                               local_files_only=local_files_only, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                               config=config, **config_overrides)
+
+    def save_pretrained(self, save_directory, formats=("safetensors",)):
+        """Write config.json and the weights (model.safetensors with PyTorch names; tf_model.h5 in
+        transformers' TF layout when ``formats`` includes "h5"), atomically."""
+        from impl_tf.pretrained import save_pretrained
+
+        save_pretrained(self, save_directory, formats=tuple(formats))
+
+    # -- serving ---------------------------------------------------------------------------------
+    def serving_function(self):
+        """A tf.function taking input_ids, attention_mask, token_type_ids (int32, (B,S) dynamic) and
+        returning the output's tensor fields as a dict; for tf.saved_model.save signatures."""
+        spec = tf.TensorSpec((None,) * (self.lead_rank + 1), tf.int32)
+
+        @tf.function(input_signature=[spec, spec, spec])
+        def serving(input_ids, attention_mask, token_type_ids):
+            out = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                       return_dict=True, training=False)
+            return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
+
+        return serving
