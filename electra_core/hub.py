@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 
-class CheckpointNotFoundError(OSError):
+class CheckpointNotFoundError(FileNotFoundError):
     """A checkpoint directory or hub id does not provide a requested file."""
 
 

@@ -2,7 +2,12 @@
 ``spec/data/params.yaml``, conversion to the Flax param tree and TF weight names, and reading and
 writing model.safetensors, flax_model.msgpack and tf_model.h5. Imports numpy, safetensors, msgpack,
 h5py and huggingface_hub only (never TensorFlow or JAX)."""
-from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError, CheckpointShapeError
+from electra_core.checkpoint.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CheckpointSaveError,
+    CheckpointShapeError,
+)
 from electra_core.checkpoint.matching import MatchResult, match_state
 from electra_core.checkpoint.names import (
     flax_to_pt,
@@ -16,7 +21,7 @@ from electra_core.checkpoint.param_spec import expected_shapes
 from electra_core.checkpoint.state import LoadedState, load_state, save_state
 
 __all__ = [
-    "CheckpointError", "CheckpointNotFoundError", "CheckpointShapeError", "LoadedState", "MatchResult",
+    "CheckpointError", "CheckpointNotFoundError", "CheckpointSaveError", "CheckpointShapeError", "LoadedState", "MatchResult",
     "expected_shapes", "flax_to_pt", "load_state", "match_state", "pt_to_flax", "pt_to_tf",
     "pt_to_tf_name", "save_state", "tf_to_pt", "tf_to_pt_name",
 ]

@@ -11,3 +11,7 @@ class CheckpointError(ValueError):
 class CheckpointShapeError(CheckpointError):
     """Parameters of a checkpoint do not have the shapes the model expects; the message lists
     every such name with the expected and the stored shape."""
+
+
+class CheckpointSaveError(OSError):
+    """Writing a checkpoint failed part-way; the existing files at the destination were left unchanged."""

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from electra_core.checkpoint import h5_io, msgpack_io, safetensors_io
-from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError
+from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError, CheckpointSaveError
 from electra_core.checkpoint.names import flax_to_pt, pt_to_flax, pt_to_tf, tf_to_pt
 from electra_core.checkpoint.param_spec import expected_shapes, params_data
 from electra_core.hub import resolve_file
@@ -201,7 +201,11 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
-        _write_all(tmp, arrays, config, formats, tf_model_scope)
+        try:
+            _write_all(tmp, arrays, config, formats, tf_model_scope)
+        except Exception as e:
+            raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
+                                      f"unchanged: {type(e).__name__}: {e}") from e
         written = []
         for item in sorted(tmp.iterdir()):
             os.replace(item, target / item.name)
