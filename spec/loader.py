@@ -104,14 +104,46 @@ class Spec:
         return tuple(e for e in self.errors.values() if e.applies_to(class_name, fw))
 
     def clauses(self) -> Mapping[str, Clause]:
+        """Every clause by stable id, in spec order (cached)."""
         from spec.clauses import collect_clauses
 
-        return collect_clauses(self)
+        return _cached_clauses(self, collect_clauses)
+
+    # -- typed views of the prose sections ----------------------------------------------------
+    @property
+    def meta(self):
+        return self.sections["meta"]
+
+    @property
+    def losses(self):
+        return self.sections["losses"]
+
+    @property
+    def behaviour(self):
+        return self.sections["behaviour"]
+
+    @property
+    def files(self):
+        return self.sections["files"]
+
+    @property
+    def decisions(self):
+        return self.sections.get("decisions", MappingProxyType({}))
 
     @property
     def version(self) -> str:
         meta = self.sections.get("meta")
         return meta.spec_version if meta is not None else "0.0.0"
+
+
+_CLAUSES: dict[int, Mapping[str, Clause]] = {}
+
+
+def _cached_clauses(spec: "Spec", collect) -> Mapping[str, Clause]:
+    key = id(spec)
+    if key not in _CLAUSES:
+        _CLAUSES[key] = collect(spec)
+    return _CLAUSES[key]
 
 
 def _optional_sections(raw: Mapping[str, Any]) -> dict[str, Any]:

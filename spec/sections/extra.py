@@ -1,4 +1,155 @@
-"""Builders of the sections that are looked up by stem in ``Spec.sections``."""
+"""meta, losses, behaviour, files and decisions: the sections found in ``Spec.sections[stem]``."""
 from __future__ import annotations
 
-BUILDERS: dict = {}
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from spec.sections.common import frozen
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    key: str  # short dimension key used in code comments (B, S, D, ...)
+    doc: str
+    expr: str | None = None  # derived symbols only
+
+
+@dataclass(frozen=True)
+class Meta:
+    spec_version: str
+    name: str
+    describes: Mapping[str, Any]
+    dynamic_dims: tuple[Symbol, ...]
+    derived: tuple[Symbol, ...]
+    shape_keys: Mapping[str, str]
+
+    @property
+    def dynamic_names(self) -> frozenset[str]:
+        return frozenset(d.name for d in self.dynamic_dims)
+
+    @property
+    def derived_names(self) -> frozenset[str]:
+        return frozenset(d.name for d in self.derived)
+
+
+def build_meta(raw: dict) -> Meta:
+    return Meta(
+        spec_version=str(raw["spec_version"]), name=raw["name"], describes=frozen(raw["describes"]),
+        dynamic_dims=tuple(Symbol(d["name"], d["key"], d["doc"]) for d in raw["dynamic_dims"]),
+        derived=tuple(Symbol(d["name"], d["key"], d["doc"], str(d["expr"])) for d in raw["derived"]),
+        shape_keys=MappingProxyType(dict(raw.get("shape_keys", {}))))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A clause stated in prose: behaviour, file rules and general loss rules."""
+
+    id: str
+    family: str
+    text: str
+    frameworks: tuple[str, ...] = ("tf", "flax")
+    classes: tuple[str, ...] | None = None  # None = all classes of those frameworks
+    check: str = ""
+
+
+@dataclass(frozen=True)
+class Loss:
+    head: str
+    classes: tuple[str, ...]
+    labels: tuple[str, ...]
+    definition: str
+    reduction: str
+    shape: str
+    rules: Mapping[str, str]  # rule name -> text; clause id loss.<head>.<rule>
+
+    @property
+    def id(self) -> str:
+        return f"loss.{self.head}"
+
+
+@dataclass(frozen=True)
+class Losses:
+    ignore_index: int
+    general: tuple[Statement, ...]
+    heads: Mapping[str, Loss]
+
+    def for_class(self, class_name: str) -> Loss | None:
+        return next((h for h in self.heads.values() if class_name in h.classes), None)
+
+
+def build_losses(raw: dict) -> Losses:
+    heads = {name: Loss(head=name, classes=tuple(h["classes"]), labels=tuple(h["labels"]),
+                        definition=h["definition"], reduction=h["reduction"], shape=str(h["shape"]),
+                        rules=MappingProxyType(dict(h.get("rules") or {})))
+             for name, h in raw["losses"].items()}
+    general = tuple(Statement(f"loss.{g['id']}", "losses", g["text"]) for g in raw["general"])
+    return Losses(int(raw["ignore_index"]), general, MappingProxyType(heads))
+
+
+def _statement(s: dict, prefix: str = "", family: str | None = None) -> Statement:
+    classes = s.get("classes", "all")
+    return Statement(id=prefix + s["id"], family=s.get("family", family), text=s["text"],
+                     frameworks=tuple(s.get("frameworks", ("tf", "flax"))),
+                     classes=None if classes == "all" else tuple(classes), check=s.get("check", ""))
+
+
+def build_behaviour(raw: dict) -> tuple[Statement, ...]:
+    return tuple(_statement(s) for s in raw["clauses"])
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    key: str
+    name: str
+    format: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    writes_when: str
+    doc: str
+    metadata: Mapping[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"files.{self.key}"
+
+
+@dataclass(frozen=True)
+class Files:
+    files: Mapping[str, CheckpointFile]
+    rules: tuple[Statement, ...]
+
+    def by_name(self, filename: str) -> CheckpointFile:
+        for f in self.files.values():
+            if f.name == filename:
+                return f
+        raise KeyError(filename)
+
+
+def build_files(raw: dict) -> Files:
+    files = {k: CheckpointFile(k, f["name"], f["format"], tuple(f["reads"]), tuple(f["writes"]),
+                               str(f["writes_when"]), f["doc"], frozen(f.get("metadata", {})))
+             for k, f in raw["files"].items()}
+    return Files(MappingProxyType(files), tuple(_statement(r, "files.", "persistence") for r in raw["rules"]))
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    topic: str
+    observed: Mapping[str, str]  # pt / tf / flax / docs -> what each does
+    spec: str  # what the spec requires
+    reason: str
+    affects: tuple[str, ...]  # clause ids
+    evidence: str  # the command / probe fact that shows the observed behaviour
+
+
+def build_decisions(raw: dict) -> Mapping[str, Decision]:
+    return MappingProxyType({d["id"]: Decision(
+        id=d["id"], topic=d["topic"], observed=frozen(d["observed"]), spec=d["spec"], reason=d["reason"],
+        affects=tuple(d["affects"]), evidence=d.get("evidence", "")) for d in raw["decisions"]})
+
+
+BUILDERS = {"meta": build_meta, "losses": build_losses, "behaviour": build_behaviour, "files": build_files,
+            "decisions": build_decisions}
