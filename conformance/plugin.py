@@ -1,1 +1,160 @@
-"""pytest plugin entry point (registered under pytest11). Filled in by the conformance work."""
+"""pytest plugin (entry point ``pytest11``): options, fixtures and reporting of the conformance suite.
+
+Inactive unless ``--impl`` is given, so ordinary pytest runs are unaffected. Fixtures: ``adapter``,
+``device``, ``class_name``, ``dtype`` (parametrized together; test ids read impl-device-class-dtype),
+``spec``, ``check`` (conformance.checks.Checker) and ``model_cache`` (conformance.model_cache).
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks import Checker, TestRecord
+from conformance.session import RunState, item_info
+
+STATE = pytest.StashKey[RunState]()
+RECORD = pytest.StashKey[TestRecord]()
+MATRIX_PARAMS = ("adapter", "device", "class_name", "dtype")
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("electra-conformance", "ELECTRA conformance suite")
+    g.addoption("--impl", action="append", default=[], metavar="NAME",
+                help="implementation to test (repeatable): tf, flax, hf-tf, hf-flax or module:attr")
+    g.addoption("--devices", default="auto", metavar="LIST",
+                help="auto (devices present) or a comma-separated subset of cpu,gpu,tpu")
+    g.addoption("--require-devices", action="store_true",
+                help="a requested device that is absent fails the tests instead of skipping them")
+    g.addoption("--conformance-profile", default="ci", choices=("dev", "ci", "thorough"),
+                help="hypothesis profile: dev (fast), ci (derandomized, default), thorough (many examples)")
+    g.addoption("--conformance-report", default=None, metavar="PATH", help="write the JSON report here")
+    g.addoption("--expectations", default="auto", metavar="PATH|auto|none",
+                help="expected failures; auto = conformance/expectations/<impl>.yaml when present")
+    g.addoption("--strict-stale", action="store_true",
+                help="expectation entries that match no test fail the run")
+    g.addoption("--dtypes", default="float32,bfloat16,float16", metavar="LIST",
+                help="computation dtypes for tests that take the `dtype` fixture")
+    g.addoption("--conformance-progress", default=None, metavar="PATH",
+                help="append JSON-lines progress events here (used by electra-conformance run)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "clause(*ids): spec clause ids the test exercises")
+    config.addinivalue_line("markers", "family(name): clause family (default: from the module name)")
+    if config.getoption("impl", default=None):
+        config.stash[STATE] = RunState.from_config(config)  # raises pytest.UsageError on bad options
+
+
+def pytest_unconfigure(config):
+    state = _state(config)
+    if state is not None:
+        state.restore_hypothesis_profile()  # in-process runs (pytester) must not leak our profile
+
+
+def _state(config) -> RunState | None:
+    return config.stash.get(STATE, None)
+
+
+def pytest_generate_tests(metafunc):
+    state = _state(metafunc.config)
+    names = [n for n in MATRIX_PARAMS if n in metafunc.fixturenames]
+    if state is None or not names:
+        return
+    values, ids = state.matrix(names)
+    metafunc.parametrize(names, values, indirect=True, ids=ids)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    state = _state(config)
+    if state is not None:
+        state.collector.collected(sum(1 for item in items if item_info(item) is not None))
+
+
+def _record(item) -> TestRecord:
+    record = item.stash.get(RECORD, None)
+    if record is None:
+        record = item.stash[RECORD] = TestRecord()
+        for mark in item.iter_markers("clause"):
+            record.declare(*mark.args)
+    return record
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    state = _state(item.config)
+    info = item_info(item)
+    if state is None or info is None:
+        return
+    _record(item)
+    state.gate(info)  # skips (or fails) absent devices and unsupported classes/dtypes
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    state = _state(item.config)
+    info = item_info(item)
+    if state is None or info is None:
+        return report
+    state.on_report(item, info, _record(item), report, call)
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    state = _state(session.config)
+    if state is not None:
+        state.finish(session)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = _state(config)
+    if state is not None:
+        state.summarize(terminalreporter)
+
+
+def _param(request, what: str):
+    if not hasattr(request, "param"):
+        pytest.skip(f"the `{what}` fixture needs the conformance plugin's --impl option")
+    return request.param
+
+
+@pytest.fixture
+def adapter(request):
+    """The implementation under test (an Adapter, conformance/adapters/base.py)."""
+    name = _param(request, "adapter")
+    return _state(request.config).adapters[name]
+
+
+@pytest.fixture
+def device(request) -> str:
+    """'cpu', 'gpu' or 'tpu'."""
+    return _param(request, "device")
+
+
+@pytest.fixture
+def class_name(request) -> str:
+    """A spec class name of the adapter's framework, e.g. 'FlaxElectraModel'."""
+    return _param(request, "class_name")
+
+
+@pytest.fixture
+def dtype(request) -> str:
+    """A computation dtype from --dtypes: 'float32', 'bfloat16' or 'float16'."""
+    return _param(request, "dtype")
+
+
+@pytest.fixture(scope="session")
+def spec():
+    from spec import load_spec
+
+    return load_spec()
+
+
+@pytest.fixture
+def check(request, adapter, device) -> Checker:
+    return Checker(_record(request.node), impl=adapter.name, device=device)
+
+
+@pytest.fixture
+def model_cache(request, adapter, device):
+    state = _state(request.config)
+    return state.bound_cache(adapter, device, item_info(request.node), _record(request.node))

@@ -1,0 +1,163 @@
+"""The ``check`` fixture's Checker: assertions that name the spec clause they test.
+
+Every assertion records what it measured on the test's TestRecord (read by the report), and a failed
+assertion raises ClauseFailure, an AssertionError carrying the clause id.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+
+class ClauseFailure(AssertionError):
+    """An assertion about one spec clause failed."""
+
+    def __init__(self, clause: str, message: str, field_name: str | None = None):
+        super().__init__(f"[{clause}] {message}")
+        self.clause = clause
+        self.field = field_name
+
+
+@dataclass
+class TestRecord:
+    """What one test declared and measured; one per pytest item."""
+
+    clauses: list = field(default_factory=list)  # declared clause ids, in order, no duplicates
+    measurements: list = field(default_factory=list)  # dicts, see Checker.allclose
+    builds: int = 0
+    compilations: int = 0
+
+    def declare(self, *clause_ids: str) -> None:
+        for cid in clause_ids:
+            if not isinstance(cid, str) or not cid:
+                raise TypeError(f"clause ids must be non-empty strings, got {cid!r}")
+            if cid not in self.clauses:
+                self.clauses.append(cid)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+def as_tolerance(raw: Any) -> Tolerance:
+    """Accept what the spec's ``tolerance()`` returns: an object with atol/rtol, a mapping or a pair."""
+    if hasattr(raw, "atol"):
+        return Tolerance(float(raw.atol), float(getattr(raw, "rtol", 0.0)))
+    if isinstance(raw, dict):
+        return Tolerance(float(raw["atol"]), float(raw.get("rtol", 0.0)))
+    atol, rtol = raw
+    return Tolerance(float(atol), float(rtol))
+
+
+def spec_tolerance(kind: str, dtype: str, device: str, field_name: str | None) -> Tolerance:
+    from spec import load_spec
+
+    spec = load_spec()
+    if not hasattr(spec, "tolerance"):
+        raise RuntimeError("the spec has no tolerance table yet (load_spec().tolerance is missing)")
+    return as_tolerance(spec.tolerance(kind, dtype, device, field_name))
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Checker:
+    """Bound to one test, one adapter and one device (the ``check`` fixture)."""
+
+    def __init__(self, record: TestRecord, *, impl: str = "", device: str = "cpu"):
+        self.record = record
+        self.impl = impl
+        self.device = device
+
+    def clause(self, *clause_ids: str) -> None:
+        """Declare the clause ids this test exercises."""
+        self.record.declare(*clause_ids)
+
+    def fail(self, clause: str, message: str, field_name: str | None = None):
+        self.record.declare(clause)
+        raise ClauseFailure(clause, message, field_name)
+
+    def that(self, condition: Any, *, clause: str, message: str) -> None:
+        self.record.declare(clause)
+        if not condition:
+            self.fail(clause, message)
+
+    def equal(self, actual: Any, expected: Any, *, clause: str, what: str) -> None:
+        self.record.declare(clause)
+        if isinstance(actual, np.ndarray) or isinstance(expected, np.ndarray):
+            a, e = np.asarray(actual), np.asarray(expected)
+            same = a.shape == e.shape and bool(np.array_equal(a, e))
+            if not same:
+                detail = (f"shape {a.shape} vs expected {e.shape}" if a.shape != e.shape
+                          else f"{int(np.sum(a != e))} of {a.size} elements differ")
+                self.fail(clause, f"{what}: {detail}; got {_short(a)}, expected {_short(e)}")
+            return
+        if actual != expected:
+            self.fail(clause, f"{what}: got {_short(actual)}, expected {_short(expected)}")
+
+    def allclose(self, actual: Any, expected: Any, *, clause: str, kind: str, field: str | None = None,
+                 dtype: str = "float32") -> float:
+        """|actual - expected| <= atol + rtol * |expected| elementwise, tolerance from the spec.
+        Returns the max absolute error."""
+        self.record.declare(clause)
+        tol = spec_tolerance(kind, dtype, self.device, field)
+        what = f"{field or 'value'}"
+        a = np.asarray(actual, dtype=np.float64)
+        e = np.asarray(expected, dtype=np.float64)
+        if a.shape != e.shape:
+            self.fail(clause, f"{what}: shape {a.shape}, expected {e.shape}", field)
+        nan_mismatch = np.isnan(a) != np.isnan(e)
+        diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
+        diff = np.where(nan_mismatch, np.inf, diff)
+        allowed = tol.atol + tol.rtol * np.abs(np.nan_to_num(e))
+        max_abs = float(diff.max()) if diff.size else 0.0
+        rel = diff / np.maximum(np.abs(np.nan_to_num(e)), np.finfo(np.float64).tiny)
+        max_rel = float(rel.max()) if rel.size else 0.0
+        excess = diff - allowed
+        ratio = float((diff / np.maximum(allowed, np.finfo(np.float64).tiny)).max()) if diff.size else 0.0
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), a.shape)) if a.size else ()
+        self.record.measurements.append({
+            "clause": clause, "kind": kind, "field": field, "dtype": dtype, "device": self.device,
+            "max_abs_err": max_abs, "max_rel_err": max_rel, "atol": tol.atol, "rtol": tol.rtol,
+            "error_ratio": ratio,  # max of |a - e| / (atol + rtol |e|); > 1 fails
+        })
+        if a.size and bool(np.any(excess > 0)):
+            count = int(np.sum(excess > 0))
+            self.fail(clause, (
+                f"{what} ({kind}, {dtype}, {self.device}): max abs error {max_abs:.3g} exceeds tolerance "
+                f"atol={tol.atol:g} rtol={tol.rtol:g} at {count} of {a.size} elements; worst index {worst}: "
+                f"got {a[worst]!r}, expected {e[worst]!r}"), field)
+        return max_abs
+
+    @contextlib.contextmanager
+    def raises(self, exc_types: type | tuple, *, clause: str, words: Iterable[str] = ()):
+        """The block must raise one of ``exc_types`` whose message contains every word (case-insensitive)."""
+        self.record.declare(clause)
+        types = exc_types if isinstance(exc_types, tuple) else (exc_types,)
+        expected = " or ".join(t.__name__ for t in types)
+        info = _RaisedInfo()
+        try:
+            yield info
+        except ClauseFailure:
+            raise
+        except types as err:
+            info.value = err
+            message = str(err)
+            missing = [w for w in words if str(w).lower() not in message.lower()]
+            if missing:
+                self.fail(clause, f"{type(err).__name__} raised, but its message lacks {missing}: {message!r}")
+            return
+        except Exception as err:  # noqa: BLE001 - any other exception is the finding
+            self.fail(clause, f"expected {expected}, got {type(err).__name__}: {_short(str(err), 300)}")
+        self.fail(clause, f"expected {expected} to be raised, but nothing was raised")
+
+
+class _RaisedInfo:
+    value: BaseException | None = None

@@ -1,0 +1,137 @@
+"""Expected failures of an implementation (third-party validation), read from YAML.
+
+File format (``conformance/expectations/<impl>.yaml``)::
+
+    implementation: hf-flax
+    expected_failures:
+      - clause: FlaxElectraModel.call.default.position_ids   # clause id (fnmatch pattern allowed)
+        test: "test_defaults[FlaxElectraModel*]"            # test id without impl/device (fnmatch)
+        reason: "what the implementation does; what the spec says"
+        decision: decision.some_id                          # optional
+        devices: [cpu]                                      # optional: only on these devices
+        dtypes: [float16]                                   # optional: only for these dtypes
+
+A ``test`` pattern without ``[`` matches the test function name whatever its parameters.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+EXPECTATIONS_DIR = Path(__file__).parent / "expectations"
+
+
+class ExpectationsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Expectation:
+    clause: str
+    test: str
+    reason: str
+    decision: str | None = None
+    devices: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    index: int = 0  # position in the file, for messages
+
+    def label(self) -> str:
+        return f"#{self.index} {self.clause} @ {self.test}"
+
+    def matches_test(self, stripped_id: str, function_name: str, device: str | None, dtype: str | None) -> bool:
+        if self.devices is not None and device not in self.devices:
+            return False
+        if self.dtypes is not None and (dtype or "float32") not in self.dtypes:
+            return False
+        target = stripped_id if "[" in self.test else function_name
+        return fnmatch.fnmatchcase(target, self.test)
+
+    def matches_clause(self, clauses) -> bool:
+        return any(fnmatch.fnmatchcase(c, self.clause) for c in clauses)
+
+    def as_dict(self) -> dict:
+        d = {"clause": self.clause, "test": self.test, "reason": self.reason}
+        if self.decision:
+            d["decision"] = self.decision
+        return d
+
+
+def default_path(impl: str) -> Path:
+    return EXPECTATIONS_DIR / f"{impl}.yaml"
+
+
+def load_expectations(path: str | Path) -> list[Expectation]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ExpectationsError(f"{path}: not valid YAML: {err}") from err
+    entries = raw.get("expected_failures") if isinstance(raw, dict) else None
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise ExpectationsError(f"{path}: 'expected_failures' must be a list, got {type(entries).__name__}")
+    result = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: expected_failures[{i}]"
+        if not isinstance(entry, dict):
+            raise ExpectationsError(f"{where} must be a mapping, got {entry!r}")
+        unknown = set(entry) - {"clause", "test", "reason", "decision", "devices", "dtypes"}
+        if unknown:
+            raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("clause", "test", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ExpectationsError(f"{where}: '{key}' is required and must be a non-empty string")
+        result.append(Expectation(
+            clause=entry["clause"], test=entry["test"], reason=entry["reason"].strip(),
+            decision=entry.get("decision"),
+            devices=tuple(entry["devices"]) if entry.get("devices") else None,
+            dtypes=tuple(entry["dtypes"]) if entry.get("dtypes") else None, index=i))
+    return result
+
+
+def resolve_expectations(option: str | None, impls: list[str]) -> dict[str, tuple[str | None, list]]:
+    """``--expectations`` value -> {impl: (path or None, entries)}.
+
+    ``auto``: ``conformance/expectations/<impl>.yaml`` when present; ``none``: no expectations;
+    a path: that file, for every impl of the run (normally one).
+    """
+    option = option or "auto"
+    out: dict[str, tuple[str | None, list]] = {}
+    for impl in impls:
+        if option == "none":
+            out[impl] = (None, [])
+        elif option == "auto":
+            path = default_path(impl)
+            out[impl] = (str(path), load_expectations(path)) if path.is_file() else (None, [])
+        else:
+            if not Path(option).is_file():
+                raise ExpectationsError(f"--expectations {option}: no such file")
+            out[impl] = (str(option), load_expectations(option))
+    return out
+
+
+class ExpectationTracker:
+    """Matches test outcomes against the entries of one implementation and remembers which were used."""
+
+    def __init__(self, entries: list[Expectation]):
+        self.entries = entries
+        self.used: set[int] = set()
+
+    def find(self, stripped_id: str, function_name: str, clauses, device, dtype) -> Expectation | None:
+        for e in self.entries:
+            if e.matches_test(stripped_id, function_name, device, dtype) and e.matches_clause(clauses):
+                return e
+        return None
+
+    def note_seen(self, stripped_id: str, function_name: str, clauses, device, dtype, skipped: bool) -> None:
+        """A test ran (or was skipped): entries that match it are not stale."""
+        for e in self.entries:
+            if e.matches_test(stripped_id, function_name, device, dtype) and (skipped or e.matches_clause(clauses)):
+                self.used.add(e.index)
+
+    def stale(self) -> list[Expectation]:
+        return [e for e in self.entries if e.index not in self.used]

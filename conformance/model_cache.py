@@ -1,0 +1,94 @@
+"""The ``model_cache`` fixture: build each model once per session, count builds and compilations.
+
+Hypothesis draws many examples per test; building (and, for compiled runs, compiling) a model per
+example would dominate the run time. Models are cached per (adapter, class, config, dtype, device,
+seed); compiled calls are counted per distinct call signature (model, input shapes/dtypes, flags), which
+is what triggers a new jax.jit / tf.function trace.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+
+@dataclass
+class _Entry:
+    handle: Any
+    initial_weights: dict | None = None  # snapshot taken before foreign weights are first loaded
+    foreign_weights: int | None = None  # id() of the state dict currently loaded, None = initial
+
+
+@dataclass
+class ModelStore:
+    """Session-wide store shared by every test."""
+
+    entries: dict = field(default_factory=dict)
+    signatures: set = field(default_factory=set)
+    family_counts: dict = field(default_factory=dict)  # family -> {"builds": n, "compilations": n}
+
+    def count(self, family: str, what: str) -> None:
+        counts = self.family_counts.setdefault(family, {"builds": 0, "compilations": 0})
+        counts[what] += 1
+
+
+def _config_key(config: Mapping[str, Any]) -> str:
+    return json.dumps(dict(config), sort_keys=True, default=str)
+
+
+def _input_signature(inputs: Mapping[str, Any]) -> tuple:
+    sig = []
+    for name, value in sorted(inputs.items()):
+        if value is None:
+            continue
+        arr = np.asarray(value) if not isinstance(value, (dict, list)) else None
+        sig.append((name, arr.shape, str(arr.dtype)) if arr is not None else (name, type(value).__name__))
+    return tuple(sig)
+
+
+class BoundModelCache:
+    """``model_cache`` as a test sees it: bound to the test's adapter, device, family and record."""
+
+    def __init__(self, store: ModelStore, adapter, device: str, family: str, record):
+        self.store, self.adapter, self.device, self.family, self.record = store, adapter, device, family, record
+
+    def get(self, class_name: str, config: Mapping[str, Any], *, dtype: str = "float32", seed: int = 0,
+            weights: Mapping[str, np.ndarray] | None = None):
+        """A built model (shared: do not mutate it except through ``weights``). ``weights`` (canonical
+        names) are loaded into it; a later call without ``weights`` restores the seed's initial weights."""
+        key = (self.adapter.name, class_name, _config_key(config), dtype, self.device, seed)
+        entry = self.store.entries.get(key)
+        if entry is None:
+            entry = _Entry(self.build(class_name, config, dtype=dtype, seed=seed))
+            self.store.entries[key] = entry
+        if weights is not None:
+            if entry.initial_weights is None:
+                entry.initial_weights = self.adapter.get_weights(entry.handle)
+            if entry.foreign_weights != id(weights):
+                self.adapter.load_weights(entry.handle, weights)
+                entry.foreign_weights = id(weights)
+        elif entry.foreign_weights is not None:
+            self.adapter.load_weights(entry.handle, entry.initial_weights)
+            entry.foreign_weights = None
+        return entry.handle
+
+    def build(self, class_name: str, config: Mapping[str, Any], *, dtype: str = "float32", seed: int = 0):
+        """A fresh, uncached model (for tests that mutate it)."""
+        handle = self.adapter.build(class_name, dict(config), seed=seed, dtype=dtype, device=self.device)
+        self.store.count(self.family, "builds")
+        self.record.builds += 1
+        return handle
+
+    def run(self, handle, inputs: Mapping[str, Any], **kwargs):
+        """``adapter.run`` that counts compilations (new compiled call signatures)."""
+        if kwargs.get("compiled"):
+            flags = tuple(sorted((kwargs.get("flags") or {}).items()))
+            sig = (id(handle.native), _input_signature(inputs), flags, bool(kwargs.get("train")),
+                   bool(kwargs.get("tuple_form")), kwargs.get("input_format", "kwargs"))
+            if sig not in self.store.signatures:
+                self.store.signatures.add(sig)
+                self.store.count(self.family, "compilations")
+                self.record.compilations += 1
+        return self.adapter.run(handle, inputs, **kwargs)

@@ -1,0 +1,196 @@
+"""The JSON report: run_info, per-test results, per-clause and per-family views, coverage, expectations.
+
+``report.schema.json`` (beside this file) is its JSON Schema; ``validate_report`` checks a document.
+Reports of several runs (one per implementation, see the CLI) merge with ``merge_reports``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
+REPORT_FORMAT = 1
+#: worst first: the outcome that represents a group of results
+OUTCOME_ORDER = ("failed", "unexpected_pass", "incomplete", "xfailed", "passed", "skipped")
+COUNTED = ("passed", "failed", "skipped", "xfailed", "unexpected_pass")
+
+
+def worst(outcomes) -> str:
+    outcomes = list(outcomes)
+    return min(outcomes, key=OUTCOME_ORDER.index) if outcomes else "skipped"
+
+
+def spec_clause_ids() -> list[str]:
+    """Every clause id the spec defines (as far as the loaded spec exposes them)."""
+    from spec import load_spec
+
+    spec = load_spec()
+    for name in ("clause_ids", "all_clause_ids"):
+        fn = getattr(spec, name, None)
+        if callable(fn):
+            return sorted(set(fn()))
+    clauses = getattr(spec, "clauses", None)
+    try:
+        clauses = clauses() if callable(clauses) else clauses
+    except ImportError:  # the clause index is not there yet: fall back to the sections below
+        clauses = None
+    if clauses is not None:
+        return sorted(set(clauses.keys() if hasattr(clauses, "keys") else clauses))
+    ids = [f.id for f in spec.config.fields] + [c.id for c in spec.config.constraints]
+    ids += [f.id for cls in spec.outputs.values() for f in cls.fields]
+    return sorted(set(ids))
+
+
+def spec_version() -> str:
+    from spec import load_spec
+
+    spec = load_spec()
+    for name in ("spec_version", "version"):
+        value = getattr(spec, name, None)
+        if isinstance(value, str):
+            return value
+    meta = getattr(spec, "meta", None)
+    return str(getattr(meta, "spec_version", None) or "unknown")
+
+
+def _safe(fn, default):
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - a report must still be written
+        return default if default is not None else f"unavailable: {err}"
+
+
+def by_clause(results: list[dict]) -> dict:
+    """clause -> impl -> device -> dtype -> {outcome, tests, max_abs_err, max_rel_err, atol, rtol}."""
+    table: dict = {}
+    for r in results:
+        for clause in r["clauses"]:
+            if r["outcome"] in ("failed", "xfailed") and r["failed_clauses"] and clause not in r["failed_clauses"]:
+                outcome = "incomplete"  # the test stopped at another clause's failure
+            else:
+                outcome = r["outcome"]
+            cell = table.setdefault(clause, {}).setdefault(r["impl"], {}).setdefault(r["device"], {}).setdefault(
+                r["dtype"], {"outcome": outcome, "tests": [], "max_abs_err": None, "max_rel_err": None,
+                             "atol": None, "rtol": None})
+            cell["outcome"] = worst([cell["outcome"], outcome])
+            cell["tests"].append(r["test_id"])
+            for m in r["measurements"]:
+                if m["clause"] == clause and (cell["max_abs_err"] is None or m["max_abs_err"] > cell["max_abs_err"]):
+                    cell.update(max_abs_err=m["max_abs_err"], max_rel_err=m["max_rel_err"],
+                                atol=m["atol"], rtol=m["rtol"])
+    return table
+
+
+def by_family(results: list[dict], family_counts: dict | None = None) -> dict:
+    """family -> "impl/device" -> counts, duration, builds, compilations, max error / tolerance ratio."""
+    table: dict = {}
+    for r in results:
+        cell = table.setdefault(r["family"], {}).setdefault(f"{r['impl']}/{r['device']}", {
+            **{k: 0 for k in COUNTED}, "duration_s": 0.0, "builds": 0, "compilations": 0,
+            "max_abs_err": None, "max_error_ratio": None})
+        cell[r["outcome"]] += 1
+        cell["duration_s"] = round(cell["duration_s"] + r["duration_s"], 6)
+        cell["builds"] += r["builds"]
+        cell["compilations"] += r["compilations"]
+        for m in r["measurements"]:
+            if cell["max_abs_err"] is None or m["max_abs_err"] > cell["max_abs_err"]:
+                cell["max_abs_err"] = m["max_abs_err"]
+            ratio = m.get("error_ratio")
+            if ratio is not None and (cell["max_error_ratio"] is None or ratio > cell["max_error_ratio"]):
+                cell["max_error_ratio"] = ratio
+    return table
+
+
+def coverage(results: list[dict], spec_ids: list[str]) -> dict:
+    exercised = sorted({c for r in results if r["outcome"] != "skipped" for c in r["clauses"]})
+    spec_set = set(spec_ids)
+    covered = [c for c in exercised if c in spec_set]
+    return {"spec_count": len(spec_ids), "exercised_count": len(covered),
+            "exercised": covered, "missing": sorted(spec_set - set(exercised)),
+            "unknown": [c for c in exercised if c not in spec_set]}
+
+
+def _summary(results: list[dict]) -> dict:
+    counts = {k: sum(1 for r in results if r["outcome"] == k) for k in COUNTED}
+    return {**counts, "total": len(results), "ok": counts["failed"] == 0 and counts["unexpected_pass"] == 0}
+
+
+def build_report(state, session) -> dict:
+    """Assemble the report of a finished pytest session (``state``: conformance.session.RunState)."""
+    results = state.collector.results
+    ended = _dt.datetime.now(_dt.timezone.utc)
+    implementations = [{
+        "name": name, "framework": a.framework, "version": str(_safe(a.version, None)),
+        "framework_versions": _safe(lambda a=a: dict(a.framework_versions()), {}),
+        "devices_present": state.present[name],
+        "expectations_file": state.expectations[name][0],
+    } for name, a in state.adapters.items()]
+    stale = [{"impl": impl, "file": state.expectations[impl][0], **e.as_dict()}
+             for impl, tracker in state.trackers.items() for e in tracker.stale()]
+    expected = [{"impl": impl, "file": path, **e.as_dict()}
+                for impl, (path, entries) in state.expectations.items() for e in entries]
+    run_info = {
+        "implementations": implementations,
+        "devices_requested": list(state.requested_devices) if state.requested_devices else "auto",
+        "dtypes": list(state.dtypes), "spec_version": _safe(spec_version, "unknown"), "profile": state.profile,
+        "hypothesis_seed": _safe(lambda: session.config.getoption("hypothesis_seed", None), None),
+        "python": sys.version.split()[0], "platform": platform.platform(),
+        "start": state.started.isoformat(), "end": ended.isoformat(),
+        "duration_s": round(time.monotonic() - state.t0, 3),
+        "pytest_args": [str(a) for a in session.config.invocation_params.args],
+    }
+    spec_ids = _safe(spec_clause_ids, [])
+    return {
+        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": _summary(results),
+        "results": results, "clauses": by_clause(results),
+        "families": by_family(results), "family_cache": state.store.family_counts,
+        "coverage": coverage(results, spec_ids if isinstance(spec_ids, list) else []),
+        "expectations": {"entries": expected, "stale": stale},
+    }
+
+
+def merge_reports(documents: list[dict]) -> dict:
+    """One report from several (one per implementation); results are concatenated."""
+    if len(documents) == 1:
+        return documents[0]
+    results = [r for d in documents for r in d["results"]]
+    infos = [d["run_info"] for d in documents]
+    run_info = dict(infos[0])
+    run_info["implementations"] = [i for info in infos for i in info["implementations"]]
+    run_info["start"] = min(i["start"] for i in infos)
+    run_info["end"] = max(i["end"] for i in infos)
+    run_info["duration_s"] = round(sum(i["duration_s"] for i in infos), 3)
+    family_cache: dict = {}
+    for d in documents:
+        for fam, counts in d["family_cache"].items():
+            slot = family_cache.setdefault(fam, {"builds": 0, "compilations": 0})
+            for k in slot:
+                slot[k] += counts.get(k, 0)
+    spec_ids = sorted(set(documents[0]["coverage"]["exercised"]) | set(documents[0]["coverage"]["missing"]))
+    return {
+        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": _summary(results),
+        "results": results, "clauses": by_clause(results), "families": by_family(results),
+        "family_cache": family_cache, "coverage": coverage(results, spec_ids),
+        "expectations": {k: [e for d in documents for e in d["expectations"][k]] for k in ("entries", "stale")},
+    }
+
+
+def validate_report(document: dict) -> None:
+    """Raise jsonschema.ValidationError if the document does not follow report.schema.json."""
+    import jsonschema
+
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def write_report(document: dict, path: str | Path) -> None:
+    from electra_core.files import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(document, indent=1, default=str) + "\n").encode("utf-8"))
+
+
+def read_report(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,109 @@
+"""Turn pytest phase reports into one result per test (what the JSON report lists).
+
+Outcomes: passed, failed, skipped, xfailed (failed as the expectations file says), unexpected_pass
+(passed although the expectations file says it fails; counts as a failure).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from conformance.checks import ClauseFailure, TestRecord
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """Where a conformance test item sits in the matrix."""
+
+    impl: str
+    device: str | None
+    class_name: str | None
+    dtype: str | None
+    family: str
+    stripped_id: str  # test id without impl and device, what expectation patterns match
+    function_name: str
+
+
+def failed_clauses(excinfo, declared: list) -> list:
+    """Clauses a failure is attributed to: those named by ClauseFailures, else every declared clause."""
+    if excinfo is None:
+        return list(declared)
+    found = []
+
+    def walk(err):
+        if isinstance(err, ClauseFailure):
+            found.append(err.clause)
+        for sub in getattr(err, "exceptions", ()) or ():
+            walk(sub)
+
+    walk(excinfo.value)
+    return list(dict.fromkeys(found)) or list(declared)
+
+
+def _message(report) -> str:
+    if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    text = getattr(report, "longreprtext", "") or ""
+    lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
+    short = "\n".join(ln[1:].strip() for ln in lines) if lines else text
+    return short[-2000:]
+
+
+class Collector:
+    """Accumulates phases per item; ``finish`` is called at teardown."""
+
+    def __init__(self, progress_path: str | None = None):
+        self.results: list[dict] = []
+        self.pending: dict[str, dict] = {}
+        self.progress_path = progress_path
+        self.total = 0
+        self.failures = 0
+
+    def progress(self, **event) -> None:
+        if not self.progress_path:
+            return
+        with open(self.progress_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+
+    def collected(self, total: int) -> None:
+        self.total = total
+        self.progress(event="collected", total=total)
+
+    def phase(self, item, info: ItemInfo, record: TestRecord, report, call, *, expectation=None,
+              outcome: str | None = None) -> None:
+        entry = self.pending.setdefault(item.nodeid, {"duration_s": 0.0, "outcome": None, "message": "",
+                                                      "failed_clauses": [], "expectation": None})
+        entry["duration_s"] += float(report.duration)
+        if outcome is None:
+            if report.failed:
+                outcome = "failed"
+            elif report.skipped:
+                outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+            elif report.when == "call":
+                outcome = "passed"
+        if outcome is not None and (entry["outcome"] in (None, "passed") or outcome == "failed"):
+            entry["outcome"] = outcome
+            if outcome != "passed":
+                entry["message"] = _message(report)
+        if outcome in ("failed", "xfailed") and report.when == "call":
+            entry["failed_clauses"] = failed_clauses(call.excinfo, record.clauses)
+        if expectation is not None:
+            entry["expectation"] = expectation.as_dict()
+        if report.when == "teardown":
+            self.finish(item, info, record, self.pending.pop(item.nodeid))
+
+    def finish(self, item, info: ItemInfo, record: TestRecord, entry: dict) -> None:
+        outcome = entry["outcome"] or "passed"
+        if outcome in ("failed", "unexpected_pass"):
+            self.failures += 1
+        self.results.append({
+            "test_id": item.name, "nodeid": item.nodeid, "test": info.stripped_id, "family": info.family,
+            "impl": info.impl, "device": info.device or "any", "class_name": info.class_name,
+            "dtype": info.dtype or "float32", "clauses": list(record.clauses),
+            "failed_clauses": entry["failed_clauses"], "outcome": outcome,
+            "duration_s": round(entry["duration_s"], 6), "message": entry["message"],
+            "expectation": entry["expectation"], "measurements": list(record.measurements),
+            "builds": record.builds, "compilations": record.compilations,
+        })
+        self.progress(event="test", done=len(self.results), total=self.total, family=info.family,
+                      impl=info.impl, outcome=outcome, failures=self.failures, test=item.name)
