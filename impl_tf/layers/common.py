@@ -58,12 +58,15 @@ class EmbeddingTable(keras.layers.Layer):
         self.rows = new_rows
 
 
-def replace_variable(layer: keras.layers.Layer, old, new_shape: tuple, initializer):
-    """A new variable of ``new_shape`` at ``old``'s path holding ``old``'s overlapping leading rows."""
+def replace_variable(layer: keras.layers.Layer, old, new_shape: tuple, initializer, axis: int = 0):
+    """A new variable of ``new_shape`` at ``old``'s path keeping ``old``'s leading entries along
+    ``axis`` (the vocabulary axis); the new entries come from ``initializer``."""
     scope = old.path.rsplit("/", 1)[0]
     new_value = initializer(new_shape, dtype=old.dtype)
-    keep = min(new_shape[0], old.shape[0])
-    new_value = tf.concat([tf.convert_to_tensor(old)[:keep], new_value[keep:]], axis=0)
+    keep = min(new_shape[axis], old.shape[axis])
+    old_value = tf.gather(tf.convert_to_tensor(old), tf.range(keep), axis=axis)
+    fresh = tf.gather(new_value, tf.range(keep, new_shape[axis]), axis=axis)
+    new_value = tf.concat([old_value, fresh], axis=axis)
     layer._untrack_variable(old)
     with _name_scopes(scope.split("/")):
         new = layer.add_weight(name=old.name, shape=new_shape, initializer=lambda *a, **k: new_value,

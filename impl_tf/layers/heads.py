@@ -58,7 +58,8 @@ class ElectraGeneratorPredictions(keras.layers.Layer):
 
 
 class ElectraLMHead(keras.layers.Layer):
-    """logits = x @ W^T + bias with W the word-embedding table (tied) or its own ``weight`` (V,E)."""
+    """logits = x @ W^T + bias with W (V,E) the word-embedding table (tied), or x @ kernel + bias with
+    its own ``kernel`` (E,V) when config.tie_word_embeddings is false."""
 
     def __init__(self, config, word_embeddings, **kwargs):
         super().__init__(**kwargs)
@@ -69,26 +70,29 @@ class ElectraLMHead(keras.layers.Layer):
     def build(self, input_shape=None):
         V, E = self.config.vocab_size, self.config.embedding_size
         if not self.tied:
-            self.weight = self.add_weight(name="weight", shape=(V, E), initializer=normal_initializer(self.config))
+            self.kernel = self.add_weight(name="kernel", shape=(E, V), initializer=normal_initializer(self.config))
         self.bias = self.add_weight(name="bias", shape=(V,), initializer="zeros")
         self.built = True
 
     @property
     def output_matrix(self):
         """(V,E): the matrix the logits are computed with."""
-        return self.word_embeddings.table if self.tied else self.weight
+        return self.word_embeddings.table if self.tied else tf.transpose(self.kernel)
 
     def call(self, x):
         """(B,S,E) -> (B,S,V)."""
-        w = tf.cast(self.output_matrix, x.dtype)
-        return tf.matmul(x, w, transpose_b=True) + tf.cast(self.bias, x.dtype)
+        if self.tied:
+            logits = tf.matmul(x, tf.cast(self.word_embeddings.table, x.dtype), transpose_b=True)
+        else:
+            logits = tf.matmul(x, tf.cast(self.kernel, x.dtype))
+        return logits + tf.cast(self.bias, x.dtype)
 
     def resize(self, new_rows: int) -> None:
         """New vocabulary size: the bias (and an untied matrix) keep their first rows."""
         self.bias = replace_variable(self, self.bias, (new_rows,), keras.initializers.Zeros())
         if not self.tied:
-            self.weight = replace_variable(self, self.weight, (new_rows, self.config.embedding_size),
-                                           normal_initializer(self.config))
+            self.kernel = replace_variable(self, self.kernel, (self.config.embedding_size, new_rows),
+                                           normal_initializer(self.config), axis=1)
 
 
 class ElectraClassificationHead(keras.layers.Layer):
