@@ -1,0 +1,101 @@
+"""Expectations files: expected failures pass the run, unexpected passes and failures fail it, stale
+entries are reported (pytester, fake adapter)."""
+from __future__ import annotations
+
+import pytest
+from plugin_support import make_suite, run_suite
+
+from conformance.expectations import ExpectationsError, load_expectations
+from conformance.report import validate_report
+
+SUITE = '''
+def test_broken(adapter, device, check):
+    check.equal(1, 2, clause="fake.broken", what="the answer")
+
+def test_fine(adapter, device, check):
+    check.that(True, clause="fake.fine", message="always true")
+'''
+
+
+def expectations(pytester, *entries: tuple[str, str]) -> str:
+    lines = ["implementation: fake", "expected_failures:"]
+    for clause, test in entries:
+        lines += [f"  - clause: {clause}", f"    test: '{test}'", "    reason: 'returns 1; the spec says 2'"]
+    path = pytester.path / "expect.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def suite(pytester):
+    make_suite(pytester, SUITE)
+    return pytester
+
+
+def outcomes(doc) -> dict:
+    return {r["test"]: r["outcome"] for r in doc["results"]}
+
+
+def test_expected_failure_passes_the_run(suite):
+    path = expectations(suite, ("fake.broken", "test_broken"))
+    result, doc = run_suite(suite, "--expectations", path)
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=1, xfailed=1)
+    assert outcomes(doc) == {"test_broken": "xfailed", "test_fine": "passed"}
+    broken = next(r for r in doc["results"] if r["test"] == "test_broken")
+    assert broken["expectation"]["reason"] == "returns 1; the spec says 2"
+    assert "the answer" in broken["message"]
+    assert doc["clauses"]["fake.broken"]["fake"]["cpu"]["float32"]["outcome"] == "xfailed"
+    assert doc["expectations"]["stale"] == []
+    validate_report(doc)
+
+
+def test_unexpected_failure_fails_the_run(suite):
+    result, doc = run_suite(suite, "--expectations", "none")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert outcomes(doc)["test_broken"] == "failed"
+    broken = next(r for r in doc["results"] if r["test"] == "test_broken")
+    assert broken["failed_clauses"] == ["fake.broken"]
+
+
+def test_expectation_for_another_clause_does_not_excuse_a_failure(suite):
+    path = expectations(suite, ("fake.fine", "test_broken"))
+    result, doc = run_suite(suite, "--expectations", path)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert outcomes(doc)["test_broken"] == "failed"
+
+
+def test_unexpected_pass_fails_the_run(suite):
+    path = expectations(suite, ("fake.broken", "test_broken"), ("fake.fine", "test_f*"))
+    result, doc = run_suite(suite, "--expectations", path)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert outcomes(doc) == {"test_broken": "xfailed", "test_fine": "unexpected_pass"}
+    assert "unexpected pass" in result.stdout.str()
+    assert doc["summary"]["ok"] is False
+    validate_report(doc)
+
+
+def test_stale_entry_is_reported_and_fails_only_when_strict(suite):
+    path = expectations(suite, ("fake.broken", "test_broken"), ("fake.gone", "test_removed_long_ago"))
+    result, doc = run_suite(suite, "--expectations", path)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["WARNING stale expectation*fake.gone @ test_removed_long_ago*"])
+    assert [e["clause"] for e in doc["expectations"]["stale"]] == ["fake.gone"]
+    result, _ = run_suite(suite, "--expectations", path, "--strict-stale")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_entries_for_skipped_tests_are_not_stale(suite):
+    path = expectations(suite, ("fake.broken", "test_broken"))
+    result, doc = run_suite(suite, "--expectations", path, "--devices", "gpu")
+    assert result.ret == 0 and doc["expectations"]["stale"] == []
+
+
+def test_malformed_expectations_are_rejected_with_the_entry_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("expected_failures:\n  - clause: x\n    test: t\n")
+    with pytest.raises(ExpectationsError, match=r"expected_failures\[0\].*'reason' is required"):
+        load_expectations(bad)
+    bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, colour: red}\n")
+    with pytest.raises(ExpectationsError, match="unknown keys"):
+        load_expectations(bad)
