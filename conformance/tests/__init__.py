@@ -1,0 +1,1 @@
+"""The spec-driven conformance tests, run through the plugin: pytest --pyargs conformance.tests --impl NAME."""
