@@ -110,5 +110,6 @@ def encode_rows(tok, text, text_pair, how: EncodingPlan, *, add_special_tokens: 
     if overflow:
         data["overflow_to_sample_mapping"] = mapping
     if not batched and not overflow and how.return_tensors is None:
-        data = {key: value[0] for key, value in data.items()}
+        keep = tokenizer_spec().outputs["single_input_keeps_list"]
+        data = {key: value if key in keep else value[0] for key, value in data.items()}
     return BatchEncoding(data, encodings=rows, tensor_type=how.return_tensors)
