@@ -25,6 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+# the reference is the PyTorch classes: keep transformers from importing TensorFlow / JAX
+os.environ.setdefault("USE_TF", "0")
+os.environ.setdefault("USE_FLAX", "0")
+os.environ.setdefault("USE_TORCH", "1")
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run as a script from anywhere in the checkout
 
