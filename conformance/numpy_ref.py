@@ -121,3 +121,53 @@ def masked_mean(x: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
     while m.ndim < np.ndim(x):
         m = m[..., None]
     return (np.asarray(x, np.float64) * m).sum(axis) / m.sum(axis)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+#: activation functions by the names config.yaml allows (hidden_act, summary_activation)
+ACTIVATIONS = {
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
+    "gelu_new": _gelu_tanh,
+    "gelu_fast": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "quick_gelu": lambda x: x * _sigmoid(1.702 * x),
+    "relu": lambda x: np.maximum(x, 0.0),
+    "silu": lambda x: x * _sigmoid(x),
+    "swish": lambda x: x * _sigmoid(x),
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "linear": lambda x: x,
+    None: lambda x: x,
+}
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """x (..., in) @ weight (out, in)^T + bias (out,): PyTorch layout, as canonical weights are."""
+    y = np.asarray(x, np.float64) @ np.asarray(weight, np.float64).T
+    return y if bias is None else y + np.asarray(bias, np.float64)
+
+
+def sequence_summary(hidden: np.ndarray, summary_type: str) -> np.ndarray:
+    """hidden (B, S, H) -> (B, H): first token, last token, mean over S, or the token at cls_index
+    (which defaults to the last token when no cls_index is passed)."""
+    h = np.asarray(hidden, np.float64)
+    if summary_type == "first":
+        return h[:, 0]
+    if summary_type in ("last", "cls_index"):
+        return h[:, -1]
+    if summary_type == "mean":
+        return h.mean(axis=1)
+    raise ValueError(f"unknown summary_type {summary_type!r}")

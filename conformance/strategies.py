@@ -245,7 +245,7 @@ def attention_masks(draw, lead: tuple[int, ...], seq: int, *, kinds=("full", "ri
     for r in range(rows):
         kind = draw(st.sampled_from(kinds))
         k = {"full": seq, "single": 1}.get(kind) or draw(st.integers(1, seq))
-        if kind == "left" or (kind == "single" and draw(st.booleans())):
+        if kind == "left" or (kind == "single" and "left" in kinds and draw(st.booleans())):
             mask[r, seq - k:] = 1
         else:
             mask[r, :k] = 1
@@ -264,13 +264,14 @@ def head_masks(draw, cfg: Mapping[str, Any], *, per_layer: bool | None = None, f
     return np.asarray(values, dtype=np.float32).reshape(shape)
 
 
-def draw_input(draw, name: str, cfg: Mapping[str, Any], lead: tuple[int, ...], seq: int) -> np.ndarray:
+def draw_input(draw, name: str, cfg: Mapping[str, Any], lead: tuple[int, ...], seq: int,
+               mask_kinds: tuple[str, ...] = ("full", "right", "left", "single")) -> np.ndarray:
     """A valid value of the call argument ``name`` for a model with config ``cfg``."""
     batch = lead[0]
     if name == "input_ids":
         return _int_array(draw, (*lead, seq), 0, cfg["vocab_size"] - 1, (cfg.get("pad_token_id"),))
     if name == "attention_mask":
-        return attention_masks(draw, lead, seq)
+        return attention_masks(draw, lead, seq, kinds=mask_kinds)
     if name == "token_type_ids":
         return _int_array(draw, (*lead, seq), 0, cfg["type_vocab_size"] - 1)
     if name == "position_ids":
@@ -321,7 +322,8 @@ def _with_ignored(draw, y: np.ndarray) -> np.ndarray:
 @st.composite
 def cases(draw, class_name: str, *, args: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids"),
           buckets: tuple[int, ...] | None = None, shapes: tuple[tuple[int, int], ...] | None = None,
-          overrides: Mapping[str, Any] | None = None, labels: bool = False) -> Case:
+          overrides: Mapping[str, Any] | None = None, labels: bool = False,
+          mask_kinds: tuple[str, ...] = ("full", "right", "left", "single")) -> Case:
     """A drawn example for ``class_name``: a config bucket, a shape bucket and values for ``args``
     (call argument names of the class; those the class lacks are skipped)."""
     spec_class = _spec().classes[class_name]
@@ -335,7 +337,7 @@ def cases(draw, class_name: str, *, args: tuple[str, ...] = ("input_ids", "atten
     names = set(spec_class.call_names)
     for name in args:
         if name in names:
-            case.inputs[name] = draw_input(draw, name, cfg, case.lead, seq)
+            case.inputs[name] = draw_input(draw, name, cfg, case.lead, seq, mask_kinds)
     if labels and spec_class.loss:
         case.inputs.update(draw_labels(draw, class_name, cfg, case.lead, seq))
     return case

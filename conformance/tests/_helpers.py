@@ -82,59 +82,51 @@ def assert_finite(check, arrays: Mapping[str, np.ndarray], *, clause: str) -> No
 
 
 # ---- symbolic shapes and presence conditions (spec outputs.yaml / classes.yaml) ------------------
-def shape_env(config: Mapping[str, Any], dims: Mapping[str, int]) -> dict:
-    """Symbols a spec shape may use: config fields, dynamic dims (batch, seq, ...) and head_dim."""
-    env = {k: v for k, v in config.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    env["head_dim"] = config["hidden_size"] // config["num_attention_heads"]
-    env.update(dims)
-    return env
+def full_config(config: Mapping[str, Any]) -> dict:
+    """The config dict with every omitted non-derived field at its spec default."""
+    out = {f.name: f.default for f in load_spec().config.fields if not f.derived}
+    out.update(config)
+    return out
+
+
+def _int_env(config: Mapping[str, Any], dims: Mapping[str, int]) -> dict:
+    env = {k: v for k, v in full_config(config).items() if isinstance(v, int) and not isinstance(v, bool)}
+    env.setdefault("head_dim", env["hidden_size"] // env["num_attention_heads"])  # meta.yaml derived symbol
+    return {**env, **dims}
 
 
 def eval_shape(shape: str, config: Mapping[str, Any], dims: Mapping[str, int]) -> tuple[int, ...]:
-    """'batch num_attention_heads seq seq' -> concrete tuple ('' is a scalar: ())."""
-    spec = load_spec()
-    if hasattr(spec, "eval_shape"):
-        return tuple(spec.eval_shape(shape, {**config, **dims}))
-    env = shape_env(config, dims)
-    return tuple(int(eval(d, {"__builtins__": {}}, env)) for d in shape.split())  # spec data
+    """'batch num_attention_heads seq seq' -> a concrete tuple ('' is a scalar: ())."""
+    from spec.shapes import eval_shape as _eval
+
+    return _eval(shape, _int_env(config, dims))
 
 
 def eval_count(expr: str, config: Mapping[str, Any], dims: Mapping[str, int]) -> int:
-    return int(eval(str(expr), {"__builtins__": {}}, shape_env(config, dims)))
+    from spec.shapes import eval_dim
 
-
-class _Config:
-    def __init__(self, config: Mapping[str, Any]):
-        self.__dict__.update(config)
+    return eval_dim(expr, _int_env(config, dims))
 
 
 def resolved_flags(class_name: str, config: Mapping[str, Any], flags: Mapping[str, Any]) -> dict:
     """Each call flag's value: the argument when given (not None), else the config field (spec rule
     ``config.<field>``)."""
+    cfg = full_config(config)
     out = {}
     for p in spec_class(class_name).call:
         if p.dtype == "bool" and p.default.startswith("config."):
             given = flags.get(p.name)
-            out[p.name] = given if given is not None else config.get(p.default[len("config."):],
-                                                                     _config_default(p.default[len("config."):]))
+            out[p.name] = given if given is not None else cfg[p.default[len("config."):]]
     return out
-
-
-def _config_default(name: str) -> Any:
-    return load_spec().config.field(name).default
 
 
 def is_present(condition: str, class_name: str, config: Mapping[str, Any], flags: Mapping[str, Any],
                inputs: Mapping[str, Any]) -> bool:
     """Evaluate an outputs.yaml present_when condition for one call."""
-    if condition == "always":
-        return True
-    full = {f.name: f.default for f in load_spec().config.fields if not f.derived}
-    full.update(config)
-    env = dict(resolved_flags(class_name, full, flags))
-    env["config"] = _Config(full)
-    env["given"] = lambda name: inputs.get(name) is not None
-    return bool(eval(condition, {"__builtins__": {}}, env))  # spec data
+    from spec.shapes import eval_condition
+
+    return eval_condition(condition, resolved_flags(class_name, config, flags),
+                          lambda name: inputs.get(name) is not None, full_config(config))
 
 
 def examples(n: int):
@@ -146,3 +138,71 @@ def examples(n: int):
     if current.max_examples >= 100:
         return settings(current)
     return settings(current, max_examples=min(n, current.max_examples))
+
+
+# ---- comparing two calls field by field ---------------------------------------------------------
+#: fields never compared between calls (opaque caches; the TF cache is checked by the decoding test)
+NOT_COMPARED = ("past_key_values",)
+
+
+def seq_prefix(k: int):
+    """Index function keeping the first k positions of every `seq` dim of a field."""
+    def index(fspec, array):
+        dims = fspec.shape.split()
+        return array[tuple(slice(0, k) if d == "seq" else slice(None) for d in dims)]
+    return index
+
+
+def batch_rows(rows, choices: int = 1):
+    """Index function selecting examples ``rows`` along the leading batch (or batch*choices) dim."""
+    rows = np.asarray(rows)
+
+    def index(fspec, array):
+        first = fspec.shape.split()[0] if fspec.shape else ""
+        if first == "batch":
+            return array[rows]
+        if first == "batch*choices":
+            return array[(rows[:, None] * choices + np.arange(choices)).reshape(-1)]
+        return None  # no batch dim (a scalar loss): not comparable row-wise
+    return index
+
+
+def compare_outputs(check, actual, expected, class_name: str, *, clause: str, kind: str = SELF_KIND,
+                    index_actual=None, index_expected=None, exact: bool = False) -> None:
+    """Every field present in ``expected`` (RunResults) must be present in ``actual`` and equal after
+    the optional index functions; ``exact`` asks for bitwise equality."""
+    for fspec in output_spec(class_name).fields:
+        if fspec.name in NOT_COMPARED or fspec.container is not None or fspec.name not in expected.fields:
+            continue
+        check.that(fspec.name in actual.fields, clause=clause, message=f"{fspec.name} missing from one of the calls")
+        exp, act = expected.fields[fspec.name], actual.fields[fspec.name]
+        pairs = zip(act, exp) if fspec.tuple else [(act, exp)]
+        for i, (a, e) in enumerate(pairs):
+            a = index_actual(fspec, np.asarray(a)) if index_actual else np.asarray(a)
+            e = index_expected(fspec, np.asarray(e)) if index_expected else np.asarray(e)
+            if a is None or e is None:
+                continue
+            what = f"{fspec.name}{f'[{i}]' if fspec.tuple else ''}"
+            if exact:
+                check.equal(a, e, clause=clause, what=what)
+            else:
+                check.allclose(a, e, clause=clause, kind=kind, field=fspec.name)
+
+
+def max_difference(a, b, class_name: str) -> float:
+    """Largest |a - b| over the tensor fields both RunResults have."""
+    worst = 0.0
+    for name, value in tensor_fields(a).items():
+        other = tensor_fields(b).get(name)
+        if other is not None and np.shape(other) == np.shape(value):
+            worst = max(worst, float(np.max(np.abs(as_float(value) - as_float(other)), initial=0.0)))
+    return worst
+
+
+def mode_clause(adapter) -> str:
+    """The behaviour clause of the training/inference switch of the adapter's framework."""
+    return "behaviour.tf.training_flag" if adapter.framework == "tf" else "behaviour.flax.dropout"
+
+
+def compile_clause(adapter) -> str:
+    return "behaviour.tf.tf_function" if adapter.framework == "tf" else "behaviour.flax.jit"

@@ -1,0 +1,127 @@
+"""Family 10, bad input (errors.yaml): each call-stage error clause, triggered by inputs generated
+from its condition, raises the specified exception with a message holding the specified fragments
+(the argument, the offending value, the allowed range or the expected and actual shapes)."""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import strategies as S
+from conformance.tests._helpers import build, examples, run, spec_class
+from spec import load_spec
+
+
+def _bad_id(draw, name: str, limit: int) -> tuple[dict, int]:
+    value = draw(st.sampled_from([limit, limit + 3, -1]))
+    return {"arg": name}, value
+
+
+def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
+    """(inputs, run kwargs, placeholder values) that meet the clause's condition, or None when this
+    family has no generator for it."""
+    cfg, inputs, lead, seq = case.config, dict(case.inputs), case.lead, case.dims["seq"]
+    ids = inputs["input_ids"]
+    pos = (*[draw(st.integers(0, d - 1)) for d in lead], draw(st.integers(0, seq - 1)))
+    limits = {"input_ids": "vocab_size", "token_type_ids": "type_vocab_size", "position_ids": "max_position_embeddings"}
+    for name, field in limits.items():
+        if error_id == f"error.{name}.out_of_range":
+            value = draw(st.sampled_from([cfg[field], cfg[field] + 3, -1]))
+            arr = inputs.get(name, np.zeros_like(ids)).copy()
+            arr[pos] = value
+            return dict(inputs, **{name: arr}), {}, {"value": value, field: cfg[field], "arg": name}
+    if error_id == "error.sequence.too_long":
+        n = cfg["max_position_embeddings"] + draw(st.integers(1, 3))
+        long_ids = np.resize(ids, (*lead, n))
+        return {"input_ids": long_ids}, {}, {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
+    if error_id == "error.shape.mismatch":
+        name = draw(st.sampled_from(["attention_mask", "token_type_ids"]))
+        bad = np.ones((*lead, seq + 1), dtype=ids.dtype) if name == "attention_mask" else np.zeros((*lead, seq - 1), ids.dtype)
+        return dict(inputs, **{name: bad}), {}, {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape)}
+    if error_id == "error.input_ids.rank":
+        bad = ids.reshape(-1)
+        return {"input_ids": bad}, {}, {"arg": "input_ids", "actual": tuple(bad.shape)}
+    if error_id == "error.input_ids.dtype":
+        bad = ids.astype(draw(st.sampled_from([np.float32, np.float64])))
+        return {"input_ids": bad}, {}, {"arg": "input_ids", "actual_dtype": str(bad.dtype)}
+    if error_id == "error.inputs.both_ids_and_embeds":
+        embeds = np.zeros((*ids.shape, cfg["embedding_size"]), np.float32)
+        return dict(inputs, inputs_embeds=embeds), {}, {}
+    if error_id == "error.inputs.neither_ids_nor_embeds":
+        return {k: v for k, v in inputs.items() if k != "input_ids"}, {}, {}
+    if error_id == "error.head_mask.shape":
+        shape = draw(st.sampled_from([(cfg["num_hidden_layers"] + 1, cfg["num_attention_heads"]),
+                                      (cfg["num_attention_heads"] + 1,)]))
+        return dict(inputs, head_mask=np.ones(shape, np.float32)), {}, {"arg": "head_mask", "actual": shape}
+    if error_id == "error.inputs_embeds.width":
+        width = cfg["embedding_size"] + draw(st.integers(1, 3))
+        embeds = np.zeros((*ids.shape, width), np.float32)
+        rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+        return dict(rest, inputs_embeds=embeds), {}, {"embedding_size": cfg["embedding_size"], "actual": width}
+    if error_id in ("error.labels.out_of_range", "error.labels.shape"):
+        return _bad_labels(error_id, case, draw)
+    return None
+
+
+def _bad_labels(error_id: str, case, draw):
+    sc = spec_class(case.class_name)
+    if sc.loss == "question_answering" and error_id == "error.labels.out_of_range":
+        return None  # QA positions are clamped, not rejected (loss.question_answering.clamp)
+    labels = S.draw_labels(draw, case.class_name, case.config, case.lead, case.dims["seq"])
+    name = sc.labels[0]
+    good = labels[name]
+    if error_id == "error.labels.shape":
+        bad = np.concatenate([good, good[:1]], axis=0)
+        return dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "actual": tuple(bad.shape)}
+    if good.dtype.kind == "f":
+        return None  # regression / multi-hot targets have no index range
+    limit = {"masked_lm": case.config["vocab_size"], "causal_lm": case.config["vocab_size"],
+             "token_classification": case.config["num_labels"], "sequence_classification": case.config["num_labels"],
+             "multiple_choice": case.lead[-1], "pretraining": 2}[sc.loss]
+    bad = good.copy()
+    value = draw(st.sampled_from([limit, limit + 5]))
+    bad.flat[0] = value
+    return dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "value": value}
+
+
+def fragments(error, values: dict) -> tuple[str, ...]:
+    """The clause's message fragments whose placeholders this trigger knows, filled in."""
+    out = []
+    for frag in error.message:
+        names = [n for _, n, _, _ in string.Formatter().parse(frag) if n]
+        if all(n in values for n in names):
+            out.append(frag.format(**{n: str(values[n]) for n in names}))
+    return tuple(out)
+
+
+def _exception_types(error) -> tuple[type, ...]:
+    import builtins
+
+    spec = load_spec()
+    name = error.exception if error.exception not in spec.exceptions else spec.exceptions[error.exception].base
+    return (getattr(builtins, name),)
+
+
+_CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
+
+
+@pytest.mark.parametrize("error_id", [e.id for e in _CALL_ERRORS])
+@examples(2)
+@given(data=st.data())
+def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, data):
+    error = load_spec().errors[error_id]
+    if not error.applies_to(class_name, adapter.framework):
+        pytest.skip(f"{error_id} does not bind {class_name}")
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,)))
+    made = trigger(error_id, case, data.draw)
+    if made is None:
+        pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
+    inputs, kwargs, values = made
+    handle = build(model_cache, class_name, case.config)
+    with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values)):
+        result = run(model_cache, handle, inputs, **kwargs)
+        bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+               and not np.all(np.isfinite(v))]
+        check.that(not bad, clause=error_id, message=f"no error, and NaN/inf in {bad}")

@@ -1,0 +1,119 @@
+"""Family 4, invariances (behaviour.yaml): right padding changes nothing at the real positions,
+examples of a batch are independent and permutable, inference is deterministic, dropout acts only
+in training mode, compiled equals eager, and every TF input format gives the same outputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import strategies as S
+from conformance.tests._helpers import (SELF_KIND, batch_rows, build, compare_outputs, compile_clause,
+                                        examples, max_difference, mode_clause, run, seq_prefix, spec_class)
+
+_ALL_OUTPUTS = {"output_attentions": True, "output_hidden_states": True}
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _padding_buckets(class_name: str) -> tuple[int, ...]:
+    """Buckets whose sequence-level outputs are padding invariant by the spec: for multiple choice,
+    those summarising the first token (behaviour.padding_invariance)."""
+    if "choices" not in spec_class(class_name).lead:
+        return tuple(range(S.n_config_buckets()))
+    return tuple(i for i in range(S.n_config_buckets()) if S.config_bucket(i, class_name)["summary_type"] == "first")
+
+
+@examples(3)
+@given(data=st.data())
+def test_right_padding_changes_nothing(check, adapter, class_name, model_cache, data):
+    """Appending masked positions leaves the outputs at the original positions unchanged."""
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=_padding_buckets(class_name),
+                             mask_kinds=("full", "right", "single")))
+    seq = case.dims["seq"]
+    keep = data.draw(st.integers(1, seq - 1), label="unpadded length")
+    padded = {k: v.copy() for k, v in case.inputs.items()}
+    padded["attention_mask"][..., keep:] = 0
+    padded["input_ids"][..., keep:] = data.draw(st.integers(0, case.config["vocab_size"] - 1), label="pad id")
+    short = {k: v[..., :keep] for k, v in padded.items()}
+    handle = build(model_cache, class_name, case.config)
+    long_out = run(model_cache, handle, padded, flags=_ALL_OUTPUTS)
+    short_out = run(model_cache, handle, short, flags=_ALL_OUTPUTS)
+    compare_outputs(check, long_out, short_out, class_name, clause="behaviour.padding_invariance",
+                    index_actual=seq_prefix(keep))
+
+
+@examples(3)
+@given(data=st.data())
+def test_batch_independence_and_permutation(check, adapter, class_name, model_cache, data):
+    """Each example alone equals its row of the batch; permuting the batch permutes the outputs."""
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    batch = case.dims["batch"]
+    choices = case.dims.get("choices", 1)
+    whole = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    order = np.asarray(data.draw(st.permutations(range(batch)), label="permutation"))
+    permuted = run(model_cache, handle, {k: v[order] for k, v in case.inputs.items()}, flags=_ALL_OUTPUTS)
+    compare_outputs(check, permuted, whole, class_name, clause="behaviour.batch_invariance",
+                    index_expected=batch_rows(order, choices))
+    row = data.draw(st.integers(0, batch - 1), label="row alone")
+    alone = run(model_cache, handle, {k: v[row:row + 1] for k, v in case.inputs.items()}, flags=_ALL_OUTPUTS)
+    compare_outputs(check, alone, whole, class_name, clause="behaviour.batch_invariance",
+                    index_expected=batch_rows([row], choices))
+
+
+@examples(2)
+@given(data=st.data())
+def test_inference_is_deterministic(check, adapter, class_name, model_cache, data):
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    first = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    second = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    compare_outputs(check, second, first, class_name, clause="behaviour.determinism", exact=True)
+
+
+@examples(2)
+@given(data=st.data())
+def test_dropout_only_in_training(check, adapter, class_name, model_cache, data):
+    """With dropout > 0: training mode changes the outputs, inference equals the same weights with
+    every dropout rate 0. With dropout 0: training mode equals inference."""
+    clause = mode_clause(adapter)
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1)))
+    cfg = dict(case.config, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
+    quiet_cfg = S.no_dropout(cfg)
+    noisy = build(model_cache, class_name, cfg)
+    inference = run(model_cache, handle=noisy, inputs=case.inputs)
+    training = run(model_cache, noisy, case.inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
+    check.that(max_difference(training, inference, class_name) > 1e-6, clause=clause,
+               message="dropout 0.3 in training mode left every output unchanged: dropout is not applied")
+    quiet = model_cache.get(class_name, quiet_cfg, weights=adapter.get_weights(noisy))
+    compare_outputs(check, run(model_cache, quiet, case.inputs), inference, class_name, clause=clause)
+    compare_outputs(check, run(model_cache, quiet, case.inputs, train=True, seed=1), inference, class_name,
+                    clause=clause)
+
+
+@examples(2)
+@given(data=st.data())
+def test_compiled_equals_eager(check, adapter, class_name, model_cache, data):
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1), shapes=S.SHAPE_BUCKETS[:1]))
+    handle = build(model_cache, class_name, case.config)
+    eager = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    compiled = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS, compiled=True)
+    compare_outputs(check, compiled, eager, class_name, clause=compile_clause(adapter), kind="compiled_vs_eager")
+
+
+@examples(2)
+@given(data=st.data())
+def test_tf_input_formats_agree(check, adapter, class_name, model_cache, data):
+    formats = [f for f in adapter.input_formats() if f != "kwargs"]
+    if adapter.framework != "tf":
+        pytest.skip("behaviour.tf.input_formats binds TF classes only")
+    check.clause("behaviour.tf.input_formats")
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    reference = run(model_cache, handle, case.inputs)
+    ids_only = run(model_cache, handle, {"input_ids": case.inputs["input_ids"]})
+    for fmt in formats:
+        inputs = {"input_ids": case.inputs["input_ids"]} if fmt == "tensor" else case.inputs
+        got = run(model_cache, handle, inputs, input_format=fmt)
+        compare_outputs(check, got, ids_only if fmt == "tensor" else reference, class_name,
+                        clause="behaviour.tf.input_formats", exact=True)

@@ -1,0 +1,122 @@
+"""Family 6, losses (losses.yaml): the loss an implementation returns equals a NumPy recomputation
+from the logits it returned and the labels — definition, reduction, scalar shape, ignore index,
+QA clamping, the sequence-classification problem types, the discriminator's attention-mask
+weighting and the causal shift.
+
+TF classes compute the loss in ``call`` (labels among the inputs). Flax classes take no labels;
+their losses are standalone functions (loss.flax_functions), reached through the optional adapter
+method ``loss(handle, outputs, inputs) -> array`` (outputs: the RunResult fields; inputs: the label
+arguments plus attention_mask)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import numpy_ref as ref
+from conformance import strategies as S
+from conformance.tests._helpers import REFERENCE_KIND, build, examples, run, spec_class
+from spec import load_spec
+
+_LOSSES = load_spec().raw("losses")
+IGNORE = _LOSSES["ignore_index"]
+
+
+def expected_loss(head: str, fields, inputs, config) -> tuple[float, list[str]]:
+    """(NumPy loss, the rule clauses it exercises) for losses.yaml head ``head``."""
+    rules = [f"loss.{head}", f"loss.{head}.reduction", f"loss.{head}.shape"]
+    if head == "pretraining":
+        rules.append("loss.pretraining.masked_positions")
+        return ref.discriminator_loss(fields["logits"], inputs["labels"], inputs.get("attention_mask")), rules
+    if head == "masked_lm":
+        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules + ["loss.ignore_index"]
+    if head == "token_classification":
+        rules += ["loss.ignore_index", "loss.token_classification.attention_mask_not_used"]
+        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
+    if head == "causal_lm":
+        rules += ["loss.ignore_index", "loss.causal_lm.shift"]
+        return ref.causal_lm_loss(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
+    if head == "multiple_choice":
+        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=None), rules
+    if head == "question_answering":
+        rules.append("loss.question_answering.clamp")
+        return ref.question_answering_loss(fields["start_logits"], fields["end_logits"], inputs["start_positions"],
+                                           inputs["end_positions"], clamp=True, ignored_when_clamped=True), rules
+    if head == "sequence_classification":
+        labels = np.asarray(inputs["labels"])
+        rules.append("loss.sequence_classification.problem_type_inference")
+        if config["num_labels"] == 1:
+            return ref.regression_loss(fields["logits"], labels), rules + ["loss.sequence_classification.regression"]
+        if labels.dtype.kind == "f":
+            return ref.multi_label_loss(fields["logits"], labels), rules + ["loss.sequence_classification.multi_label"]
+        return ref.token_cross_entropy(fields["logits"], labels, ignore_index=None), \
+            rules + ["loss.sequence_classification.single_label"]
+    raise KeyError(f"no NumPy recomputation for loss head {head!r}")
+
+
+def _loss_of(adapter, model_cache, handle, class_name, inputs):
+    """(outputs fields, loss) — from the call for TF, from adapter.loss for Flax."""
+    sc = spec_class(class_name)
+    label_names = set(_LOSSES["losses"][sc.loss]["labels"])
+    if adapter.framework == "tf":
+        fields = run(model_cache, handle, inputs).fields
+        return fields, fields.get("loss")
+    if not hasattr(adapter, "loss"):
+        pytest.skip(f"{adapter.name} exposes no standalone loss functions (optional adapter method "
+                    f"`loss(handle, outputs, inputs)`); loss.{sc.loss} is checked on the TF class")
+    fields = run(model_cache, handle, {k: v for k, v in inputs.items() if k not in label_names}).fields
+    loss_inputs = {k: v for k, v in inputs.items() if k in label_names or k == "attention_mask"}
+    return fields, adapter.loss(handle, fields, loss_inputs)
+
+
+def _head(class_name: str) -> str:
+    head = spec_class(class_name).loss
+    if head is None:
+        pytest.skip(f"the spec gives {class_name} no loss")
+    return head
+
+
+@examples(4)
+@given(data=st.data())
+def test_loss_equals_numpy_recomputation(check, adapter, class_name, model_cache, data):
+    head = _head(class_name)
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids")))
+    cfg = case.config
+    problem = None
+    if head == "sequence_classification" and cfg["num_labels"] > 1:
+        problem = data.draw(st.sampled_from(["single_label_classification", "multi_label_classification"]))
+    case.inputs.update(S.draw_labels(data.draw, class_name, cfg, case.lead, case.dims["seq"], problem_type=problem))
+    handle = build(model_cache, class_name, cfg)
+    fields, loss = _loss_of(adapter, model_cache, handle, class_name, case.inputs)
+    expected, rules = expected_loss(head, fields, case.inputs, cfg)
+    check.clause(*rules, "loss.scalar")
+    check.that(loss is not None, clause=f"loss.{head}", message="labels were given but no loss was returned")
+    check.equal(np.shape(loss), (), clause="loss.scalar", what="loss shape")
+    check.that(np.asarray(loss).dtype == np.float32, clause="loss.float32", message=f"loss dtype {np.asarray(loss).dtype}")
+    check.allclose(loss, expected, clause=f"loss.{head}", kind=REFERENCE_KIND, field="loss")
+
+
+@examples(2)
+@given(data=st.data())
+def test_ignored_labels_do_not_count(check, adapter, class_name, model_cache, data):
+    """Labels of -100 everywhere but one position give exactly that position's cross-entropy; -100
+    everywhere gives NaN for the masked LM (loss.masked_lm.all_ignored)."""
+    head = _head(class_name)
+    if head not in ("masked_lm", "token_classification", "causal_lm"):
+        pytest.skip(f"loss.ignore_index does not apply to loss.{head}")
+    case = data.draw(S.cases(class_name, args=("input_ids",)))
+    handle = build(model_cache, class_name, case.config)
+    labels = S.draw_labels(data.draw, class_name, case.config, case.lead, case.dims["seq"])["labels"]
+    keep = (0, 1) if head == "causal_lm" else (0, 0)  # the causal loss reads labels from position 1
+    single = np.full_like(labels, IGNORE)
+    single[keep] = max(int(labels[keep]), 0)
+    fields, loss = _loss_of(adapter, model_cache, handle, class_name, dict(case.inputs, labels=single))
+    logits = np.asarray(fields["logits"])
+    at = (keep[0], keep[1] - 1) if head == "causal_lm" else keep
+    expected = ref.cross_entropy_terms(logits[at][None], np.asarray([single[keep]]))[0]
+    check.allclose(loss, expected, clause="loss.ignore_index", kind=REFERENCE_KIND, field="loss")
+    if head == "masked_lm":
+        _, nan_loss = _loss_of(adapter, model_cache, handle, class_name,
+                               dict(case.inputs, labels=np.full_like(labels, IGNORE)))
+        check.that(bool(np.isnan(nan_loss)), clause="loss.masked_lm.all_ignored",
+                   message=f"every label -100 gave loss {nan_loss!r}; the spec says NaN")

@@ -1,0 +1,170 @@
+"""Family 5, semantics: attention probabilities (rows sum to 1, masked and future keys get no
+weight), head_mask, hidden_states[-1] vs last_hidden_state, inputs_embeds vs input_ids, decoding with
+the cache vs the full pass, the causal mask, multiple-choice reshaping and the sequence summary."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import numpy_ref as ref
+from conformance import strategies as S
+from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, build, compare_outputs, examples,
+                                        output_spec, run, spec_class)
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _field_id(class_name: str, field: str) -> str:
+    return f"{spec_class(class_name).output_class}.field.{field}"
+
+
+def _key_mask(case) -> np.ndarray:
+    """(B*C, 1, 1, S) 0/1 mask of the keys each query may attend to."""
+    mask = case.inputs["attention_mask"].reshape(-1, case.dims["seq"])
+    return mask[:, None, None, :].astype(np.float64)
+
+
+@examples(3)
+@given(data=st.data())
+def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_name, model_cache, data):
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    clause = _field_id(class_name, "attentions")
+    out = run(model_cache, build(model_cache, class_name, case.config), case.inputs, flags={"output_attentions": True})
+    check.that("attentions" in out.fields, clause=clause, message="output_attentions=True gave no attentions")
+    seq = case.dims["seq"]
+    causal = bool(case.config.get("is_decoder"))
+    future = np.triu(np.ones((seq, seq)), k=1)[None, None] if causal else np.zeros((1, 1, seq, seq))
+    allowed = _key_mask(case) * (1 - future)  # (B*C, 1, S, S) keys each query may see
+    answered = allowed.sum(-1, keepdims=True) > 0  # queries with at least one visible key
+    for probs in out.fields["attentions"]:
+        probs = np.asarray(probs, np.float64)
+        check.allclose(probs.sum(-1), np.ones(probs.shape[:-1]), clause=clause, kind=SELF_KIND, field="attentions")
+        hidden_weight = np.where(answered, probs * (1 - allowed), 0.0)
+        check.allclose(hidden_weight, np.zeros_like(probs), clause="behaviour.causal_mask" if causal else clause,
+                       kind=SELF_KIND, field="attentions")
+
+
+@examples(3)
+@given(data=st.data())
+def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, model_cache, data):
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    cfg = case.config
+    handle = build(model_cache, class_name, cfg)
+    clause = "behaviour.head_mask_zero"
+    flags = {"output_attentions": True, "output_hidden_states": True}
+    plain = run(model_cache, handle, case.inputs, flags=flags)
+    layers, heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
+    ones = run(model_cache, handle, dict(case.inputs, head_mask=np.ones((layers, heads), np.float32)), flags=flags)
+    compare_outputs(check, ones, plain, class_name, clause=clause, exact=True)
+    mask = S.head_masks(data.draw, cfg, per_layer=True)
+    masked = run(model_cache, handle, dict(case.inputs, head_mask=mask), flags=flags)
+    for layer, probs in enumerate(masked.fields["attentions"]):
+        probs = np.asarray(probs, np.float64)
+        for h in np.flatnonzero(mask[layer] == 0):
+            check.allclose(probs[:, h], np.zeros_like(probs[:, h]), clause=clause, kind=SELF_KIND, field="attentions")
+    # the first layer sees unchanged inputs: its probabilities are the plain ones times the mask
+    first = np.asarray(plain.fields["attentions"][0], np.float64) * mask[0][None, :, None, None]
+    check.allclose(masked.fields["attentions"][0], first, clause=clause, kind=SELF_KIND, field="attentions")
+    per_head = S.head_masks(data.draw, cfg, per_layer=False)
+    broadcast = run(model_cache, handle, dict(case.inputs, head_mask=np.tile(per_head, (layers, 1))), flags=flags)
+    compare_outputs(check, run(model_cache, handle, dict(case.inputs, head_mask=per_head), flags=flags), broadcast,
+                    class_name, clause=clause)
+
+
+@examples(2)
+@given(data=st.data())
+def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, model_cache, data):
+    if "last_hidden_state" not in output_spec(class_name).field_names:
+        pytest.skip(f"{class_name}'s output has no last_hidden_state field")
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    out = run(model_cache, build(model_cache, class_name, case.config), case.inputs,
+              flags={"output_hidden_states": True})
+    check.allclose(out.fields["hidden_states"][-1], out.fields["last_hidden_state"],
+                   clause=_field_id(class_name, "hidden_states"), kind=SELF_KIND, field="hidden_states")
+
+
+@examples(2)
+@given(data=st.data())
+def test_inputs_embeds_equals_ids(check, adapter, class_name, model_cache, data):
+    sc = spec_class(class_name)
+    if "inputs_embeds" not in sc.call_names:
+        pytest.skip(f"{class_name} has no inputs_embeds argument")
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    table = adapter.get_weights(handle)[sc.param_prefix + "embeddings.word_embeddings.weight"]
+    embeds = np.asarray(table, np.float32)[case.inputs["input_ids"]]
+    by_ids = run(model_cache, handle, case.inputs)
+    by_embeds = run(model_cache, handle, dict(case.inputs, input_ids=None, inputs_embeds=embeds))
+    compare_outputs(check, by_embeds, by_ids, class_name, clause=sc.call_arg("inputs_embeds").id)
+
+
+def _causal_only(class_name: str) -> None:
+    if "CausalLM" not in class_name:
+        pytest.skip("behaviour.decoding_cache / causal_mask bind the causal LM classes only")
+
+
+@examples(2)
+@given(data=st.data())
+def test_decoding_with_cache_equals_full_pass(check, adapter, class_name, model_cache, data):
+    _causal_only(class_name)
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), mask_kinds=("full", "left")))
+    prompt = data.draw(st.integers(1, case.dims["seq"] - 1), label="prompt length")
+    handle = build(model_cache, class_name, case.config)
+    full = np.asarray(run(model_cache, handle, case.inputs).fields["logits"], np.float64)
+    stepwise = np.asarray(adapter.run_incremental(handle, case.inputs, prompt), np.float64)
+    real = (case.inputs["attention_mask"] == 1)[..., None]
+    check.allclose(np.where(real, stepwise, 0.0), np.where(real, full, 0.0), clause="behaviour.decoding_cache",
+                   kind=SELF_KIND, field="logits")
+
+
+@examples(2)
+@given(data=st.data())
+def test_causal_mask_hides_later_tokens(check, adapter, class_name, model_cache, data):
+    _causal_only(class_name)
+    case = data.draw(S.cases(class_name, args=("input_ids",)))
+    cut = data.draw(st.integers(1, case.dims["seq"] - 1), label="prefix length")
+    changed = case.inputs["input_ids"].copy()
+    changed[:, cut:] = (changed[:, cut:] + 1) % case.config["vocab_size"]
+    handle = build(model_cache, class_name, case.config)
+    a = run(model_cache, handle, case.inputs).fields["logits"]
+    b = run(model_cache, handle, {"input_ids": changed}).fields["logits"]
+    check.allclose(b[:, :cut], a[:, :cut], clause="behaviour.causal_mask", kind=SELF_KIND, field="logits")
+
+
+def _multiple_choice_only(class_name: str) -> None:
+    if "choices" not in spec_class(class_name).lead:
+        pytest.skip("multiple-choice reshaping and the sequence summary bind the multiple-choice classes only")
+
+
+@examples(2)
+@given(data=st.data())
+def test_each_choice_scored_alone(check, adapter, class_name, model_cache, data):
+    _multiple_choice_only(class_name)
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    logits = run(model_cache, handle, case.inputs).fields["logits"]
+    c = data.draw(st.integers(0, case.dims["choices"] - 1), label="choice")
+    alone = run(model_cache, handle, {k: v[:, c:c + 1] for k, v in case.inputs.items()}).fields["logits"]
+    check.allclose(alone[:, 0], logits[:, c], clause=_field_id(class_name, "logits"), kind=SELF_KIND, field="logits")
+
+
+@examples(4)
+@given(data=st.data())
+def test_sequence_summary_options(check, adapter, class_name, model_cache, data):
+    """Multiple-choice logits recomputed in NumPy from the last hidden states and the head weights:
+    summary_type, summary_use_proj and summary_activation as config.yaml defines them."""
+    _multiple_choice_only(class_name)
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    cfg = case.config
+    handle = build(model_cache, class_name, cfg)
+    out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
+    w = adapter.get_weights(handle)
+    x = ref.sequence_summary(out.fields["hidden_states"][-1], cfg["summary_type"])
+    if cfg["summary_use_proj"]:
+        x = ref.linear(x, w["sequence_summary.summary.weight"], w["sequence_summary.summary.bias"])
+    x = ref.ACTIVATIONS[cfg["summary_activation"]](x)
+    expected = ref.linear(x, w["classifier.weight"], w["classifier.bias"]).reshape(case.lead)
+    clauses = [f"ElectraConfig.field.{n}" for n in ("summary_type", "summary_use_proj", "summary_activation")]
+    check.clause(*clauses)
+    check.allclose(out.fields["logits"], expected, clause=clauses[0], kind=REFERENCE_KIND, field="logits")
