@@ -15,6 +15,10 @@ BUILTIN_ADAPTERS = {
     "hf-flax": "conformance.adapters.hf_flax:HFFlaxAdapter",
 }
 
+#: environment a built-in adapter needs in its process (set by the CLI, which runs each --impl alone):
+#: transformers' TF classes run on tf-keras, selected by TF_USE_LEGACY_KERAS before TensorFlow is imported
+BUILTIN_ENVIRONMENT = {"hf-tf": {"TF_USE_LEGACY_KERAS": "1"}}
+
 #: top-level module -> (pip extra of this project that provides it, human name)
 _EXTRA_OF_MODULE = {
     "tensorflow": ("tf", "tensorflow"),

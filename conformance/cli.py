@@ -1,0 +1,204 @@
+"""``electra-conformance``: run the suite (one pytest process per implementation), diff, render, coverage.
+
+    electra-conformance run --impl tf --impl flax [--devices auto] [--profile ci] [--report PATH]
+    electra-conformance diff OLD.json NEW.json [--drift-ratio 2.0] [--strict]
+    electra-conformance render REPORT.json [-o out.md|out.html]
+    electra-conformance coverage REPORT.json [--missing]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conformance import render
+from conformance.diff import compare, format_diff
+from conformance.registry import BUILTIN_ENVIRONMENT
+from conformance.report import merge_reports, read_report, validate_report, write_report
+
+SUBCOMMANDS = ("run", "diff", "render", "coverage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="electra-conformance", description="ELECTRA conformance suite")
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the suite against implementations (default)")
+    run.add_argument("--impl", action="append", help="tf, flax, hf-tf, hf-flax or module:attr (default: tf, flax)")
+    run.add_argument("--devices", default="auto")
+    run.add_argument("--require-devices", action="store_true")
+    run.add_argument("--profile", default="ci", choices=("dev", "ci", "thorough"))
+    run.add_argument("--dtypes", default=None, help="computation dtypes (default: the plugin's)")
+    run.add_argument("--report", default="reports/conformance.json", help="merged JSON report path")
+    run.add_argument("--expectations", default="auto", help="PATH|auto|none (a PATH needs a single --impl)")
+    run.add_argument("--strict-stale", action="store_true")
+    run.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
+    run.add_argument("--pytest-arg", action="append", default=[], help="extra pytest argument (repeatable)")
+    run.add_argument("--tests", default="conformance.tests", help="test package (--pyargs) or path to run")
+    diff = sub.add_parser("diff", help="compare two reports; non-zero exit on regressions")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--drift-ratio", type=float, default=2.0)
+    diff.add_argument("--drift-floor", type=float, default=0.01, help="ignore errors below this fraction of atol")
+    diff.add_argument("--strict", action="store_true", help="passed -> skipped/absent is a regression too")
+    ren = sub.add_parser("render", help="render a report as Markdown or HTML")
+    ren.add_argument("report")
+    ren.add_argument("-o", "--output", default=None, help="out.md or out.html (default: Markdown to stdout)")
+    cov = sub.add_parser("coverage", help="clause coverage of a report")
+    cov.add_argument("report")
+    cov.add_argument("--missing", action="store_true", help="list the spec clauses no test exercised")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
+        argv.insert(0, "run")
+    args = _parser().parse_args(argv)
+    return {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage}[args.command](args)
+
+
+# ----- run
+def pytest_command(args, impl: str, report: Path, progress: Path) -> list[str]:
+    target = ["--pyargs", args.tests] if not os.path.exists(args.tests) else [args.tests]
+    cmd = [sys.executable, "-m", "pytest", *target, "--impl", impl,
+           "--devices", args.devices, "--conformance-profile", args.profile, "--conformance-report", str(report),
+           "--conformance-progress", str(progress), "--expectations", args.expectations,
+           "-p", "no:cacheprovider", "-q", "-rfE"]
+    cmd += ["--require-devices"] if args.require_devices else []
+    cmd += ["--strict-stale"] if args.strict_stale else []
+    cmd += ["--dtypes", args.dtypes] if args.dtypes else []
+    cmd += ["-k", args.keyword] if args.keyword else []
+    return cmd + list(args.pytest_arg)
+
+
+def environment_for(impl: str) -> dict:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.pop("TF_USE_LEGACY_KERAS", None)  # our impl_tf is Keras 3; only adapters that need tf-keras set it
+    env.update(BUILTIN_ENVIRONMENT.get(impl, {}))
+    return env
+
+
+class Progress:
+    """Follows the plugin's JSON-lines progress file and prints one status line."""
+
+    def __init__(self, impl: str, path: Path):
+        self.impl, self.path, self.offset = impl, path, 0
+        self.total = self.done = self.failures = 0
+        self.family = ""
+        self.tty = sys.stdout.isatty()
+        self.last_print = 0.0
+
+    def poll(self, final: bool = False) -> None:
+        import json
+
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            complete = chunk[: chunk.rfind("\n") + 1]
+            self.offset += len(complete.encode("utf-8"))
+            for line in complete.splitlines():
+                event = json.loads(line)
+                self.total = event.get("total", self.total)
+                self.done = event.get("done", self.done)
+                self.failures = event.get("failures", self.failures)
+                self.family = event.get("family", self.family)
+        now = time.monotonic()
+        if final or self.tty or now - self.last_print >= 15:
+            self.last_print = now
+            text = (f"[{self.impl}] {self.done}/{self.total or '?'} tests, family {self.family or '-'}, "
+                    f"{self.failures} failure(s)")
+            if self.tty:
+                print("\r" + text.ljust(90), end="\n" if final else "", flush=True)
+            else:
+                print(text, flush=True)
+
+
+def run_one(args, impl: str, out_dir: Path, stem: str) -> tuple[int, Path, Path]:
+    safe = impl.replace(":", "_").replace("/", "_")
+    report = out_dir / f"{stem}.{safe}.json"
+    progress, log = out_dir / f".{stem}.{safe}.progress", out_dir / f"{stem}.{safe}.log"
+    for path in (report, progress):
+        path.unlink(missing_ok=True)
+    cmd = pytest_command(args, impl, report, progress)
+    print(f"[{impl}] running: {' '.join(cmd[2:])}", flush=True)
+    watcher = Progress(impl, progress)
+    with open(log, "w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=environment_for(impl))
+        while proc.poll() is None:
+            watcher.poll()
+            time.sleep(0.5)
+    watcher.poll(final=True)
+    progress.unlink(missing_ok=True)
+    return proc.returncode, report, log
+
+
+def cmd_run(args) -> int:
+    impls = args.impl or ["tf", "flax"]
+    if args.expectations not in ("auto", "none") and len(impls) > 1:
+        print("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
+        return 2
+    report_path = Path(args.report)
+    out_dir = report_path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents, status = [], 0
+    for impl in impls:
+        rc, report, log = run_one(args, impl, out_dir, report_path.stem)
+        if not report.exists():
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
+            print(f"[{impl}] pytest exited with {rc} without a report; last lines of {log}:\n{tail}")
+            status = max(status, rc or 1)
+            continue
+        documents.append(read_report(report))
+        status = max(status, 0 if rc == 0 else 1)
+        print(f"[{impl}] pytest exit code {rc}; report {report}; log {log}")
+    if not documents:
+        return status or 1
+    merged = merge_reports(documents)
+    validate_report(merged)
+    write_report(merged, report_path)
+    md, page = report_path.with_suffix(".md"), report_path.with_suffix(".html")
+    md.write_text(render.markdown(merged), encoding="utf-8")
+    page.write_text(render.html(merged), encoding="utf-8")
+    print("\nELECTRA conformance matrix")
+    print("\n".join(render.matrix_lines(merged)))
+    for entry in merged["expectations"]["stale"]:
+        print(f"WARNING stale expectation ({entry['impl']}): {entry['clause']} @ {entry['test']}")
+    print(f"report: {report_path}\nrendered: {md} and {page}")
+    return status if status else (0 if merged["summary"]["ok"] else 1)
+
+
+# ----- diff, render, coverage
+def cmd_diff(args) -> int:
+    diff = compare(read_report(args.old), read_report(args.new), drift_ratio=args.drift_ratio,
+                   drift_floor=args.drift_floor, strict=args.strict)
+    print("\n".join(format_diff(diff, args.drift_ratio)))
+    return 1 if diff.regressions else 0
+
+
+def cmd_render(args) -> int:
+    document = read_report(args.report)
+    if args.output is None:
+        print(render.markdown(document), end="")
+        return 0
+    text = render.html(document) if args.output.endswith((".html", ".htm")) else render.markdown(document)
+    Path(args.output).write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_coverage(args) -> int:
+    cov = read_report(args.report)["coverage"]
+    print(f"{cov['exercised_count']} of {cov['spec_count']} spec clauses exercised; "
+          f"{len(cov['missing'])} missing; {len(cov['unknown'])} exercised ids not in the spec")
+    if args.missing:
+        print("\n".join("  " + c for c in cov["missing"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
