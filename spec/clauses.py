@@ -51,26 +51,32 @@ def _losses(spec) -> Iterator[Clause]:
             yield Clause(f"{h.id}.{rule}", "losses", text, "losses.yaml")
 
 
-def _ids_in(data: Any) -> Iterator[tuple[str, str]]:
-    """(id, summary) of every mapping with an `id` key inside raw data (for files owned elsewhere)."""
-    if isinstance(data, Mapping):
-        if isinstance(data.get("id"), str):
-            yield data["id"], str(data.get("doc") or data.get("text") or data.get("canonical") or "")
-        for v in data.values():
-            yield from _ids_in(v)
-    elif isinstance(data, (list, tuple)):
-        for v in data:
-            yield from _ids_in(v)
+def _params(spec) -> Iterator[Clause]:
+    """params.<module>.<name template>, params.class.<Class>, params.naming.<rule> (params.yaml's ids)."""
+    try:
+        raw = spec.raw("params")
+    except KeyError:
+        return
+    for module, entries in raw["modules"].items():
+        for p in entries:
+            yield Clause(f"params.{module}.{p['name']}", "persistence",
+                         f"{p['name']} shape ({', '.join(map(str, p['shape']))})", "params.yaml")
+    yield Clause(f"params.tied.{raw['tied']['name']}", "persistence",
+                 f"shares {raw['tied']['shares']}", "params.yaml")
+    for cls, c in raw["classes"].items():
+        yield Clause(f"params.class.{cls}", "persistence", f"modules: base + {', '.join(c['heads']) or 'none'}",
+                     "params.yaml")
+    for rule in raw["naming"]:
+        yield Clause(f"params.naming.{rule}", "persistence", f"naming rule {rule}", "params.yaml")
 
 
-def _owned_elsewhere(spec) -> Iterator[Clause]:
-    for stem, family in (("params", "persistence"), ("tokenizer", "semantics")):
-        try:
-            raw = spec.raw(stem)
-        except KeyError:
-            continue
-        for cid, summary in _ids_in(raw):
-            yield Clause(cid, family, summary, f"{stem}.yaml")
+def _tokenizer(spec) -> Iterator[Clause]:
+    tok = spec.sections.get("tokenizer")
+    if tok is None:
+        return
+    for cid in tok.clause_ids():
+        family = "errors" if ".error." in cid else "defaults" if ".default." in cid else "semantics"
+        yield Clause(cid, family, "", "tokenizer.yaml")
 
 
 def _files(spec) -> Iterator[Clause]:
@@ -104,7 +110,7 @@ def _decisions(spec) -> Iterator[Clause]:
 
 
 def iter_clauses(spec) -> Iterator[Clause]:
-    for part in (_config, _classes, _outputs, _losses, _owned_elsewhere, _files, _behaviour, _errors,
+    for part in (_config, _classes, _outputs, _losses, _params, _tokenizer, _files, _behaviour, _errors,
                  _tolerances, _decisions):
         yield from part(spec)
 

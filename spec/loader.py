@@ -127,6 +127,10 @@ class Spec:
         return self.sections["files"]
 
     @property
+    def tokenizer(self):
+        return self.sections["tokenizer"]
+
+    @property
     def decisions(self):
         return self.sections.get("decisions", MappingProxyType({}))
 

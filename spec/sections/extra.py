@@ -151,5 +151,11 @@ def build_decisions(raw: dict) -> Mapping[str, Decision]:
         affects=tuple(d["affects"]), evidence=d.get("evidence", "")) for d in raw["decisions"]})
 
 
+def _build_tokenizer(raw: dict):
+    from spec.sections.tokenizer import build_tokenizer
+
+    return build_tokenizer(raw)
+
+
 BUILDERS = {"meta": build_meta, "losses": build_losses, "behaviour": build_behaviour, "files": build_files,
-            "decisions": build_decisions}
+            "decisions": build_decisions, "tokenizer": _build_tokenizer}
