@@ -1,0 +1,66 @@
+"""The eight public Flax classes: each names its linen module; everything else is the shared wrapper."""
+from __future__ import annotations
+
+from impl_flax.generation import GenerationMixin
+from impl_flax.model_base import FlaxElectraPreTrainedModel
+from impl_flax.modeling import modules
+
+
+class FlaxElectraModel(FlaxElectraPreTrainedModel):
+    """The bare encoder: last_hidden_state (B, S, H)."""
+
+    module_class = modules.ElectraModule
+
+
+class FlaxElectraForPreTraining(FlaxElectraPreTrainedModel):
+    """Discriminator: replaced-token logits (B, S)."""
+
+    module_class = modules.ElectraForPreTrainingModule
+
+
+class FlaxElectraForMaskedLM(FlaxElectraPreTrainedModel):
+    """Generator: vocabulary logits (B, S, V)."""
+
+    module_class = modules.ElectraGeneratorModule
+
+
+class FlaxElectraForCausalLM(GenerationMixin, FlaxElectraPreTrainedModel):
+    """Generator head as a left-to-right decoder (config.is_decoder) with a key/value cache."""
+
+    module_class = modules.ElectraGeneratorModule
+
+
+class FlaxElectraForSequenceClassification(FlaxElectraPreTrainedModel):
+    """Logits (B, K) from the first token."""
+
+    module_class = modules.ElectraForSequenceClassificationModule
+
+
+class FlaxElectraForMultipleChoice(FlaxElectraPreTrainedModel):
+    """Inputs (B, C, S) -> logits (B, C)."""
+
+    module_class = modules.ElectraForMultipleChoiceModule
+    input_lead_rank = 2
+
+
+class FlaxElectraForTokenClassification(FlaxElectraPreTrainedModel):
+    """Logits (B, S, K)."""
+
+    module_class = modules.ElectraForTokenClassificationModule
+
+
+class FlaxElectraForQuestionAnswering(FlaxElectraPreTrainedModel):
+    """start_logits, end_logits (B, S)."""
+
+    module_class = modules.ElectraForQuestionAnsweringModule
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.num_labels != 2:
+            raise ValueError(f"{cls.__name__} splits its qa_outputs into start and end logits, so config.num_labels "
+                             f"must be 2, got {config.num_labels}")
+
+
+PUBLIC_CLASSES = (FlaxElectraModel, FlaxElectraForPreTraining, FlaxElectraForCausalLM, FlaxElectraForMaskedLM,
+                  FlaxElectraForSequenceClassification, FlaxElectraForMultipleChoice,
+                  FlaxElectraForTokenClassification, FlaxElectraForQuestionAnswering)
