@@ -68,3 +68,15 @@ def resolve_flags(config, values: dict[str, Any]) -> dict[str, Any]:
         if flag in values and isinstance(values[flag], (tf.Tensor, np.ndarray, np.bool_)):
             values[flag] = bool(values[flag])
     return values
+
+
+ID_ARGUMENTS = ("input_ids", "token_type_ids", "position_ids", "labels", "start_positions", "end_positions")
+
+
+def widen_integer_ids(values: dict[str, Any]) -> dict[str, Any]:
+    """bool and narrow integer ids -> int32 (int32/int64 unchanged) so every gather accepts them."""
+    for name in ID_ARGUMENTS:
+        x = values.get(name)
+        if isinstance(x, tf.Tensor) and (x.dtype == tf.bool or (x.dtype.is_integer and x.dtype not in (tf.int32, tf.int64))):
+            values[name] = tf.cast(tf.cast(x, tf.int64), tf.int32) if x.dtype == tf.bool else tf.cast(x, tf.int64)
+    return values

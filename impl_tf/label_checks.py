@@ -23,9 +23,8 @@ def check_token_labels(a, name: str, classes: int, allow_ignore: bool, allow_flo
     if labels is None:
         return
     check_shape(name, labels, _input_shape(a), "(B, S), the shape of the inputs")
-    if allow_float and not is_integer(labels):
-        return
-    check_integer(name, labels)
+    if not (allow_float and not is_integer(labels)):
+        check_integer(name, labels)
     check_range(name, labels, 0, classes, f"{classes} classes", allowed=(IGNORE_INDEX,) if allow_ignore else ())
 
 

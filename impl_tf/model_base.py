@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from electra_core import ElectraConfig
 from electra_core.outputs import output_class
-from impl_tf.call_arguments import call_parameter_names, resolve_flags, to_tensor, unpack_input_formats
+from impl_tf.call_arguments import (call_parameter_names, resolve_flags, to_tensor, unpack_input_formats,
+                                   widen_integer_ids)
 from impl_tf.layers.main_layer import ElectraMainLayer
 from impl_tf.validation import validate_call_inputs
 
@@ -37,6 +38,9 @@ class TFElectraPreTrainedModel(keras.Model):
             raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
         config.validate()
         super().__init__(**kwargs)
+        # inputs reach call() as given (numpy keeps its dtype for the checks; lists and dicts allowed)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
         self.config = config
         self.electra = ElectraMainLayer(config, name="electra")
 
@@ -58,6 +62,7 @@ class TFElectraPreTrainedModel(keras.Model):
         values = resolve_flags(self.config, values)
         validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
         self.validate_labels(values)
+        values = widen_integer_ids(values)
         values["training"] = bool(values.get("training") or False)
         return values
 

@@ -34,10 +34,11 @@ def dtype_name(x: Any) -> str:
 
 
 def is_integer(x: Any) -> bool:
+    """Integer or bool dtype (bool and narrow ints are accepted and widened)."""
     dtype = x.dtype
     if isinstance(dtype, tf.DType):
-        return dtype.is_integer
-    return np.issubdtype(np.dtype(dtype), np.integer)
+        return dtype.is_integer or dtype == tf.bool
+    return np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_
 
 
 def check_integer(name: str, x: Any) -> None:
@@ -48,7 +49,7 @@ def check_integer(name: str, x: Any) -> None:
 def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tuple = ()) -> None:
     """Every value of ``x`` in [low, high) (or one of ``allowed``); ``what`` names the bound."""
     if is_symbolic(x):
-        values = tf.cast(x, tf.int64)
+        values = tf.cast(x, tf.float64 if x.dtype.is_floating else tf.int64)
         ok = tf.logical_and(values >= low, values < high)
         for a in allowed:
             ok = tf.logical_or(ok, tf.equal(values, a))
@@ -56,6 +57,8 @@ def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tupl
                                                 tf.reduce_min(values), tf.reduce_max(values)])
         return
     values = np.asarray(x)
+    if values.dtype == np.bool_:
+        values = values.astype(np.int64)
     if values.size == 0:
         return
     bad = (values < low) | (values >= high)
@@ -64,7 +67,8 @@ def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tupl
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         extra = f" (or {', '.join(map(str, allowed))})" if allowed else ""
-        raise ValueError(f"{name} value {int(values[where])} at index {where} is outside the allowed range "
+        value = values[where].item()
+        raise ValueError(f"{name} value {value} at index {where} is outside the allowed range "
                          f"[{low}, {high}){extra} ({what})")
 
 
@@ -130,7 +134,8 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
             text = "(B, Sp + S)" if past is not None else lead_text
             raise ValueError(f"attention_mask has shape {m_shape}, expected {text} = {lead + (total,)}")
 
-    _check_length(config, seq, past, past_length, input_ids if input_ids is not None else embeds, lead_rank)
+    if args.get("position_ids") is None or config.position_embedding_type != "absolute":
+        _check_length(config, seq, past, past_length, input_ids if input_ids is not None else embeds, lead_rank)
     _check_head_mask(config, args.get("head_mask"))
     _check_encoder(config, args, lead)
 
