@@ -2,19 +2,10 @@
 files, call arguments and defaults, output keys, errors, decisions)."""
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from spec.sections.common import frozen
-
-SPEC_DIR = Path(__file__).resolve().parent.parent
-DATA_FILE = SPEC_DIR / "data" / "tokenizer.yaml"
-SCHEMA_FILE = SPEC_DIR / "schema" / "tokenizer.schema.json"
 
 
 @dataclass(frozen=True)
@@ -110,16 +101,4 @@ def build_tokenizer(raw: dict) -> TokenizerSpec:
     return TokenizerSpec(raw=frozen(raw), options=tuple(options), errors=errors)
 
 
-@functools.lru_cache(maxsize=None)
-def load_tokenizer_spec() -> TokenizerSpec:
-    """Read and schema-validate tokenizer.yaml (``load_spec().tokenizer`` once the loader includes it)."""
-    import jsonschema
-
-    with open(DATA_FILE, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
-        jsonschema.validate(raw, json.load(f))
-    return build_tokenizer(raw)
-
-
-__all__ = ["TokenizerSpec", "TokenizerOption", "TokenizerError", "build_tokenizer", "load_tokenizer_spec"]
+__all__ = ["TokenizerSpec", "TokenizerOption", "TokenizerError", "build_tokenizer"]
