@@ -1,0 +1,112 @@
+"""What the adapters of transformers' own TF and Flax ELECTRA classes share (the ``hf`` extra).
+
+The framework adapters (hf_tf.HFTFAdapter, hf_flax.HFFlaxAdapter) add building, running, weights and
+saving; this base answers the descriptive half of the protocol from transformers itself.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance.adapters.base import Support
+
+KNOWN_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def to_numpy(value: Any) -> Any:
+    """Framework tensors -> numpy, recursively through tuples/lists; other values pass through."""
+    if isinstance(value, (tuple, list)):
+        return tuple(to_numpy(v) for v in value)
+    if hasattr(value, "numpy") and callable(value.numpy):
+        return value.numpy()
+    if hasattr(value, "__array__") and not isinstance(value, (dict, str)):
+        return np.asarray(value)
+    return value
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_state_dict(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], class_name: str) -> dict:
+    """``state`` renamed to the expected canonical names; raises ValueError naming missing/unexpected
+    names and KeyError-free shape mismatches (CheckpointShapeError) as electra_core.checkpoint does."""
+    from electra_core.checkpoint import match_state
+
+    result = match_state(expected, state)
+    if result.missing or result.unexpected:
+        raise ValueError(f"{class_name}: state dict does not match the model: missing {result.missing[:10]} "
+                         f"({len(result.missing)}), unexpected {result.unexpected[:10]} ({len(result.unexpected)})")
+    return result.state
+
+
+class HFAdapterBase:
+    """Descriptive part of the protocol for transformers' classes; subclasses set ``name``/``framework``."""
+
+    name = "hf"
+    framework = "tf"
+    #: transformers module holding the classes
+    module = "transformers"
+
+    def model_class(self, class_name: str):
+        import transformers
+
+        cls = getattr(transformers, class_name, None)
+        if cls is None:
+            raise ValueError(f"transformers {transformers.__version__} has no class {class_name!r}")
+        return cls
+
+    def version(self) -> str:
+        return f"transformers {package_version('transformers')}"
+
+    def classes(self) -> list[str]:
+        from spec import load_spec
+
+        import transformers
+
+        return [c.name for c in load_spec().classes_for(self.framework) if hasattr(transformers, c.name)]
+
+    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
+        import transformers
+
+        if not hasattr(transformers, class_name):
+            return Support(False, f"transformers {transformers.__version__} has no {class_name}")
+        if dtype not in KNOWN_DTYPES:
+            return Support(False, f"unknown dtype {dtype!r}")
+        if device not in self.available_devices():
+            return Support(False, f"no {device} device available to {self.framework}")
+        return Support(True)
+
+    def constructor_signature(self, class_name: str) -> inspect.Signature:
+        return inspect.signature(self.model_class(class_name))
+
+    def hf_config(self, config: Mapping[str, Any]):
+        from transformers import ElectraConfig
+
+        return ElectraConfig.from_dict(dict(config))
+
+    def input_formats(self) -> tuple[str, ...]:
+        return ("kwargs",)
+
+    def expected_shapes(self, handle) -> dict[str, tuple]:
+        return {n: tuple(np.shape(v)) for n, v in self.get_weights(handle).items()}
+
+    def get_weights(self, handle) -> dict[str, np.ndarray]:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def available_devices(self) -> list[str]:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def run_result(self, output: Any, tuple_output: Any = None):
+        """A RunResult from transformers' ModelOutput (and the return_dict=False tuple)."""
+        from conformance.adapters.base import RunResult
+
+        fields = {k: to_numpy(v) for k, v in output.items() if v is not None}
+        return RunResult(fields=fields, tuple_form=to_numpy(tuple_output) if tuple_output is not None else None,
+                         output_class=type(output).__name__)

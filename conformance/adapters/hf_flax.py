@@ -1,0 +1,128 @@
+"""Adapter ``hf-flax``: transformers' own FlaxElectra* classes (needs the ``hf`` and ``flax`` extras).
+
+Weights travel under canonical (PyTorch) names through electra_core.checkpoint's Flax mapping; compiled
+runs go through jax.jit; save/load are transformers' save_pretrained / from_pretrained.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance.adapters.base import Handle
+from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
+
+import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
+import transformers  # noqa: E402,F401
+
+
+def _jnp_dtype(dtype: str):
+    import jax.numpy as jnp
+
+    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
+
+
+class HFFlaxAdapter(HFAdapterBase):
+    name = "hf-flax"
+    framework = "flax"
+
+    def framework_versions(self) -> dict[str, str]:
+        return {p: package_version(p) for p in ("transformers", "jax", "jaxlib", "flax")}
+
+    def available_devices(self) -> list[str]:
+        found = []
+        for platform, device in (("cpu", "cpu"), ("gpu", "gpu"), ("tpu", "tpu")):
+            try:
+                if jax.devices(platform):
+                    found.append(device)
+            except RuntimeError:
+                pass
+        return found
+
+    def call_signature(self, class_name: str):
+        import inspect
+
+        sig = inspect.signature(self.model_class(class_name).__call__)
+        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
+
+    def _device(self, device: str):
+        return jax.default_device(jax.devices(device)[0])
+
+    def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
+              device: str = "cpu") -> Handle:
+        with self._device(device):
+            model = self.model_class(class_name)(self.hf_config(config), seed=seed, dtype=_jnp_dtype(dtype))
+        return Handle(class_name, dict(config), dtype, device, native=model, extra={"jit": {}})
+
+    def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
+        from electra_core.checkpoint import flax_to_pt
+
+        params = jax.tree_util.tree_map(np.asarray, handle.native.params)
+        return flax_to_pt(params)
+
+    def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
+        from electra_core.checkpoint import pt_to_flax
+
+        state = check_state_dict(self.expected_shapes(handle), state_dict, handle.class_name)
+        tree = pt_to_flax({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+        handle.native.params = jax.tree_util.tree_map(jax.numpy.asarray, tree)
+
+    def _call(self, handle: Handle, arrays: dict, flags: dict, train: bool, seed: int | None, compiled: bool,
+              return_dict: bool):
+        model = handle.native
+        rng = jax.random.PRNGKey(seed or 0) if train else None
+
+        def call(params, arrays, rng):
+            return model(**arrays, params=params, dropout_rng=rng, train=train, return_dict=return_dict, **flags)
+
+        if not compiled:
+            return call(model.params, arrays, rng)
+        key = (tuple(sorted(flags.items())), train, return_dict)
+        jitted = handle.extra["jit"].get(key)
+        if jitted is None:
+            jitted = handle.extra["jit"][key] = jax.jit(call)
+        return jitted(model.params, arrays, rng)
+
+    def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
+            train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
+            input_format: str = "kwargs"):
+        if input_format != "kwargs":
+            raise ValueError(f"Flax models take keyword inputs only; input_format {input_format!r} is not one "
+                             f"of {self.input_formats()}")
+        flags = dict(flags or {})
+        flags.pop("return_dict", None)
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        with self._device(handle.device):
+            output = self._call(handle, arrays, flags, train, seed, compiled, True)
+            tuple_output = self._call(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
+        return self.run_result(output, tuple_output)
+
+    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        batch, seq = ids.shape
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        positions = np.broadcast_to(np.arange(seq), (batch, seq))
+        with self._device(handle.device):
+            cache = model.init_cache(batch, seq)
+            logits = []
+            for start, stop in [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, seq)]:
+                out = model(ids[:, start:stop], attention_mask=mask, position_ids=positions[:, start:stop],
+                            past_key_values=cache)
+                cache = out.past_key_values
+                logits.append(np.asarray(out.logits))
+        return np.concatenate(logits, axis=1)
+
+    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
+        for fmt in formats:
+            if fmt not in ("safetensors", "msgpack"):
+                raise ValueError(f"transformers' Flax classes save 'safetensors' or 'msgpack', not {fmt!r}")
+            handle.native.save_pretrained(directory, params=handle.native.params,
+                                          safe_serialization=(fmt == "safetensors"))
+
+    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
+        dtype = kwargs.pop("dtype", "float32")
+        device = kwargs.pop("device", "cpu")
+        with self._device(device):
+            model = self.model_class(class_name).from_pretrained(directory, dtype=_jnp_dtype(dtype), **kwargs)
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})

@@ -1,0 +1,158 @@
+"""Adapter ``hf-tf``: transformers' own TFElectra* classes (needs the ``hf`` and ``tf`` extras).
+
+transformers' TF classes are tf-keras (Keras 2) models. transformers imports ``tf_keras`` directly and
+sets TF_USE_LEGACY_KERAS=1 in the environment when it loads its TF code. If TensorFlow were first
+imported after that, ``tf.keras`` would be tf-keras for the whole process and a Keras 3 implementation
+(our impl_tf) in the same process would break. This module therefore imports TensorFlow and binds
+``tf.keras`` first, then restores the variable, so both can share a process; the CLI still runs every
+--impl in its own process (and sets TF_USE_LEGACY_KERAS=1 for this one, see registry.BUILTIN_ENVIRONMENT).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance.adapters.base import Handle
+from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
+
+_legacy_before = os.environ.get("TF_USE_LEGACY_KERAS")
+import tensorflow as tf  # noqa: E402
+
+tf.keras.layers  # noqa: B018  (bind tf.keras now, before transformers changes the environment)
+import tf_keras  # noqa: E402
+import transformers  # noqa: E402,F401
+
+_FORMATS = {"h5": False, "safetensors": True}  # format -> safe_serialization
+
+
+def _restore_environment() -> None:
+    if _legacy_before is None:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+    else:
+        os.environ["TF_USE_LEGACY_KERAS"] = _legacy_before
+
+
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+class HFTFAdapter(HFAdapterBase):
+    name = "hf-tf"
+    framework = "tf"
+
+    def framework_versions(self) -> dict[str, str]:
+        return {p: package_version(p) for p in ("transformers", "tensorflow", "tf-keras")}
+
+    def available_devices(self) -> list[str]:
+        kinds = {d.device_type.lower() for d in tf.config.list_logical_devices()}
+        return [d for d in ("cpu", "gpu", "tpu") if d in kinds]
+
+    def model_class(self, class_name: str):
+        cls = super().model_class(class_name)
+        _restore_environment()
+        return cls
+
+    def call_signature(self, class_name: str):
+        import inspect
+
+        sig = inspect.signature(self.model_class(class_name).call)
+        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
+
+    def input_formats(self) -> tuple[str, ...]:
+        return ("kwargs", "tensor", "list", "dict")
+
+    def _device(self, device: str):
+        return tf.device(f"/{device.upper()}:0")
+
+    def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
+              device: str = "cpu") -> Handle:
+        cls = self.model_class(class_name)
+        previous = tf_keras.mixed_precision.global_policy()
+        tf_keras.utils.set_random_seed(seed)
+        tf_keras.mixed_precision.set_global_policy(_POLICIES[dtype])
+        try:
+            with self._device(device):
+                model = cls(self.hf_config(config))
+                model.build_in_name_scope()
+        finally:
+            tf_keras.mixed_precision.set_global_policy(previous)
+        return Handle(class_name, dict(config), dtype, device, native=model, extra={"compiled": {}})
+
+    def _scoped_names(self, handle: Handle) -> dict[str, Any]:
+        """{weight name without the model scope: variable}."""
+        return {w.name.split("/", 1)[1]: w for w in handle.native.weights}
+
+    def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
+        from electra_core.checkpoint import tf_to_pt
+
+        return tf_to_pt({w.name: w.numpy() for w in handle.native.weights})
+
+    def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
+        from electra_core.checkpoint import pt_to_tf
+
+        state = check_state_dict(self.expected_shapes(handle), state_dict, handle.class_name)
+        variables = self._scoped_names(handle)
+        for tf_name, value in pt_to_tf(state, None).items():
+            if tf_name not in variables:
+                raise ValueError(f"{handle.class_name}: no TF weight {tf_name!r} for the canonical state; "
+                                 f"model has {sorted(variables)[:5]}...")
+            variables[tf_name].assign(np.asarray(value, dtype=variables[tf_name].dtype.as_numpy_dtype))
+
+    def _arguments(self, handle: Handle, inputs: dict, input_format: str):
+        """(positional args, keyword args) for the requested input format."""
+        if input_format == "kwargs":
+            return (), dict(inputs)
+        if input_format == "dict":
+            return (dict(inputs),), {}
+        if input_format == "tensor":
+            if set(inputs) != {"input_ids"}:
+                raise ValueError(f"input_format 'tensor' carries input_ids only, got {sorted(inputs)}")
+            return (inputs["input_ids"],), {}
+        if input_format == "list":
+            order = [n for n in self.call_signature(handle.class_name).parameters if n in inputs]
+            return ([inputs[n] for n in order],), {}
+        raise ValueError(f"unknown input_format {input_format!r}; expected one of {self.input_formats()}")
+
+    def _call(self, handle: Handle, args, kwargs, flags: dict, train: bool, compiled: bool, return_dict: bool):
+        model = handle.native
+
+        def call(args, kwargs):
+            return model(*args, **kwargs, **flags, training=train, return_dict=return_dict)
+
+        if not compiled:
+            return call(args, kwargs)
+        key = (tuple(sorted(flags.items())), train, return_dict)
+        fn = handle.extra["compiled"].get(key)
+        if fn is None:
+            fn = handle.extra["compiled"][key] = tf.function(call, jit_compile=True)
+        return fn(args, kwargs)
+
+    def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
+            train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
+            input_format: str = "kwargs"):
+        flags = dict(flags or {})
+        flags.pop("return_dict", None)
+        args, kwargs = self._arguments(handle, {k: v for k, v in inputs.items() if v is not None}, input_format)
+        if train and seed is not None:
+            tf.random.set_seed(seed)
+        with self._device(handle.device):
+            output = self._call(handle, args, kwargs, flags, train, compiled, True)
+            tuple_output = self._call(handle, args, kwargs, flags, train, compiled, False) if tuple_form else None
+        return self.run_result(output, tuple_output)
+
+    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
+        raise NotImplementedError(f"transformers has no TF causal LM for ELECTRA ({handle.class_name})")
+
+    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
+        for fmt in formats:
+            if fmt not in _FORMATS:
+                raise ValueError(f"transformers' TF classes save {sorted(_FORMATS)}, not {fmt!r}")
+            handle.native.save_pretrained(directory, safe_serialization=_FORMATS[fmt])
+
+    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
+        dtype = kwargs.pop("dtype", "float32")
+        device = kwargs.pop("device", "cpu")
+        with self._device(device):
+            model = self.model_class(class_name).from_pretrained(directory, **kwargs)
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"compiled": {}})
