@@ -43,7 +43,7 @@ def _flag_defaults(class_name: str) -> list[str]:
             and p.name != "return_dict"]
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_omitted_tensor_equals_documented_default(check, adapter, class_name, model_cache, data):
     names = _tensor_defaults(class_name)
@@ -61,7 +61,7 @@ def test_omitted_tensor_equals_documented_default(check, adapter, class_name, mo
             check.allclose(explicit[field], value, clause=p.default_id, kind=SELF_KIND, field=field.split(".")[0])
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_omitted_flag_equals_config_value(check, adapter, class_name, model_cache, data):
     """A flag omitted falls back to the config field (rule config.<field>): with the config's output

@@ -17,7 +17,7 @@ def _dtype_clause(adapter) -> str:
     return "behaviour.flax.dtype" if adapter.framework == "flax" else "behaviour.golden"
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_low_precision_close_to_float32(check, adapter, class_name, dtype, model_cache, data):
     if dtype == "float32":
@@ -39,7 +39,7 @@ def test_low_precision_close_to_float32(check, adapter, class_name, dtype, model
                    message=f"dtype={dtype} changed parameter dtypes (the spec keeps them float32): {bad}")
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_int32_and_int64_ids_agree(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, args=_INPUTS))

@@ -108,7 +108,7 @@ _CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
 
 
 @pytest.mark.parametrize("error_id", [e.id for e in _CALL_ERRORS])
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, data):
     error = load_spec().errors[error_id]

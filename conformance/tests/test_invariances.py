@@ -23,7 +23,7 @@ def _padding_buckets(class_name: str) -> tuple[int, ...]:
     return tuple(i for i in range(S.n_config_buckets()) if S.config_bucket(i, class_name)["summary_type"] == "first")
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_right_padding_changes_nothing(check, adapter, class_name, model_cache, data):
     """Appending masked positions leaves the outputs at the original positions unchanged."""
@@ -42,7 +42,7 @@ def test_right_padding_changes_nothing(check, adapter, class_name, model_cache, 
                     index_actual=seq_prefix(keep))
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_batch_independence_and_permutation(check, adapter, class_name, model_cache, data):
     """Each example alone equals its row of the batch; permuting the batch permutes the outputs."""
@@ -61,7 +61,7 @@ def test_batch_independence_and_permutation(check, adapter, class_name, model_ca
                     index_expected=batch_rows([row], choices))
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_inference_is_deterministic(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, args=_INPUTS))
@@ -71,27 +71,27 @@ def test_inference_is_deterministic(check, adapter, class_name, model_cache, dat
     compare_outputs(check, second, first, class_name, clause="behaviour.determinism", exact=True)
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_dropout_only_in_training(check, adapter, class_name, model_cache, data):
     """With dropout > 0: training mode changes the outputs, inference equals the same weights with
     every dropout rate 0. With dropout 0: training mode equals inference."""
     clause = mode_clause(adapter)
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1)))
-    cfg = dict(case.config, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
-    quiet_cfg = S.no_dropout(cfg)
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,)))
+    cfg = case.config  # bucket configs keep the spec's default dropout rates (> 0)
     noisy = build(model_cache, class_name, cfg)
-    inference = run(model_cache, handle=noisy, inputs=case.inputs)
+    inference = run(model_cache, noisy, case.inputs)
     training = run(model_cache, noisy, case.inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
     check.that(max_difference(training, inference, class_name) > 1e-6, clause=clause,
-               message="dropout 0.3 in training mode left every output unchanged: dropout is not applied")
-    quiet = model_cache.get(class_name, quiet_cfg, weights=adapter.get_weights(noisy))
+               message=f"hidden_dropout_prob {cfg['hidden_dropout_prob']} in training mode left every output "
+                       f"unchanged: dropout is not applied")
+    quiet = model_cache.get(class_name, S.no_dropout(cfg), weights=adapter.get_weights(noisy))
     compare_outputs(check, run(model_cache, quiet, case.inputs), inference, class_name, clause=clause)
     compare_outputs(check, run(model_cache, quiet, case.inputs, train=True, seed=1), inference, class_name,
                     clause=clause)
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_compiled_equals_eager(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1), shapes=S.SHAPE_BUCKETS[:1]))
@@ -101,7 +101,7 @@ def test_compiled_equals_eager(check, adapter, class_name, model_cache, data):
     compare_outputs(check, compiled, eager, class_name, clause=compile_clause(adapter), kind="compiled_vs_eager")
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_tf_input_formats_agree(check, adapter, class_name, model_cache, data):
     formats = [f for f in adapter.input_formats() if f != "kwargs"]

@@ -76,7 +76,7 @@ def _head(class_name: str) -> str:
     return head
 
 
-@examples(4)
+@examples(3)
 @given(data=st.data())
 def test_loss_equals_numpy_recomputation(check, adapter, class_name, model_cache, data):
     head = _head(class_name)

@@ -45,7 +45,7 @@ def _check_field(check, fspec, value, case) -> None:
             check.that(a.dtype.kind == "f", clause=fspec.id, message=f"{fspec.name} has dtype {a.dtype}, expected float")
 
 
-@examples(4)
+@examples(3)
 @given(data=st.data())
 def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, data):
     sc = spec_class(class_name)
@@ -66,7 +66,7 @@ def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, dat
             _check_field(check, fspec, result.fields[fspec.name], case)
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_tuple_form_order(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))

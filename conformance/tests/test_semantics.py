@@ -25,7 +25,7 @@ def _key_mask(case) -> np.ndarray:
     return mask[:, None, None, :].astype(np.float64)
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, args=_INPUTS))
@@ -45,7 +45,7 @@ def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_na
                        kind=SELF_KIND, field="attentions")
 
 
-@examples(3)
+@examples(2)
 @given(data=st.data())
 def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, model_cache, data):
     case = data.draw(S.cases(class_name, args=_INPUTS))
@@ -72,7 +72,7 @@ def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, m
                     class_name, clause=clause)
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, model_cache, data):
     if "last_hidden_state" not in output_spec(class_name).field_names:
@@ -84,7 +84,7 @@ def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, 
                    clause=_field_id(class_name, "hidden_states"), kind=SELF_KIND, field="hidden_states")
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_inputs_embeds_equals_ids(check, adapter, class_name, model_cache, data):
     sc = spec_class(class_name)
@@ -118,7 +118,7 @@ def test_decoding_with_cache_equals_full_pass(check, adapter, class_name, model_
                    kind=SELF_KIND, field="logits")
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_causal_mask_hides_later_tokens(check, adapter, class_name, model_cache, data):
     _causal_only(class_name)
@@ -137,7 +137,7 @@ def _multiple_choice_only(class_name: str) -> None:
         pytest.skip("multiple-choice reshaping and the sequence summary bind the multiple-choice classes only")
 
 
-@examples(2)
+@examples(1)
 @given(data=st.data())
 def test_each_choice_scored_alone(check, adapter, class_name, model_cache, data):
     _multiple_choice_only(class_name)
