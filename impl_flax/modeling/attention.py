@@ -43,6 +43,7 @@ class ElectraSelfAttention(nn.Module):
         """(B, S, H) -> (B, S, N, D)."""
         return x.reshape(x.shape[:2] + (self.config.num_attention_heads, self.config.head_dim))
 
+    @nn.compact
     def _write_cache(self, key, value, init_cache: bool):
         """Append this call's key/value (B, S, N, D) at the cache index; returns the full cached
         key/value (B, M, N, D) and the absolute index of the first query, or None without a cache."""
