@@ -157,7 +157,13 @@ def merge_reports(documents: list[dict]) -> dict:
     """One report from several (one per implementation); results are concatenated."""
     if len(documents) == 1:
         return documents[0]
-    results = [r for d in documents for r in d["results"]]
+    results, shared = [], set()
+    for r in (r for d in documents for r in d["results"]):
+        if r["impl"] == "shared":  # adapter-independent tests ran in every per-implementation process
+            if r["nodeid"] in shared:
+                continue
+            shared.add(r["nodeid"])
+        results.append(r)
     infos = [d["run_info"] for d in documents]
     run_info = dict(infos[0])
     run_info["implementations"] = [i for info in infos for i in info["implementations"]]

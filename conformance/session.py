@@ -16,6 +16,8 @@ from conformance.results import Collector, ItemInfo, failed_clauses
 
 KNOWN_DTYPES = ("float32", "bfloat16", "float16")
 _INFO = pytest.StashKey[object]()
+#: the "implementation" of tests that take no adapter (spec and tokenizer checks): run once per process
+SHARED = "shared"
 
 
 def spec_class_names(framework: str) -> list[str] | None:
@@ -30,24 +32,23 @@ def spec_class_names(framework: str) -> list[str] | None:
 
 
 def item_info(item) -> ItemInfo | None:
-    """The matrix coordinates of a conformance item (None for other tests)."""
+    """The matrix coordinates of a test item (impl SHARED for tests without an adapter)."""
     cached = item.stash.get(_INFO, False)
     if cached is not False:
         return cached
     params = getattr(getattr(item, "callspec", None), "params", {})
-    info = None
+    stripped = item.name
     if "adapter" in params:
         head = [params["adapter"]] + ([params["device"]] if "device" in params else [])
         rest = [params[k] for k in ("class_name", "dtype") if k in params]
-        combo = "-".join(head + rest)
-        stripped = item.name.replace(combo, "-".join(rest)).replace("--", "-")
+        stripped = item.name.replace("-".join(head + rest), "-".join(rest)).replace("--", "-")
         stripped = stripped.replace("[-", "[").replace("-]", "]").replace("[]", "")
-        marker = item.get_closest_marker("family")
-        module = getattr(getattr(item, "module", None), "__name__", "unknown").rsplit(".", 1)[-1]
-        family = marker.args[0] if marker else module.removeprefix("test_")
-        info = ItemInfo(impl=params["adapter"], device=params.get("device"), class_name=params.get("class_name"),
-                        dtype=params.get("dtype"), family=family, stripped_id=stripped,
-                        function_name=getattr(item, "originalname", item.name))
+    marker = item.get_closest_marker("family")
+    module = getattr(getattr(item, "module", None), "__name__", "unknown").rsplit(".", 1)[-1]
+    family = marker.args[0] if marker else module.removeprefix("test_")
+    info = ItemInfo(impl=params.get("adapter", SHARED), device=params.get("device"),
+                    class_name=params.get("class_name"), dtype=params.get("dtype"), family=family,
+                    stripped_id=stripped, function_name=getattr(item, "originalname", item.name))
     item.stash[_INFO] = info
     return info
 
@@ -117,7 +118,9 @@ class RunState:
 
     # ----- running
     def gate(self, info: ItemInfo) -> None:
-        adapter = self.adapters[info.impl]
+        adapter = self.adapters.get(info.impl)
+        if adapter is None:
+            return
         if info.device is not None and info.device not in self.present[info.impl]:
             reason = _devices.absence_reason(info.impl, info.device, self.present[info.impl])
             if self.config.getoption("require_devices"):
@@ -134,7 +137,7 @@ class RunState:
         return BoundModelCache(self.store, adapter, device, info.family if info else "unknown", record)
 
     def on_report(self, item, info: ItemInfo, record, report, call) -> None:
-        tracker = self.trackers[info.impl]
+        tracker = self.trackers.get(info.impl) or ExpectationTracker([])
         expectation, outcome = None, None
         where = (info.stripped_id, info.function_name)
         if report.when == "call":

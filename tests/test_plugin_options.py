@@ -95,3 +95,11 @@ def test_test_without_clause_fails(suite):
     result, doc = run_suite(suite, "-k", "silent")
     result.assert_outcomes(failed=1)
     assert "declared no clause id" in doc["results"][0]["message"]
+
+
+def test_tests_without_adapter_are_recorded_once_as_shared(suite):
+    suite.makepyfile(test_more="import pytest\n@pytest.mark.clause('fake.spec')\ndef test_spec_only():\n    pass\n")
+    result, doc = run_suite(suite, "-k", "spec_only")
+    result.assert_outcomes(passed=1)
+    (entry,) = doc["results"]
+    assert (entry["impl"], entry["device"], entry["family"], entry["clauses"]) == ("shared", "any", "more", ["fake.spec"])
