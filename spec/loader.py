@@ -160,6 +160,8 @@ def _optional_sections(raw: Mapping[str, Any]) -> dict[str, Any]:
 def load_spec(data_dir: str | None = None) -> Spec:
     """The whole spec, validated and typed. data_dir overrides spec/data (tests use broken copies)."""
     ddir = Path(data_dir) if data_dir else DATA_DIR
+    if not SCHEMA_DIR.is_dir():
+        raise SpecError(f"spec schemas missing: {SCHEMA_DIR} does not exist (broken installation?)")
     raw = {p.stem: validate_file(p.stem, ddir) for p in sorted(ddir.glob("*.yaml"))}
     exceptions, errors = build_errors(raw["errors"])
     return Spec(
