@@ -103,6 +103,12 @@ class TFElectraPreTrainedModel(keras.Model):
     def test_step(self, data):
         return super().test_step(self._labels_into_inputs(data))
 
+    def predict_step(self, data):
+        """Keras' nested-structure utilities need plain containers: the output as a dict of tensors."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        out = self(x, training=False, return_dict=True)
+        return dict(out)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """With no loss given to compile(), the model's own loss (labels inside the inputs)."""
         if self._compile_loss is None:
