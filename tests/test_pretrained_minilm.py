@@ -86,7 +86,8 @@ def assert_close(actual, expected, mask, kind: str, what: str) -> None:
 def test_converted_directory_holds_an_electra_checkpoint(converted):
     config = json.loads((converted / "config.json").read_text())
     bert = json.loads((find_minilm_package() / "config.json").read_text())
-    assert config["model_type"] == "electra" and config["embedding_size"] == config["hidden_size"] == bert["hidden_size"]
+    assert config["model_type"] == "electra"
+    assert config["embedding_size"] == config["hidden_size"] == bert["hidden_size"]
     assert {k: config[k] for k in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")} == \
            {k: bert[k] for k in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")}
     saved = json.loads((converted / "tokenizer.json").read_text())

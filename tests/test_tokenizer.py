@@ -234,7 +234,8 @@ def _errors(tok, minilm_dir, tmp_path):
             {"max_length": "10", "pad_to_multiple_of": "4"}),
         "tokenizer.error.text_type": (lambda: tok(["a", 5]), {}),
         "tokenizer.error.pair_batch_mismatch": (lambda: tok(["a", "b"], ["c"]), {"len_text": "2", "len_pair": "1"}),
-        "tokenizer.error.ids_out_of_range": (lambda: tok.decode([101, 30522]), {"value": "30522", "vocab_size": "30522"}),
+        "tokenizer.error.ids_out_of_range": (lambda: tok.decode([101, 30522]),
+                                             {"value": "30522", "vocab_size": "30522"}),
         "tokenizer.error.missing_files": (lambda: AutoTokenizer.from_pretrained(tmp_path), {}),
         "tokenizer.error.unsupported_tokenizer": (
             lambda: AutoTokenizer.from_pretrained(_checkpoint(tmp_path / "t5", minilm_dir, tokenizer_config__json={

@@ -31,7 +31,7 @@ class AutoTokenizer:
             model = files.locate(name_or_path, names=("model_config", "vocab", "tokenizer"), **hub)
             model_type = model.read_json("model_config").get("model_type")
             if model_type is not None and model_type not in spec.accepted_model_types:
-                raise ValueError(f"{str(name_or_path)!r} is a {model_type!r} checkpoint (tokenizer_class={declared!r}); "
-                                 f"this AutoTokenizer only builds ELECTRA tokenizers for model types "
+                raise ValueError(f"{str(name_or_path)!r} is a {model_type!r} checkpoint with no tokenizer_class; this "
+                                 f"AutoTokenizer only builds ELECTRA tokenizers for model types "
                                  f"{list(spec.accepted_model_types)}")
         return ElectraTokenizerFast._from_files(found, kwargs)
