@@ -193,3 +193,24 @@ def test_hub_id_resolves_offline_from_a_cache(tmp_path, config, state, monkeypat
                                  revision=revision).state, state)
     with pytest.raises(CheckpointNotFoundError, match="org/absent"):
         load_state("org/absent", cache_dir=cache, local_files_only=True)
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "msgpack"])
+def test_bfloat16_state_round_trips(tmp_path, config, state, fmt):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    half = {n: v.astype(ml_dtypes.bfloat16) for n, v in state.items()}
+    save_state(tmp_path, half, config, formats=(fmt,))
+    loaded = load_state(tmp_path, formats=(fmt,)).state
+    assert {v.dtype.name for v in loaded.values()} == {"bfloat16"}
+    assert_same_state(loaded, half)
+
+
+def test_bfloat16_safetensors_written_by_torch_is_read(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    save_file({"embeddings.LayerNorm.weight": torch.tensor([1.5, -2.0], dtype=torch.bfloat16)},
+              str(tmp_path / file_name("safetensors")), metadata={"format": "pt"})
+    loaded = load_state(tmp_path).state["embeddings.LayerNorm.weight"]
+    assert loaded.dtype.name == "bfloat16"
+    np.testing.assert_array_equal(loaded.astype(np.float32), [1.5, -2.0])

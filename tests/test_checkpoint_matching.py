@@ -71,3 +71,11 @@ def test_ignore_mismatched_sizes_drops_and_reports_them():
     result = match_state(expected, state, ignore_mismatched_sizes=True)
     assert sorted(result.mismatched) == [("classifier.bias", (2,), (5,)), ("classifier.weight", (2, 12), (5, 12))]
     assert "classifier.weight" not in result.state and result.missing == []
+
+
+def test_position_ids_buffer_of_old_pt_checkpoints_is_ignored():
+    expected = expected_shapes("FlaxElectraForPreTraining", CONFIG)
+    state = {**state_of("ElectraForPreTraining"), "electra.embeddings.position_ids": np.arange(16)[None]}
+    result = match_state(expected, state)
+    assert (result.missing, result.unexpected) == ([], [])
+    assert "electra.embeddings.position_ids" not in result.state

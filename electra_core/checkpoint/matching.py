@@ -38,15 +38,18 @@ def match_state(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], 
 
     Raises CheckpointShapeError listing every name whose stored shape differs from the expected one
     unless ``ignore_mismatched_sizes``. A tied output projection that the model does not expect is
-    dropped silently (a PyTorch state_dict() lists it even when tied).
+    dropped silently (a PyTorch state_dict() lists it even when tied), as are the buffers listed
+    under ``ignored_on_load`` in params.yaml.
     """
     tied = params_data()["tied"]["name"]
+    ignored = set(params_data()["ignored_on_load"])
     matched: dict[str, np.ndarray] = {}
     unexpected: list[str] = []
     for name, value in state.items():
         target = _target_name(name, expected, base_prefix)
         if target is None:
-            if name.endswith(tied) and name[: -len(tied)] in ("", base_prefix):
+            unprefixed = name[len(base_prefix):] if name.startswith(base_prefix) else name
+            if unprefixed in ignored or name == tied:
                 continue
             unexpected.append(name)
         elif target not in matched or target == name:  # an exact name wins over a prefixed duplicate
