@@ -22,6 +22,8 @@ def _classes(spec) -> Iterator[Clause]:
         for p in cls.call:
             shape = f" ({p.shape})" if p.shape is not None else ""
             yield Clause(p.id, "signatures", f"{p.kind} {p.name}{shape}, {p.dtype}: {p.doc}", "classes.yaml")
+        for m in cls.methods:
+            yield Clause(f"{cls.name}.method.{m}", "signatures", f"{cls.name} has a public method {m}", "classes.yaml")
         for p in cls.call:
             if not p.required:
                 yield Clause(p.default_id, "defaults", f"omitted {p.name} means {p.default}", "classes.yaml")
@@ -90,7 +92,14 @@ def _files(spec) -> Iterator[Clause]:
 
 
 def _behaviour(spec) -> Iterator[Clause]:
-    for s in spec.sections.get("behaviour", ()):
+    behaviour = spec.sections.get("behaviour")
+    if behaviour is None:
+        return
+    for name, formula in behaviour.activations.items():
+        yield Clause(f"activation.{name}", "semantics", formula, "behaviour.yaml")
+    for s in behaviour.architecture:
+        yield Clause(s.id, s.family, s.text, "behaviour.yaml")
+    for s in behaviour.clauses:
         yield Clause(s.id, s.family, s.text, "behaviour.yaml")
 
 

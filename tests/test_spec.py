@@ -203,10 +203,16 @@ def test_decisions_errors_and_prose_reference_existing_ids():
     mentioned = set()
     for stem in ("classes", "errors", "losses", "behaviour", "files", "decisions", "tolerances"):
         text = (DATA_DIR / f"{stem}.yaml").read_text(encoding="utf-8")
-        mentioned |= set(re.findall(r"\b((?:decision|error|loss|behaviour|files)\.[a-z_]+(?:\.[a-z0-9_]+)*)\b", text))
+        mentioned |= set(re.findall(r"\b((?:decision|error|loss|behaviour|files|architecture|activation)\.[a-z_]+(?:\.[a-z0-9_]+)*)\b", text))
     mentioned = {m for m in mentioned if not m.startswith("loss.<")}
     assert len(mentioned) > 20  # the scan finds the cross references
-    assert {m for m in mentioned if m not in ids and not m.startswith("files.yaml")} == set()
+    file_names = {p.name for p in DATA_DIR.glob("*.yaml")} | {"architecture.md"}
+    assert {m for m in mentioned if m not in ids and m not in file_names} == set()
+
+
+def test_every_activation_name_is_defined():
+    names = set(S.config.field("hidden_act").choices) | set(S.config.field("summary_activation").choices)
+    assert names - set(S.behaviour.activations) == set()
 
 
 def test_every_output_condition_uses_known_names():

@@ -119,6 +119,7 @@ def build_classes(raw: dict) -> Mapping[str, ModelClass]:
             name=name, framework=c["framework"], reference=c["reference"],
             extension=bool(c.get("extension", False)), output_class=c["output_class"],
             param_prefix=c["param_prefix"], lead=lead, loss=c.get("loss"),
-            labels=tuple(c.get("labels", ())), methods=tuple(c.get("methods", ())), doc=c["doc"],
+            labels=tuple(c.get("labels", ())),
+            methods=tuple(raw["methods"][c["framework"]]) + tuple(c.get("methods", ())), doc=c["doc"],
             constructor=sigs["init"], call=sigs["call"])
     return MappingProxyType(out)

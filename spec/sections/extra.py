@@ -95,8 +95,26 @@ def _statement(s: dict, prefix: str = "", family: str | None = None) -> Statemen
                      classes=None if classes == "all" else tuple(classes), check=s.get("check", ""))
 
 
-def build_behaviour(raw: dict) -> tuple[Statement, ...]:
-    return tuple(_statement(s) for s in raw["clauses"])
+@dataclass(frozen=True)
+class Behaviour:
+    clauses: tuple[Statement, ...]
+    activations: Mapping[str, str]  # activation name -> formula; clause ids activation.<name>
+    architecture: tuple[Statement, ...]  # clause ids architecture.<part>
+
+    def __iter__(self):
+        return iter(self.clauses)
+
+    def clause(self, clause_id: str) -> Statement:
+        for s in self.clauses + self.architecture:
+            if s.id == clause_id:
+                return s
+        raise KeyError(clause_id)
+
+
+def build_behaviour(raw: dict) -> Behaviour:
+    return Behaviour(clauses=tuple(_statement(s) for s in raw["clauses"]),
+                     activations=MappingProxyType(dict(raw["activations"])),
+                     architecture=tuple(_statement(a, "architecture.", "semantics") for a in raw["architecture"]))
 
 
 @dataclass(frozen=True)
