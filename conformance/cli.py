@@ -91,6 +91,7 @@ class Progress:
         self.family = ""
         self.tty = sys.stdout.isatty()
         self.last_print = 0.0
+        self.last_text = ""
 
     def poll(self, final: bool = False) -> None:
         import json
@@ -108,10 +109,11 @@ class Progress:
                 self.failures = event.get("failures", self.failures)
                 self.family = event.get("family", self.family)
         now = time.monotonic()
-        if final or self.tty or now - self.last_print >= 15:
-            self.last_print = now
-            text = (f"[{self.impl}] {self.done}/{self.total or '?'} tests, family {self.family or '-'}, "
-                    f"{self.failures} failure(s)")
+        text = (f"[{self.impl}] {self.done}/{self.total or '?'} tests, family {self.family or '-'}, "
+                f"{self.failures} failure(s)")
+        changed = text != self.last_text
+        if final or (self.tty and changed) or (changed and now - self.last_print >= 10) or now - self.last_print >= 60:
+            self.last_print, self.last_text = now, text
             if self.tty:
                 print("\r" + text.ljust(90), end="\n" if final else "", flush=True)
             else:

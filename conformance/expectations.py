@@ -122,8 +122,11 @@ class ExpectationTracker:
         self.used: set[int] = set()
 
     def find(self, stripped_id: str, function_name: str, clauses, device, dtype) -> Expectation | None:
+        """The entry for this test and these clauses. A failure attributed to no clause (the test failed
+        before declaring any) matches an entry on the test pattern alone."""
         for e in self.entries:
-            if e.matches_test(stripped_id, function_name, device, dtype) and e.matches_clause(clauses):
+            if e.matches_test(stripped_id, function_name, device, dtype) and (
+                    not clauses or e.matches_clause(clauses)):
                 return e
         return None
 

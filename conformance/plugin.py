@@ -63,10 +63,10 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(names, values, indirect=True, ids=ids)
 
 
-def pytest_collection_modifyitems(session, config, items):
-    state = _state(config)
+def pytest_collection_finish(session):
+    state = _state(session.config)
     if state is not None:
-        state.collector.collected(len(items))
+        state.collector.collected(len(session.items))
 
 
 def _record(item) -> TestRecord:

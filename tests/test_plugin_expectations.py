@@ -99,3 +99,11 @@ def test_malformed_expectations_are_rejected_with_the_entry_named(tmp_path):
     bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, colour: red}\n")
     with pytest.raises(ExpectationsError, match="unknown keys"):
         load_expectations(bad)
+
+
+def test_failure_before_any_clause_matches_on_the_test_pattern(pytester):
+    make_suite(pytester, "def test_crash(adapter, device, check):\n    raise KeyError('gelu_fast')\n")
+    path = expectations(pytester, ("fake.activation", "test_crash"))
+    result, doc = run_suite(pytester, "--expectations", path)
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(doc) == {"test_crash": "xfailed"} and "gelu_fast" in doc["results"][0]["message"]
