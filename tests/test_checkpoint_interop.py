@@ -17,6 +17,7 @@ from electra_core import ElectraConfig
 from electra_core.checkpoint import expected_shapes, load_state, pt_to_tf, save_state, tf_to_pt_name
 from electra_core.checkpoint.names import flax_path_to_pt_name
 from electra_core.checkpoint.param_spec import params_data
+from spec import load_spec
 
 TINY = dict(vocab_size=32, embedding_size=8, hidden_size=12, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=16, max_position_embeddings=16)
@@ -35,7 +36,9 @@ FLAX_CROSS_ATTENTION_CLASSES = ["FlaxElectraModel", "FlaxElectraForCausalLM"]
 
 
 def classes_of(framework, config_name=None):
-    found = [c for c, e in params_data()["classes"].items() if e["framework"] == framework]
+    """Classes of params.yaml that transformers has (not the spec's extensions) and can build for the config."""
+    extensions = {c.name for c in load_spec().classes.values() if c.extension}
+    found = [c for c, e in params_data()["classes"].items() if e["framework"] == framework and c not in extensions]
     if framework == "flax" and config_name == "cross_attention":
         found = [c for c in found if c in FLAX_CROSS_ATTENTION_CLASSES]
     if framework != "pt" and config_name is not None and config_kwargs(config_name).get("num_labels", 2) != 2:
