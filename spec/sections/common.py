@@ -5,10 +5,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-#: clause families used by reports, in display order
-FAMILIES = ("config", "signatures", "defaults", "outputs", "losses", "semantics", "invariances",
-            "numerics", "dtypes", "persistence", "errors", "decisions")
-
 
 @dataclass(frozen=True)
 class Clause:

@@ -24,6 +24,7 @@ class Meta:
     dynamic_dims: tuple[Symbol, ...]
     derived: tuple[Symbol, ...]
     shape_keys: Mapping[str, str]
+    families: Mapping[str, str]  # clause family -> doc, in report order
 
     @property
     def dynamic_names(self) -> frozenset[str]:
@@ -39,7 +40,8 @@ def build_meta(raw: dict) -> Meta:
         spec_version=str(raw["spec_version"]), name=raw["name"], describes=frozen(raw["describes"]),
         dynamic_dims=tuple(Symbol(d["name"], d["key"], d["doc"]) for d in raw["dynamic_dims"]),
         derived=tuple(Symbol(d["name"], d["key"], d["doc"], str(d["expr"])) for d in raw["derived"]),
-        shape_keys=MappingProxyType(dict(raw.get("shape_keys", {}))))
+        shape_keys=MappingProxyType(dict(raw.get("shape_keys", {}))),
+        families=MappingProxyType({f["name"]: f["doc"] for f in raw["families"]}))
 
 
 @dataclass(frozen=True)
