@@ -79,3 +79,11 @@ def test_position_ids_buffer_of_old_pt_checkpoints_is_ignored():
     result = match_state(expected, state)
     assert (result.missing, result.unexpected) == ([], [])
     assert "electra.embeddings.position_ids" not in result.state
+
+
+def test_integer_arrays_for_parameters_are_rejected_by_name():
+    expected = expected_shapes("FlaxElectraForQuestionAnswering", CONFIG)
+    state = state_of("ElectraForQuestionAnswering")
+    state["qa_outputs.bias"] = np.zeros(2, np.int64)
+    with pytest.raises(CheckpointError, match="qa_outputs.bias: int64"):
+        match_state(expected, state)

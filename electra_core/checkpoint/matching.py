@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from electra_core.checkpoint.errors import CheckpointShapeError
+from electra_core.checkpoint.errors import CheckpointError, CheckpointShapeError
 from electra_core.checkpoint.param_spec import params_data
 
 
@@ -20,6 +20,11 @@ class MatchResult:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+
+
+def _is_float(value) -> bool:
+    dtype = np.asarray(value).dtype
+    return dtype.kind in "fc" or dtype.name == "bfloat16"
 
 
 def _target_name(name: str, expected: Mapping, base_prefix: str) -> str | None:
@@ -37,9 +42,9 @@ def match_state(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], 
     """Rename and filter ``state`` to the ``expected`` names (see MatchResult).
 
     Raises CheckpointShapeError listing every name whose stored shape differs from the expected one
-    unless ``ignore_mismatched_sizes``. A tied output projection that the model does not expect is
-    dropped silently (a PyTorch state_dict() lists it even when tied), as are the buffers listed
-    under ``ignored_on_load`` in params.yaml.
+    unless ``ignore_mismatched_sizes``, and CheckpointError naming parameters stored as non-float
+    arrays. A tied output projection that the model does not expect is dropped silently (a PyTorch
+    state_dict() lists it even when tied), as are the buffers listed under ``ignored_on_load``.
     """
     tied = params_data()["tied"]["name"]
     ignored = set(params_data()["ignored_on_load"])
@@ -54,6 +59,10 @@ def match_state(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], 
             unexpected.append(name)
         elif target not in matched or target == name:  # an exact name wins over a prefixed duplicate
             matched[target] = value
+    not_float = [(n, np.asarray(v).dtype) for n, v in matched.items() if not _is_float(v)]
+    if not_float:
+        raise CheckpointError("checkpoint parameters must be float arrays; got "
+                              + ", ".join(f"{n}: {d}" for n, d in not_float))
     mismatched = [(n, tuple(expected[n]), tuple(np.shape(v))) for n, v in matched.items()
                   if tuple(np.shape(v)) != tuple(expected[n])]
     if mismatched and not ignore_mismatched_sizes:
