@@ -21,7 +21,7 @@ from electra_core.checkpoint.param_spec import expected_shapes
 from electra_core.checkpoint.state import LoadedState, load_state, save_state
 
 __all__ = [
-    "CheckpointError", "CheckpointNotFoundError", "CheckpointSaveError", "CheckpointShapeError", "LoadedState", "MatchResult",
-    "expected_shapes", "flax_to_pt", "load_state", "match_state", "pt_to_flax", "pt_to_tf",
+    "CheckpointError", "CheckpointNotFoundError", "CheckpointSaveError", "CheckpointShapeError", "LoadedState",
+    "MatchResult", "expected_shapes", "flax_to_pt", "load_state", "match_state", "pt_to_flax", "pt_to_tf",
     "pt_to_tf_name", "save_state", "tf_to_pt", "tf_to_pt_name",
 ]

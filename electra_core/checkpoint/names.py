@@ -150,8 +150,8 @@ def tf_to_pt_name(tf_name: str) -> str:
 
 
 def tf_name_to_pt(tf_name: str) -> tuple[str, bool]:
-    """Canonical name of a TF weight name and whether the value is transposed. Anything before the first known top-level module (the model scope, an h5
-    group) is dropped, as is a ``:N`` suffix."""
+    """Canonical name of a TF weight name and whether the value is transposed. Anything before the
+    first known top-level module (the model scope, an h5 group) is dropped, as is a ``:N`` suffix."""
     parts = _TF_SUFFIX.sub("", tf_name).split("/")
     tops = top_level_modules()
     start = next((k for k, p in enumerate(parts) if p in tops), None)
