@@ -3,7 +3,7 @@ outputs), losses, params, files, behaviour, errors, tolerances, decisions."""
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from spec.sections.common import Clause
 

@@ -28,11 +28,10 @@ class ErrorClause:
     def applies_to(self, class_name: str, framework: str) -> bool:
         return framework in self.frameworks and (self.classes is None or class_name in self.classes)
 
-    def accepts(self, exc: BaseException, exceptions: Mapping[str, ExceptionSpec] | None = None) -> bool:
-        """True when exc's class or one of its bases is named `exception` (or, for a named checkpoint
-        error, when the implementation raised that name)."""
-        names = {k.__name__ for k in type(exc).__mro__}
-        return self.exception in names
+    def accepts(self, exc: BaseException) -> bool:
+        """True when exc's class or one of its bases is named `exception` (a named checkpoint error
+        must be raised under that name; its `base` in errors.yaml is what it derives from)."""
+        return self.exception in {k.__name__ for k in type(exc).__mro__}
 
     def expected_fragments(self, **values) -> tuple[str, ...]:
         """The message fragments with placeholders filled in (values as str; tuples as Python prints them)."""
