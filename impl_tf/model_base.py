@@ -17,7 +17,7 @@ from electra_core.outputs import output_class
 from impl_tf.call_arguments import (call_parameter_names, resolve_flags, to_tensor, unpack_input_formats,
                                    widen_integer_ids)
 from impl_tf.layers.main_layer import ElectraMainLayer
-from impl_tf.validation import validate_call_inputs
+from impl_tf.validation import after_assertions, validate_call_inputs
 
 keras = tf.keras
 logger = logging.getLogger("impl_tf")
@@ -60,9 +60,10 @@ class TFElectraPreTrainedModel(keras.Model):
         values = unpack_input_formats(names, values)
         values = {k: (v if k == "training" else to_tensor(v)) for k, v in values.items()}
         values = resolve_flags(self.config, values)
-        validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
+        asserts = validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
         self.validate_labels(values)
         values = widen_integer_ids(values)
+        values = after_assertions(asserts, values, ("input_ids", "inputs_embeds", "token_type_ids", "position_ids"))
         values["training"] = bool(values.get("training") or False)
         return values
 

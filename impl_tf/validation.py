@@ -46,16 +46,16 @@ def check_integer(name: str, x: Any) -> None:
         raise TypeError(f"{name} must hold integers (int32 or int64), got dtype {dtype_name(x)}")
 
 
-def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tuple = ()) -> None:
-    """Every value of ``x`` in [low, high) (or one of ``allowed``); ``what`` names the bound."""
+def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tuple = ()):
+    """Every value of ``x`` in [low, high) (or one of ``allowed``); ``what`` names the bound.
+    Symbolic ``x``: returns the assertion op, which the caller makes its inputs depend on."""
     if is_symbolic(x):
         values = tf.cast(x, tf.float64 if x.dtype.is_floating else tf.int64)
         ok = tf.logical_and(values >= low, values < high)
         for a in allowed:
             ok = tf.logical_or(ok, tf.equal(values, a))
-        tf.debugging.Assert(tf.reduce_all(ok), [f"{name} has values outside [{low}, {high}) ({what})",
-                                                tf.reduce_min(values), tf.reduce_max(values)])
-        return
+        return tf.debugging.Assert(tf.reduce_all(ok), [f"{name} has values outside [{low}, {high}) ({what})",
+                                                       tf.reduce_min(values), tf.reduce_max(values)])
     values = np.asarray(x)
     if values.dtype == np.bool_:
         values = values.astype(np.int64)
@@ -82,11 +82,13 @@ def check_shape(name: str, x: Any, expected: tuple, expected_text: str) -> None:
         raise ValueError(f"{name} has shape {actual}, expected {expected_text} = {expected}")
 
 
-def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) -> None:
+def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) -> list:
     """Check the model inputs in ``args`` (call argument name -> value or None) against ``config``.
 
     lead_rank: number of leading dims before the sequence (1: (B,S); 2 for multiple choice: (B,C,S)).
+    Returns the graph assertions made for symbolic inputs (empty in eager mode).
     """
+    asserts = []
     input_ids, embeds = args.get("input_ids"), args.get("inputs_embeds")
     if input_ids is not None and embeds is not None:
         raise ValueError("pass either input_ids or inputs_embeds, not both")
@@ -98,7 +100,7 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
         shape = static_shape(input_ids)
         if len(shape) != lead_rank + 1:
             raise ValueError(f"input_ids has shape {shape}, expected rank {lead_rank + 1} {lead_text}")
-        check_range("input_ids", input_ids, 0, config.vocab_size, "vocab_size")
+        asserts.append(check_range("input_ids", input_ids, 0, config.vocab_size, "vocab_size"))
     else:
         shape = static_shape(embeds)
         if len(shape) != lead_rank + 2:
@@ -123,7 +125,7 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
         # position_ids may broadcast over the batch, as (1, S)
         if not (_same(x_shape, shape) or (name == "position_ids" and _same(x_shape, (1,) * len(lead) + (seq,)))):
             raise ValueError(f"{name} has shape {x_shape}, expected the shape of the inputs {shape} {lead_text}")
-        check_range(name, x, 0, high, what)
+        asserts.append(check_range(name, x, 0, high, what))
 
     mask = args.get("attention_mask")
     if mask is not None:
@@ -135,22 +137,24 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
             raise ValueError(f"attention_mask has shape {m_shape}, expected {text} = {lead + (total,)}")
 
     if args.get("position_ids") is None or config.position_embedding_type != "absolute":
-        _check_length(config, seq, past, past_length, input_ids if input_ids is not None else embeds, lead_rank)
+        asserts.append(_check_length(config, seq, past, past_length,
+                                     input_ids if input_ids is not None else embeds, lead_rank))
     _check_head_mask(config, args.get("head_mask"))
     _check_encoder(config, args, lead)
+    return [a for a in asserts if a is not None]
 
 
-def _check_length(config, seq, past, past_length, source, lead_rank) -> None:
+def _check_length(config, seq, past, past_length, source, lead_rank):
     """Sp + S <= P; asserted in the graph when a length is only known at run time."""
     P = config.max_position_embeddings
     if seq is not None and past_length is not None:
         if past_length + seq > P:
             detail = f" ({past_length} cached + {seq} new)" if past is not None else ""
             raise ValueError(f"sequence length {past_length + seq}{detail} exceeds max_position_embeddings = {P}")
-        return
+        return None
     total = tf.shape(source)[lead_rank] + (tf.shape(past[0][0])[2] if past is not None else 0)
-    tf.debugging.assert_less_equal(total, P, message=f"sequence length (cached + new) exceeds "
-                                                     f"max_position_embeddings = {P}")
+    return tf.debugging.assert_less_equal(total, P, message=f"sequence length (cached + new) exceeds "
+                                                            f"max_position_embeddings = {P}")
 
 
 def _check_past(config, past, lead) -> int | None:
@@ -197,3 +201,15 @@ def _check_encoder(config, args, lead) -> None:
                          f"({lead[0]}, Se, {config.hidden_size})")
     if mask is not None:
         check_shape("encoder_attention_mask", mask, s[:2], "(B, Se)")
+
+
+def after_assertions(asserts: list, values: dict, names: tuple) -> dict:
+    """Make the tensors ``values[name]`` depend on the graph assertions, so no gather runs first."""
+    if not asserts:
+        return values
+    values = dict(values)
+    with tf.control_dependencies(asserts):
+        for name in names:
+            if isinstance(values.get(name), tf.Tensor):
+                values[name] = tf.identity(values[name])
+    return values
