@@ -14,11 +14,10 @@ def load_pretrained(cls, name_or_path, *, revision=None, cache_dir=None, local_f
                     ignore_mismatched_sizes=False, config=None, **config_overrides):
     where = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
     if config is None:
-        config = ElectraConfig.from_pretrained(name_or_path, **where, **config_overrides)
-    else:
-        for key, value in config_overrides.items():
-            setattr(config, key, value)
-        config.validate()
+        config = ElectraConfig.from_pretrained(name_or_path, **where)
+    for key, value in config_overrides.items():  # num_labels rebuilds id2label, as in transformers
+        setattr(config, key, value)
+    config.validate()
     loaded = load_state(name_or_path, **where, formats=LOAD_FORMATS)
     model = cls(config)
     assign_canonical_state(model, loaded.state, ignore_mismatched_sizes=ignore_mismatched_sizes)

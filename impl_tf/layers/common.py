@@ -67,10 +67,15 @@ def replace_variable(layer: keras.layers.Layer, old, new_shape: tuple, initializ
     old_value = tf.gather(tf.convert_to_tensor(old), tf.range(keep), axis=axis)
     fresh = tf.gather(new_value, tf.range(keep, new_shape[axis]), axis=axis)
     new_value = tf.concat([old_value, fresh], axis=axis)
-    layer._untrack_variable(old)
-    with _name_scopes(scope.split("/")):
-        new = layer.add_weight(name=old.name, shape=new_shape, initializer=lambda *a, **k: new_value,
-                               trainable=old.trainable)
+    tracker = layer._tracker
+    tracker.unlock()  # built layers refuse new state; resizing is the one sanctioned exception
+    try:
+        layer._untrack_variable(old)
+        with _name_scopes(scope.split("/")):
+            new = layer.add_weight(name=old.name, shape=new_shape, initializer=lambda *a, **k: new_value,
+                                   trainable=old.trainable)
+    finally:
+        tracker.lock()
     return new
 
 
