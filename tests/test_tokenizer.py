@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from conformance.golden.tokenizer.error_triggers import check_error, error_triggers
 from electra_core.convert.minilm_package import find_minilm_package
 from electra_core.hub import CheckpointNotFoundError
 from electra_core.tokenizer import AutoTokenizer, BatchEncoding, ElectraTokenizerFast
@@ -215,52 +216,16 @@ def test_tokenizer_json_with_another_model_is_rejected(tmp_path):
         ElectraTokenizerFast.from_pretrained(tmp_path)
 
 
-# -- every error clause -------------------------------------------------------------------------
-def _errors(tok, minilm_dir, tmp_path):
-    """error id -> (callable that must raise it, {placeholder: value} for its message fragments)."""
-    return {
-        "tokenizer.error.padding_strategy": (lambda: tok("a", padding="middle"), {"value": "middle"}),
-        "tokenizer.error.truncation_strategy": (lambda: tok("a", truncation="shortest"), {"value": "shortest"}),
-        "tokenizer.error.return_tensors": (lambda: tok("a", return_tensors="mlx"), {"value": "mlx"}),
-        "tokenizer.error.max_length_value": (lambda: tok("a", max_length=0, truncation=True), {"value": "0"}),
-        "tokenizer.error.max_length_required": (lambda: tok("a", padding="max_length"), {}),
-        "tokenizer.error.max_length_below_special_tokens": (
-            lambda: tok("a b c", "d", truncation=True, max_length=2), {"value": "2", "special": "3"}),
-        "tokenizer.error.truncation_impossible": (
-            lambda: tok("a b c d e f", "x", truncation="only_second", max_length=5), {"strategy": "only_second"}),
-        "tokenizer.error.ragged_tensors": (lambda: tok(["a", "b c"], return_tensors="np"), {}),
-        "tokenizer.error.pad_to_multiple_of_mismatch": (
-            lambda: tok("a", padding=True, truncation=True, max_length=10, pad_to_multiple_of=4),
-            {"max_length": "10", "pad_to_multiple_of": "4"}),
-        "tokenizer.error.text_type": (lambda: tok(["a", 5]), {}),
-        "tokenizer.error.pair_batch_mismatch": (lambda: tok(["a", "b"], ["c"]), {"len_text": "2", "len_pair": "1"}),
-        "tokenizer.error.ids_out_of_range": (lambda: tok.decode([101, 30522]),
-                                             {"value": "30522", "vocab_size": "30522"}),
-        "tokenizer.error.missing_files": (lambda: AutoTokenizer.from_pretrained(tmp_path), {}),
-        "tokenizer.error.unsupported_tokenizer": (
-            lambda: AutoTokenizer.from_pretrained(_checkpoint(tmp_path / "t5", minilm_dir, tokenizer_config__json={
-                "tokenizer_class": "T5Tokenizer"})), {"tokenizer_class": "T5Tokenizer"}),
-        "tokenizer.error.special_token_not_in_vocab": (
-            lambda: ElectraTokenizerFast(vocab_file=str(minilm_dir / "vocab.txt"), mask_token="<mask>"),
-            {"token": "<mask>"}),
-        "tokenizer.error.option_value": (
-            lambda: ElectraTokenizerFast(vocab_file=str(minilm_dir / "vocab.txt"), padding_side="middle"),
-            {"option": "padding_side", "value": "middle"}),
-    }
+# -- every error clause (triggers shared with the conformance suite) ---------------------------
+@pytest.fixture
+def triggers(minilm_dir, tmp_path):
+    return error_triggers(ElectraTokenizerFast, AutoTokenizer, minilm_dir / "vocab.txt", tmp_path)
 
 
-def test_every_spec_error_has_a_trigger(tok, minilm_dir, tmp_path):
-    assert set(_errors(tok, minilm_dir, tmp_path)) == {e.id for e in SPEC.errors}
+def test_every_spec_error_has_a_trigger(triggers):
+    assert set(triggers) == {e.id for e in SPEC.errors}
 
 
 @pytest.mark.parametrize("error_id", [e.id for e in SPEC.errors])
-def test_error_clause(error_id, tok, minilm_dir, tmp_path):
-    (tmp_path / "t5").mkdir()
-    trigger, values = _errors(tok, minilm_dir, tmp_path)[error_id]
-    error = SPEC.error(error_id)
-    with pytest.raises(Exception) as info:
-        trigger()
-    assert error.exception in {c.__name__ for c in type(info.value).__mro__}, f"{error_id}: {info.value!r}"
-    message = str(info.value).lower()
-    for fragment in error.message:
-        assert fragment.format(**values).lower() in message, f"{error_id}: {fragment!r} not in {message!r}"
+def test_error_clause(error_id, triggers):
+    check_error(SPEC.error(error_id), triggers[error_id])
