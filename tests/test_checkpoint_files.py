@@ -205,12 +205,16 @@ def test_bfloat16_state_round_trips(tmp_path, config, state, fmt):
     assert_same_state(loaded, half)
 
 
-def test_bfloat16_safetensors_written_by_torch_is_read(tmp_path):
-    torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
-
-    save_file({"embeddings.LayerNorm.weight": torch.tensor([1.5, -2.0], dtype=torch.bfloat16)},
-              str(tmp_path / file_name("safetensors")), metadata={"format": "pt"})
-    loaded = load_state(tmp_path).state["embeddings.LayerNorm.weight"]
-    assert loaded.dtype.name == "bfloat16"
-    np.testing.assert_array_equal(loaded.astype(np.float32), [1.5, -2.0])
+def test_bfloat16_safetensors_from_the_format_description_is_read(tmp_path):
+    # Built by hand from the safetensors format: u64 header length, JSON header, raw little-endian data.
+    # bfloat16 1.5 is 0x3FC0 and -2.0 is 0xC000.
+    header = json.dumps({"__metadata__": {"format": "pt"},
+                         "embeddings.LayerNorm.weight": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})
+    header = header.encode() + b" " * (-len(header) % 8)
+    data = len(header).to_bytes(8, "little") + header + bytes([0xC0, 0x3F, 0x00, 0xC0])
+    (tmp_path / file_name("safetensors")).write_bytes(data)
+    loaded = load_state(tmp_path)
+    assert loaded.metadata == {"format": "pt"}
+    weight = loaded.state["embeddings.LayerNorm.weight"]
+    assert weight.dtype.name == "bfloat16"
+    np.testing.assert_array_equal(weight.astype(np.float32), [1.5, -2.0])

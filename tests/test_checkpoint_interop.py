@@ -19,6 +19,8 @@ from electra_core.checkpoint.names import flax_path_to_pt_name
 from electra_core.checkpoint.param_spec import params_data
 from spec import load_spec
 
+pytestmark = pytest.mark.reference
+
 TINY = dict(vocab_size=32, embedding_size=8, hidden_size=12, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=16, max_position_embeddings=16)
 CONFIGS = {
