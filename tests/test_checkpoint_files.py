@@ -162,6 +162,16 @@ def test_failed_save_leaves_the_previous_checkpoint_byte_identical(tmp_path, con
     assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}")) == []
 
 
+def test_failed_first_save_leaves_no_directory(tmp_path, config, state, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(msgpack_io, "msgpack_bytes", fail)
+    with pytest.raises(CheckpointSaveError, match="No space left"):
+        save_state(tmp_path / "new", state, config, formats=("safetensors", "msgpack"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_rejects_non_float_arrays(tmp_path, config):
     with pytest.raises(TypeError, match="embeddings.LayerNorm.bias"):
         save_state(tmp_path, {"embeddings.LayerNorm.bias": np.arange(3)}, config)

@@ -197,8 +197,8 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
     if not state:
         raise ValueError("refusing to save an empty state dict")
     arrays = _canonical_arrays(state)
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
+    target = Path(directory).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
         try:
@@ -206,6 +206,7 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
         except Exception as e:
             raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
                                       f"unchanged: {type(e).__name__}: {e}") from e
+        target.mkdir(exist_ok=True)  # only now: a failed first save leaves no empty directory behind
         written = []
         for item in sorted(tmp.iterdir()):
             os.replace(item, target / item.name)
