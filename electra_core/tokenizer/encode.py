@@ -13,6 +13,12 @@ def _is_words(value) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(w, str) for w in value)
 
 
+def _is_batch_of_pairs(value) -> bool:
+    """A batch given as [(text, text_pair), ...] (tuples or 2-lists of str)."""
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(v, (list, tuple)) and len(v) == 2 and _is_words(v) for v in value))
+
+
 def _describe(value) -> str:
     if isinstance(value, (list, tuple)):
         kinds = sorted({type(v).__name__ for v in value})
@@ -86,6 +92,8 @@ def encode_rows(tok, text, text_pair, how: EncodingPlan, *, add_special_tokens: 
     return_attention_mask (None = returned), ``flags`` the optional keys asked for."""
     if text is None:
         raise TypeError("text must be given: a str, a list of str, or lists of words with is_split_into_words=True")
+    if text_pair is None and not is_split_into_words and _is_batch_of_pairs(text):
+        text, text_pair = [t[0] for t in text], [t[1] for t in text]
     texts, batched = _as_batch("text", text, is_split_into_words)
     inputs: list[Any] = texts
     if text_pair is not None:

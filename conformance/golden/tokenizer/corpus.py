@@ -85,6 +85,9 @@ def call_cases() -> list[dict]:
                     id=f"truncate.{pname}.{strategy}.{max_length}", options={}, method="call", args=[a, b],
                     kwargs=dict(truncation=strategy, max_length=max_length),
                     clauses=[_clause_of("truncation", strategy), "tokenizer.call.default.max_length"]))
+    cases.append(dict(id="pair.batch_of_pairs", options={}, method="call",
+                      args=[[["Who was Jim Henson?", "Jim Henson was a nice puppet"], ["a b", "c"]]],
+                      kwargs=dict(padding=True), clauses=["tokenizer.pipeline.post_processor"]))
     for strategy in ("longest_first", "only_first"):
         cases.append(dict(id=f"truncate.single.{strategy}", options={}, method="call", args=[LONG_A],
                           kwargs=dict(truncation=strategy, max_length=6),
