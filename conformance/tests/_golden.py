@@ -1,0 +1,119 @@
+"""Shared logic of the golden-data families (numerics, persistence); not a test module.
+
+The golden cases come from conformance/golden (conformance.golden_data). Outputs and other-framework
+models are cached per session: each (adapter, device, case) runs once whichever test needs it first.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pytest
+
+from conformance.golden_data import GoldenCase
+from spec import load_spec
+
+#: this project's adapter of each framework (conformance/registry.py names)
+OURS = {"tf": "tf", "flax": "flax"}
+
+WEIGHTS: dict[str, dict] = {}  # case id -> state dict; one object per case (model_cache compares by identity)
+OUTPUTS: dict[tuple[str, str, str], dict] = {}  # (adapter name, device, case id) -> output fields
+OTHER_ADAPTERS: dict[str, Any] = {}  # framework -> our adapter of it, or the reason it is unavailable
+OTHER_MODELS: dict[tuple, Any] = {}  # (adapter name, device, case id) -> handle
+
+
+def weights_of(case: GoldenCase) -> dict:
+    if case.id not in WEIGHTS:
+        WEIGHTS[case.id] = case.weights()
+    return WEIGHTS[case.id]
+
+
+def class_under_test(adapter, case: GoldenCase, device: str) -> str:
+    """The adapter's class for the case's reference class; skips when the adapter lacks it."""
+    class_name = case.class_for(adapter.framework)
+    if class_name is None:
+        pytest.skip(f"the spec has no {adapter.framework} class for {case.reference_class}")
+    if class_name not in adapter.classes():
+        pytest.skip(f"{adapter.name} does not implement {class_name}")
+    support = adapter.supports(class_name, "float32", device)
+    if not support.ok:
+        pytest.skip(f"{adapter.name} does not support {class_name} (float32, {device}): {support.reason}")
+    return class_name
+
+
+def call_arguments(case: GoldenCase, class_name: str) -> tuple[dict, dict]:
+    """(inputs, flags) of the golden call that the class's signature takes (Flax: no labels,
+    no use_cache)."""
+    names = set(load_spec().classes[class_name].call_names)
+    inputs = {k: v for k, v in case.inputs().items() if k in names}
+    flags = {k: v for k, v in case.flags.items() if k in names}
+    return inputs, flags
+
+
+def run_case(adapter, case: GoldenCase, class_name: str, handle, run) -> dict:
+    """Output fields of the class on the case's inputs (``run``: model_cache.run or adapter.run)."""
+    inputs, flags = call_arguments(case, class_name)
+    return dict(run(handle, inputs, flags=flags).fields)
+
+
+def golden_run(adapter, device: str, model_cache, case: GoldenCase, class_name: str) -> tuple[Any, dict]:
+    """(model with the case's weights from model_cache, its outputs on the case's inputs); the
+    outputs are computed once per adapter, device and case and shared by the numerics and
+    persistence tests."""
+    handle = model_cache.get(class_name, case.config(), weights=weights_of(case))
+    key = (adapter.name, device, case.id)
+    if key not in OUTPUTS:
+        OUTPUTS[key] = run_case(adapter, case, class_name, handle, model_cache.run)
+    return handle, OUTPUTS[key]
+
+
+def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *, kind: str,
+                   clause: str) -> list[str]:
+    """allclose of every tensor field of the class's output class present in ``expected``; a field
+    the expected outputs have but ``actual`` lacks fails its field clause. Returns the names compared."""
+    compared = []
+    for f in load_spec().output_of(class_name).fields:
+        if f.container is not None or f.name not in expected:
+            continue
+        check.clause(f.id)
+        value = actual.get(f.name)
+        check.that(value is not None, clause=f.id,
+                   message=f"{f.name} is absent but the reference returned it with flags {sorted(actual)}")
+        pairs = [(value, expected[f.name])]
+        if f.tuple:
+            check.equal(len(value), len(expected[f.name]), clause=f.id, what=f"number of {f.name} entries")
+            pairs = list(zip(value, expected[f.name]))
+        for a, e in pairs:
+            check.allclose(np.asarray(a, dtype=np.float32), e, clause=clause, kind=kind, field=f.name)
+        compared.append(f.name)
+    check.that(bool(compared), clause=clause, message=f"no output field of {class_name} to compare")
+    return compared
+
+
+def our_other_adapter(framework: str):
+    """This project's adapter of the other framework, or pytest.skip naming why it is unavailable."""
+    other = {"tf": "flax", "flax": "tf"}[framework]
+    if other not in OTHER_ADAPTERS:
+        from conformance.registry import AdapterError, resolve_adapter
+
+        try:
+            OTHER_ADAPTERS[other] = resolve_adapter(OURS[other])
+        except AdapterError as err:
+            OTHER_ADAPTERS[other] = str(err)
+    found = OTHER_ADAPTERS[other]
+    if isinstance(found, str):
+        pytest.skip(f"cross-framework comparison needs this project's {other} adapter: {found}")
+    return found
+
+
+def other_outputs(other, device: str, case: GoldenCase, class_name: str) -> dict:
+    """Outputs of our other-framework class on the case (reused from its own golden test when that
+    ran in this session)."""
+    key = (other.name, device, case.id)
+    if key not in OUTPUTS:
+        if key not in OTHER_MODELS:
+            handle = other.build(class_name, case.config(), seed=0, dtype="float32", device=device)
+            other.load_weights(handle, weights_of(case))
+            OTHER_MODELS[key] = handle
+        OUTPUTS[key] = run_case(other, case, class_name, OTHER_MODELS[key], other.run)
+    return OUTPUTS[key]

@@ -1,0 +1,54 @@
+"""Family 7, numerics: every class matches the PyTorch reference on the golden data
+(conformance/golden: weights, inputs and every output field; clause behaviour.golden), and the
+TF and Flax implementations agree on the same weights (behaviour.cross_framework).
+
+One test per golden case (its id is in the test id); the class under test is the spec class of the
+adapter's framework whose ``reference`` is the case's PyTorch class. Flax classes return no loss;
+their standalone loss functions are checked on the golden loss through the optional adapter method
+``loss(handle, outputs, inputs)`` (see test_losses.py). The cross-framework test compares the
+implementation under test with this project's implementation of the other framework
+(adapters ``tf`` / ``flax``), run in the same process.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.golden_data import load_cases
+from conformance.tests._golden import (class_under_test, compare_fields, golden_run, other_outputs,
+                                       our_other_adapter)
+from spec import load_spec
+
+GOLDEN = "behaviour.golden"
+CROSS = "behaviour.cross_framework"
+
+CASES = {c.id: c for c in load_cases()}
+
+
+@pytest.mark.parametrize("golden", sorted(CASES))
+def test_matches_golden(check, adapter, device, model_cache, golden):
+    case = CASES[golden]
+    class_name = class_under_test(adapter, case, device)
+    check.clause(GOLDEN)
+    handle, actual = golden_run(adapter, device, model_cache, case, class_name)
+    expected = case.outputs()
+    compare_fields(check, class_name, actual, expected, kind="golden", clause=GOLDEN)
+    spec_class = load_spec().classes[class_name]
+    if "loss" in expected and spec_class.loss and not spec_class.labels and hasattr(adapter, "loss"):
+        labels = load_spec().raw("losses")["losses"][spec_class.loss]["labels"]
+        loss_inputs = {k: v for k, v in case.inputs().items() if k in labels or k == "attention_mask"}
+        loss = adapter.loss(handle, actual, loss_inputs)
+        check.allclose(loss, expected["loss"], clause=f"loss.{spec_class.loss}", kind="golden", field="loss")
+
+
+@pytest.mark.parametrize("golden", sorted(CASES))
+def test_matches_other_framework(check, adapter, device, model_cache, golden):
+    case = CASES[golden]
+    class_name = class_under_test(adapter, case, device)
+    other = our_other_adapter(adapter.framework)
+    other_class = class_under_test(other, case, device)
+    check.clause(CROSS)
+    _, mine = golden_run(adapter, device, model_cache, case, class_name)
+    theirs = other_outputs(other, device, case, other_class)
+    # fields only one side returns (the TF loss, a TF cache) are not compared
+    compare_fields(check, class_name, mine, {k: v for k, v in theirs.items() if k in mine},
+                   kind="cross_framework", clause=CROSS)

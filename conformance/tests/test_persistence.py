@@ -1,0 +1,178 @@
+"""Family 8, persistence (files.yaml): save/load round trips in safetensors and the framework's own
+format (files.roundtrip), the PyTorch reference's checkpoints and the other framework's
+safetensors load (files.cross_framework_load), base <-> head checkpoints (files.head_from_base), and
+mismatched shapes (files.load.mismatched, error.checkpoint.shape_mismatch).
+
+Models carry the golden weights (conformance/golden), so every parameter is non-trivial. The atomic
+save rule (files.save.atomic) needs a write that fails part-way, which an adapter cannot be made to
+do from outside (permissions do not stop root); electra_core's unit tests cover it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conformance.golden_data import GoldenCase, load_cases
+from conformance.tests._golden import (OTHER_MODELS, call_arguments, class_under_test, compare_fields, golden_run,
+                                       other_outputs, our_other_adapter, weights_of)
+from electra_core.config import ElectraConfig
+from spec import load_spec
+
+ROUNDTRIP, CROSS_LOAD = "files.roundtrip", "files.cross_framework_load"
+HEAD_FROM_BASE, MISMATCHED = "files.head_from_base", "files.load.mismatched"
+SHAPE_ERROR = "error.checkpoint.shape_mismatch"
+#: the framework's own weights format and its files.yaml entry, besides safetensors
+NATIVE = {"tf": ("h5", "files.tf_h5", "tf_model.h5"), "flax": ("msgpack", "files.flax_msgpack", "flax_model.msgpack")}
+SAFETENSORS = ("safetensors", "files.safetensors", "model.safetensors")
+#: golden checkpoints loaded with from_pretrained: every head once, E != H with an untied LM head, the decoder
+REFERENCE_CASES = ("abs_gelu.*", "proj_relkq_gelu_new_untied.ElectraForMaskedLM", "decoder.ElectraForCausalLM")
+
+ALL = load_cases()
+
+
+def case_for(class_name: str, case: str = "abs_gelu") -> GoldenCase:
+    """The golden case of a config case whose reference class is the spec class's reference."""
+    reference = load_spec().classes[class_name].reference
+    found = [c for c in ALL if c.reference_class == reference]
+    return next((c for c in found if c.case == case), found[0])
+
+
+def outputs(adapter, handle, case: GoldenCase, class_name: str) -> dict:
+    inputs, flags = call_arguments(case, class_name)
+    return dict(adapter.run(handle, inputs, flags=flags).fields)
+
+
+def check_same_weights(check, actual: dict, expected: dict, *, clause: str) -> None:
+    """Every expected parameter is present with exactly the same values."""
+    missing = sorted(set(expected) - set(actual))
+    check.that(not missing, clause=clause, message=f"parameters missing after loading: {missing}")
+    for name, value in expected.items():
+        check.equal(np.asarray(actual[name]), np.asarray(value), clause=clause, what=f"parameter {name}")
+
+
+def check_same_outputs(check, actual: dict, expected: dict, *, clause: str) -> None:
+    """Every tensor field (and tuple of tensors) of ``expected`` is in ``actual``, bit for bit."""
+    for name, value in expected.items():
+        items = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(v, (np.ndarray, np.generic, float)) for v in items):
+            continue  # an opaque container (a Flax cache)
+        check.that(name in actual, clause=clause, message=f"output {name} is missing after reloading")
+        got = actual[name] if isinstance(value, tuple) else (actual[name],)
+        check.equal(len(got), len(items), clause=clause, what=f"number of {name} entries")
+        for a, e in zip(got, items):
+            check.equal(np.asarray(a), np.asarray(e), clause=clause, what=f"output {name} after reloading")
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "native"])
+def test_round_trip(check, adapter, device, class_name, model_cache, tmp_path, fmt):
+    fmt_name, file_clause, file_name = NATIVE[adapter.framework] if fmt == "native" else SAFETENSORS
+    case = case_for(class_name)
+    check.clause(ROUNDTRIP, file_clause)
+    handle, before = golden_run(adapter, device, model_cache, case, class_name)
+    adapter.save(handle, str(tmp_path), formats=(fmt_name,))
+    check.that((tmp_path / file_name).is_file(), clause=file_clause,
+               message=f"save(formats=({fmt_name!r},)) wrote {sorted(p.name for p in tmp_path.iterdir())}")
+    check.that((tmp_path / "config.json").is_file(), clause="files.save.config_first_class",
+               message="save wrote no config.json")
+    loaded = adapter.load(class_name, str(tmp_path))
+    check.that(ElectraConfig.from_dict(loaded.config) == ElectraConfig.from_dict(handle.config), clause=ROUNDTRIP,
+               message=f"config changed: saved {handle.config}, loaded {loaded.config}")
+    check_same_weights(check, adapter.get_weights(loaded), adapter.get_weights(handle), clause=ROUNDTRIP)
+    check_same_outputs(check, outputs(adapter, loaded, case, class_name),
+                       before, clause=ROUNDTRIP)
+
+
+@pytest.mark.parametrize("golden", [c.id for c in ALL if c.id in REFERENCE_CASES or f"{c.case}.*" in REFERENCE_CASES])
+def test_reference_checkpoint_loads(check, adapter, device, golden):
+    case = next(c for c in ALL if c.id == golden)
+    class_name = class_under_test(adapter, case, device)
+    check.clause(CROSS_LOAD, SAFETENSORS[1], "files.config_json")
+    handle = adapter.load(class_name, str(case.directory))
+    check_same_weights(check, adapter.get_weights(handle), case.weights(), clause=CROSS_LOAD)
+    compare_fields(check, class_name, outputs(adapter, handle, case, class_name), case.outputs(),
+                   kind="golden", clause=CROSS_LOAD)
+
+
+def test_loads_safetensors_of_the_other_framework(check, adapter, device, class_name, tmp_path):
+    """What this project's other-framework implementation saves (model.safetensors) loads here, with
+    equal weights and outputs within the cross_framework tolerance. Run against both of our
+    implementations, this covers both directions."""
+    case = case_for(class_name)
+    other = our_other_adapter(adapter.framework)
+    other_class = class_under_test(other, case, device)
+    check.clause(CROSS_LOAD, SAFETENSORS[1])
+    theirs = other_outputs(other, device, case, other_class)
+    source = OTHER_MODELS.get((other.name, device, case.id))
+    if source is None:  # the other framework's outputs came from its own golden test in this session
+        source = other.build(other_class, case.config(), seed=0, dtype="float32", device=device)
+        other.load_weights(source, weights_of(case))
+    other.save(source, str(tmp_path), formats=("safetensors",))
+    loaded = adapter.load(class_name, str(tmp_path))
+    check_same_weights(check, adapter.get_weights(loaded), other.get_weights(source), clause=CROSS_LOAD)
+    mine = outputs(adapter, loaded, case, class_name)
+    compare_fields(check, class_name, mine, {k: v for k, v in theirs.items() if k in mine},
+                   kind="cross_framework", clause=CROSS_LOAD)
+
+
+def _base_class(framework: str) -> str:
+    return next(c.name for c in load_spec().classes_for(framework) if not c.param_prefix)
+
+
+def test_head_from_base(check, adapter, device, class_name):
+    """A base checkpoint loads into a head (shared parameters equal, the head initialised) and a head
+    checkpoint into the base class (its base parameters, prefix removed)."""
+    spec_class = load_spec().classes[class_name]
+    base_class = _base_class(adapter.framework)
+    check.clause(HEAD_FROM_BASE)
+    if spec_class.param_prefix:  # a head: the reference's base checkpoint of the same case loads into it
+        case = case_for(class_name)
+        base_case = next(c for c in ALL if c.case == case.case and c.reference_class == "ElectraModel")
+        handle = adapter.load(class_name, str(base_case.directory))
+        loaded = adapter.get_weights(handle)
+        expected = {spec_class.param_prefix + k: v for k, v in base_case.weights().items()}
+        check_same_weights(check, loaded, expected, clause=HEAD_FROM_BASE)
+        heads = {k: v for k, v in loaded.items() if k not in expected}
+        check.that(bool(heads), clause=HEAD_FROM_BASE, message=f"{class_name} loaded no head parameters")
+        for name, value in heads.items():
+            check.that(bool(np.all(np.isfinite(value))), clause=HEAD_FROM_BASE,
+                       message=f"newly initialised {name} is not finite")
+        source = case
+    else:  # the base class: a head checkpoint loads into it
+        source = case_for(next(c.name for c in load_spec().classes_for(adapter.framework) if c.param_prefix))
+    prefix = load_spec().classes[source.class_for(adapter.framework)].param_prefix
+    handle = adapter.load(base_class, str(source.directory))
+    expected = {k[len(prefix):]: v for k, v in source.weights().items() if k.startswith(prefix)}
+    check_same_weights(check, adapter.get_weights(handle), expected, clause=HEAD_FROM_BASE)
+
+
+def _mismatched_copy(case: GoldenCase, tmp_path):
+    """The case's reference checkpoint with config.json asking for a wider feed-forward layer: every
+    intermediate/output dense parameter of the file has the wrong shape for the model."""
+    target = tmp_path / "mismatched"
+    shutil.copytree(case.directory, target)
+    config = json.loads((target / "config.json").read_text())
+    old = config["intermediate_size"]
+    config["intermediate_size"] = old + 4
+    (target / "config.json").write_text(json.dumps(config))
+    return target, old, old + 4
+
+
+def test_mismatched_checkpoint(check, adapter, device, tmp_path):
+    class_name = _base_class(adapter.framework)
+    case = case_for(class_name)
+    directory, in_file, in_model = _mismatched_copy(case, tmp_path)
+    with check.raises(ValueError, clause=SHAPE_ERROR, words=("intermediate", str(in_file), str(in_model))):
+        adapter.load(class_name, str(directory))
+    check.clause(MISMATCHED)
+    handle = adapter.load(class_name, str(directory), ignore_mismatched_sizes=True)
+    loaded, golden = adapter.get_weights(handle), case.weights()
+    changed = sorted(k for k in golden if loaded[k].shape != golden[k].shape)
+    check.that(bool(changed) and all("intermediate" in k or "output.dense" in k for k in changed),
+               clause=MISMATCHED, message=f"parameters with new shapes: {changed}")
+    check_same_weights(check, loaded, {k: v for k, v in golden.items() if k not in changed}, clause=MISMATCHED)
+    for name in changed:
+        check.that(in_model in loaded[name].shape and bool(np.all(np.isfinite(loaded[name]))), clause=MISMATCHED,
+                   message=f"{name}: shape {loaded[name].shape} should use intermediate_size {in_model}")
