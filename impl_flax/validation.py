@@ -171,12 +171,12 @@ def _prepare_head_mask(config, head_mask, compute_dtype):
 def _prepare_encoder_inputs(config, batch: int, encoder_hidden_states, encoder_attention_mask):
     """encoder_hidden_states (B, Se, H) and encoder_attention_mask (B, Se), default ones."""
     if encoder_hidden_states is None:
-        if encoder_attention_mask is not None:
+        if encoder_attention_mask is not None and config.add_cross_attention:
             raise ValueError("encoder_attention_mask was given without encoder_hidden_states")
         return None, None
     if not config.add_cross_attention:
-        raise ValueError("encoder_hidden_states was given but the model has no cross-attention "
-                         "(config.add_cross_attention is False)")
+        # accepted by every Flax class, effective only with cross-attention (decision.flax_past_key_values_on_every_head)
+        return None, None
     encoder_hidden_states = check_numeric("encoder_hidden_states", encoder_hidden_states)
     actual = tuple(encoder_hidden_states.shape)
     if len(actual) != 3 or actual[0] != batch or actual[2] != config.hidden_size:
