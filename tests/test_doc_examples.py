@@ -283,12 +283,17 @@ next_token_logits = outputs.logits[:, -1]
 '''
 
 
-def test_flax_causal_lm_example(hub):
-    ns = run_example(FLAX_CAUSAL_LM, "flax", "org/electra-tiny-decoder", "google/electra-small-discriminator")
+TF_CAUSAL_LM = FLAX_CAUSAL_LM.replace("FlaxElectraForCausalLM", "TFElectraForCausalLM").replace('"np"', '"tf"')
+
+
+@pytest.mark.parametrize("framework,source", [("flax", FLAX_CAUSAL_LM), ("tf", TF_CAUSAL_LM)])
+def test_causal_lm_example(hub, framework, source):
+    """FlaxElectraForCausalLM as documented; TFElectraForCausalLM is our extension (decision.tf_causal_lm_extension)."""
+    ns = run_example(source, framework, "org/electra-tiny-decoder", "google/electra-small-discriminator")
     next_token_logits = np.asarray(ns["next_token_logits"])
     assert next_token_logits.shape == (1, 30522)
     # causal: the logits after the first S-1 tokens do not depend on the last token
-    prefix = {k: v[:, :-1] for k, v in ns["inputs"].items()}
-    shorter = np.asarray(ns["model"](**prefix).logits[:, -1])
+    prefix = {k: np.asarray(v)[:, :-1] for k, v in ns["inputs"].items()}
+    shorter = np.asarray(ns["model"](**prefix).logits)[:, -1]
     same = load_spec().tolerance("compiled_vs_eager", "float32", "cpu", "logits")  # one implementation vs itself
-    np.testing.assert_allclose(shorter, np.asarray(ns["outputs"].logits[:, -2]), atol=same.atol, rtol=same.rtol)
+    np.testing.assert_allclose(shorter, np.asarray(ns["outputs"].logits)[:, -2], atol=same.atol, rtol=same.rtol)
