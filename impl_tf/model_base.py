@@ -33,7 +33,7 @@ class TFElectraPreTrainedModel(keras.Model):
     #: canonical prefix of the base model's parameters ("" for the bare model)
     base_model_prefix = "electra"
 
-    def __init__(self, config: ElectraConfig, *inputs, **kwargs):
+    def __init__(self, config: ElectraConfig, **kwargs):
         if not isinstance(config, ElectraConfig):
             raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
         config.validate()

@@ -22,8 +22,8 @@ class TFElectraModel(TFElectraPreTrainedModel):
     output_class_name = "TFBaseModelOutputWithPastAndCrossAttentions"
     base_model_prefix = ""
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self._finish_init()
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
@@ -50,8 +50,8 @@ class TFElectraForPreTraining(TFElectraPreTrainedModel):
 
     output_class_name = "TFElectraForPreTrainingOutput"
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.discriminator_predictions = ElectraDiscriminatorPredictions(config, name="discriminator_predictions")
         self._finish_init()
 
@@ -74,8 +74,8 @@ class TFElectraForPreTraining(TFElectraPreTrainedModel):
 class _GeneratorModel(TFElectraPreTrainedModel):
     """Shared by the masked and causal LM heads: generator_predictions + generator_lm_head."""
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.generator_predictions = ElectraGeneratorPredictions(config, name="generator_predictions")
         self.generator_lm_head = ElectraLMHead(config, self.electra.embeddings.word_embeddings,
                                                name="generator_lm_head")
@@ -134,8 +134,8 @@ class TFElectraForSequenceClassification(TFElectraPreTrainedModel):
 
     output_class_name = "TFSequenceClassifierOutput"
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.classifier = ElectraClassificationHead(config, name="classifier")
         self._finish_init()
 
@@ -161,8 +161,8 @@ class TFElectraForMultipleChoice(TFElectraPreTrainedModel):
     output_class_name = "TFMultipleChoiceModelOutput"
     lead_rank = 2
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.sequence_summary = ElectraSequenceSummary(config, name="sequence_summary")
         self.classifier = dense(1, config, "classifier")
         self._finish_init()
@@ -199,8 +199,8 @@ class TFElectraForTokenClassification(TFElectraPreTrainedModel):
 
     output_class_name = "TFTokenClassifierOutput"
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.classifier = dense(config.num_labels, config, "classifier")
         self._finish_init()
 
@@ -227,8 +227,8 @@ class TFElectraForQuestionAnswering(TFElectraPreTrainedModel):
     output_class_name = "TFQuestionAnsweringModelOutput"
     label_names = ("start_positions", "end_positions")
 
-    def __init__(self, config, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         self.qa_outputs = dense(2, config, "qa_outputs")
         self._finish_init()
 

@@ -1,0 +1,227 @@
+"""Adapter ``tf``: this project's Keras 3 implementation (impl_tf) behind the conformance protocol.
+
+Parameters are exchanged under canonical (PyTorch) names through impl_tf.weights (the Keras variable
+paths are transformers' TF weight names, mapped by electra_core.checkpoint's rule). Compiled runs use
+tf.function(jit_compile=True), cached per class and flags; inputs are validated on the host first.
+Low precision uses Keras dtype policies (mixed_bfloat16 / mixed_float16: float32 variables).
+
+Shape keys: B batch, S sequence, V vocab_size.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance.adapters.base import Handle, RunResult, Support
+
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return tuple(_to_numpy(v) for v in value)
+    if hasattr(value, "numpy"):
+        return np.asarray(value.numpy())
+    return value
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class TFAdapter:
+    name = "tf"
+    framework = "tf"
+
+    # -- description ---------------------------------------------------------------------------
+    def version(self) -> str:
+        return f"impl_tf (electra-conformance {_version('electra-conformance')})"
+
+    def framework_versions(self) -> dict[str, str]:
+        import tensorflow as tf
+
+        return {"tensorflow": tf.__version__, "keras": tf.keras.__version__}
+
+    def available_devices(self) -> list[str]:
+        import tensorflow as tf
+
+        kinds = {d.device_type.lower() for d in tf.config.list_logical_devices()}
+        return [d for d in ("cpu", "gpu", "tpu") if d in kinds]
+
+    def model_class(self, class_name: str):
+        import impl_tf
+
+        if class_name not in self.classes():
+            raise ValueError(f"impl_tf has no class {class_name!r}; it implements {self.classes()}")
+        return getattr(impl_tf, class_name)
+
+    def classes(self) -> list[str]:
+        import impl_tf
+
+        return [cls.__name__ for cls in impl_tf.ALL_CLASSES]
+
+    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
+        if class_name not in self.classes():
+            return Support(False, f"impl_tf has no {class_name}")
+        if dtype not in _POLICIES:
+            return Support(False, f"unknown dtype {dtype!r}; impl_tf runs {sorted(_POLICIES)}")
+        if device not in self.available_devices():
+            return Support(False, f"no {device} device visible to TensorFlow")
+        return Support(True)
+
+    def constructor_signature(self, class_name: str) -> inspect.Signature:
+        return inspect.signature(self.model_class(class_name))
+
+    def call_signature(self, class_name: str) -> inspect.Signature:
+        sig = inspect.signature(self.model_class(class_name).call)
+        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
+
+    def input_formats(self) -> tuple[str, ...]:
+        return ("kwargs", "tensor", "list", "dict")
+
+    # -- building and weights ------------------------------------------------------------------
+    def _device(self, device: str):
+        import tensorflow as tf
+
+        return tf.device(f"/{device.upper()}:0")
+
+    def _construct(self, build, dtype: str):
+        import tensorflow as tf
+
+        previous = tf.keras.config.dtype_policy()
+        tf.keras.config.set_dtype_policy(_POLICIES[dtype])
+        try:
+            return build()
+        finally:
+            tf.keras.config.set_dtype_policy(previous)
+
+    def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
+              device: str = "cpu") -> Handle:
+        import tensorflow as tf
+
+        from impl_tf import ElectraConfig
+
+        cls = self.model_class(class_name)
+        tf.keras.utils.set_random_seed(seed)
+        with self._device(device):
+            model = self._construct(lambda: cls(ElectraConfig.from_dict(dict(config))), dtype)
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"compiled": {}})
+
+    def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
+        from impl_tf.weights import canonical_state
+
+        return canonical_state(handle.native)
+
+    def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
+        from impl_tf.weights import assign_canonical_state
+
+        assign_canonical_state(handle.native, state_dict, strict=True)
+        handle.extra["compiled"].clear()
+
+    # -- running -------------------------------------------------------------------------------
+    def _arguments(self, handle: Handle, inputs: dict, input_format: str):
+        """(positional args, keyword args) of the requested input format."""
+        if input_format == "kwargs":
+            return (), dict(inputs)
+        if input_format == "dict":
+            return (dict(inputs),), {}
+        if input_format == "tensor":
+            if set(inputs) != {"input_ids"}:
+                raise ValueError(f"input_format 'tensor' carries input_ids only, got {sorted(inputs)}")
+            return (inputs["input_ids"],), {}
+        if input_format == "list":
+            names = list(self.call_signature(handle.class_name).parameters)
+            last = max(names.index(n) for n in inputs)
+            return ([inputs.get(n) for n in names[:last + 1]],), {}
+        raise ValueError(f"unknown input_format {input_format!r}; expected one of {self.input_formats()}")
+
+    def _call(self, handle: Handle, args, kwargs, flags: dict, train: bool, compiled: bool, return_dict: bool):
+        import tensorflow as tf
+
+        model = handle.native
+        if not compiled:
+            return model(*args, **kwargs, **flags, training=train, return_dict=return_dict)
+        self._validate_on_host(handle, args, kwargs)
+        key = (tuple(sorted(flags.items())), train, return_dict)
+        fn = handle.extra["compiled"].get(key)
+        if fn is None:
+            def call(args, kwargs):
+                return model(*args, **kwargs, **flags, training=train, return_dict=return_dict)
+            fn = handle.extra["compiled"][key] = tf.function(call, jit_compile=True)
+        out = fn(args, kwargs)
+        if return_dict:  # tf.function rebuilds the output mapping; keep the spec's class
+            from electra_core.outputs import output_class
+
+            out = output_class(model.output_class_name)(**dict(out))
+        return out
+
+    def _validate_on_host(self, handle: Handle, args, kwargs) -> None:
+        """The value checks of an eager call, before the compiled graph (where they are not possible)."""
+        model = handle.native
+        values = dict(kwargs)
+        if args:
+            values["input_ids"] = args[0]
+        model.resolve_call(values)
+
+    def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
+            train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
+            input_format: str = "kwargs") -> RunResult:
+        import tensorflow as tf
+
+        flags = dict(flags or {})
+        flags.pop("return_dict", None)
+        args, kwargs = self._arguments(handle, {k: v for k, v in inputs.items() if v is not None}, input_format)
+        with self._device(handle.device):
+            if train and seed is not None:
+                tf.random.set_seed(seed)
+            output = self._call(handle, args, kwargs, flags, train, compiled, True)
+            tuple_output = None
+            if tuple_form:
+                if train and seed is not None:
+                    tf.random.set_seed(seed)
+                tuple_output = self._call(handle, args, kwargs, flags, train, compiled, False)
+        fields = {k: _to_numpy(v) for k, v in output.items() if v is not None}
+        return RunResult(fields=fields, tuple_form=_to_numpy(tuple_output) if tuple_form else None,
+                         output_class=type(output).__name__)
+
+    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
+        if handle.class_name != "TFElectraForCausalLM":
+            raise ValueError(f"run_incremental needs TFElectraForCausalLM, not {handle.class_name}")
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask") and v is not None}
+        with self._device(handle.device):
+            out = model(ids[:, :prompt_len], attention_mask=mask[:, :prompt_len], use_cache=True,
+                        **{k: (v[:, :prompt_len] if k in ("token_type_ids", "position_ids") else v)
+                           for k, v in extra.items()})
+            logits, past = [np.asarray(out.logits)], out.past_key_values
+            for t in range(prompt_len, ids.shape[1]):
+                step_extra = {k: (v[:, t:t + 1] if k in ("token_type_ids", "position_ids") else v)
+                              for k, v in extra.items()}
+                out = model(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], past_key_values=past, use_cache=True,
+                            **step_extra)
+                logits.append(np.asarray(out.logits))
+                past = out.past_key_values
+        return np.concatenate(logits, axis=1)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
+        unknown = [f for f in formats if f not in ("safetensors", "h5")]
+        if unknown:
+            raise ValueError(f"impl_tf saves 'safetensors' and 'h5', not {unknown}")
+        handle.native.save_pretrained(directory, formats=tuple(formats))
+
+    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
+        dtype = kwargs.pop("dtype", "float32")
+        device = kwargs.pop("device", "cpu")
+        cls = self.model_class(class_name)
+        with self._device(device):
+            model = self._construct(lambda: cls.from_pretrained(directory, **kwargs), dtype)
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"compiled": {}})
