@@ -94,6 +94,14 @@ def test_converted_directory_holds_an_electra_checkpoint(converted):
     assert saved["truncation"] is None and saved["padding"] is None
 
 
+def test_command_line_writes_the_same_checkpoint(converted, tmp_path):
+    out = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "electra_core.convert.minilm", str(out)], check=True, capture_output=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in converted.iterdir())
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        assert (out / name).read_bytes() == (converted / name).read_bytes(), name
+
+
 @pytest.mark.slow
 @pytest.mark.reference
 def test_reference_electra_equals_the_package_bert(reference, inputs):

@@ -61,13 +61,23 @@ def test_single_text_gives_flat_lists_and_a_batch_gives_rows(tok):
     assert isinstance(single["input_ids"][0], int) and len(batch["input_ids"]) == 2
 
 
-@pytest.mark.parametrize("kind", ["np", "jax", "tf"])
+@pytest.mark.parametrize("kind", ["np", "jax", "tf", "pt"])
 def test_tensor_dtype_and_shape_follow_the_spec(tok, kind):
     inputs = tok(["a b c", "d"], padding=True, return_tensors=kind)
     for value in inputs.values():
         assert tuple(value.shape) == (2, 5)
-        assert value.dtype.name == SPEC.call["tensor_dtype"][kind]
+        assert str(getattr(value.dtype, "name", value.dtype)).removeprefix("torch.") == SPEC.call["tensor_dtype"][kind]
     assert np.asarray(inputs["attention_mask"]).tolist() == [[1] * 5, [1, 1, 1, 0, 0]]
+
+
+def test_rows_expose_tokens_words_and_sequences(tok):
+    inputs = tok(["Jim Henson", "a puppet"], ["nice", "yes"])
+    assert inputs.tokens(0) == tok.convert_ids_to_tokens(inputs["input_ids"][0])
+    assert inputs.sequence_ids(1) == [None, 0, 0, None, 1, None]
+    assert inputs.word_ids(0) == [None, 0, 1, None, 0, None]
+    assert tok.encode("Jim Henson", "nice") == inputs["input_ids"][0]
+    with pytest.raises(ValueError, match="row 2 is out of range"):
+        inputs.tokens(2)
 
 
 def test_tensors_import_their_framework_only_when_asked(minilm_dir):
