@@ -61,7 +61,8 @@ def configure(backend: Tokenizer, options: Mapping[str, Any], special_tokens: Ma
     _check_special_tokens(vocab, special_tokens)
     backend.normalizer = _normalizer(options, special_tokens)
     post = pipeline["post_processor"]
-    used = {special_tokens[name] for piece in post["single"] + post["pair"] for name in re.findall(r"\{(\w+)\}", piece)}
+    pieces = post["single"] + post["pair"]
+    used = {special_tokens[name] for piece in pieces for name in re.findall(r"\{(\w+)\}", piece)}
     backend.post_processor = processors.TemplateProcessing(
         single=_template(post["single"], special_tokens),
         pair=_template(post["pair"], special_tokens),
