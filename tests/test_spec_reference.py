@@ -31,7 +31,16 @@ for name in sys.argv[1:]:
     out[name] = {part: [(p.name, int(p.kind), p.default is inspect.Parameter.empty)
                         for p in inspect.signature(fn).parameters.values() if p.name != "self"]
                  for part, fn in (("init", cls.__init__), ("call", method))}
-print(json.dumps(out))
+import dataclasses, importlib
+fields = {}
+for mod in ("modeling_tf_outputs", "modeling_flax_outputs", "models.electra.modeling_tf_electra",
+            "models.electra.modeling_flax_electra"):
+    m = importlib.import_module("transformers." + mod)
+    for cname in dir(m):
+        obj = getattr(m, cname)
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and cname.endswith(("Output", "Attentions")):
+            fields[cname] = [f.name for f in dataclasses.fields(obj)]
+print(json.dumps({"classes": out, "outputs": fields}))
 """
 
 
@@ -46,13 +55,18 @@ def real_signatures():
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture(scope="module")
+def real_classes(real_signatures):
+    return real_signatures["classes"]
+
+
 def _kind(code: int) -> str:
     return KINDS[inspect._ParameterKind(code)]
 
 
 @pytest.mark.parametrize("name", [c.name for c in S.classes.values() if not c.extension])
-def test_call_signature_matches_the_reference(real_signatures, name):
-    real = real_signatures[name]["call"]
+def test_call_signature_matches_the_reference(real_classes, name):
+    real = real_classes[name]["call"]
     decided = {cid for d in S.decisions.values() for cid in d.affects}
     # an argument the spec adds on purpose (e.g. TFElectraForPreTraining labels) cites a decision
     spec = [p for p in S.classes[name].call if p.name in {n for n, _, _ in real} or p.id not in decided]
@@ -62,15 +76,24 @@ def test_call_signature_matches_the_reference(real_signatures, name):
 
 
 @pytest.mark.parametrize("name", [c.name for c in S.classes.values() if not c.extension])
-def test_constructor_matches_the_reference(real_signatures, name):
-    real = [(n, _kind(k)) for n, k, _ in real_signatures[name]["init"]]
+def test_constructor_matches_the_reference(real_classes, name):
+    real = [(n, _kind(k)) for n, k, _ in real_classes[name]["init"]]
     if name.startswith("TF"):  # decision.tf_init_signature: an unused *inputs is optional
         assert "decision.tf_init_signature" in S.decisions
         real = [r for r in real if r != ("inputs", "var_positional")]
     assert real == [(p.name, p.kind) for p in S.classes[name].constructor]
 
 
-def test_the_extension_is_absent_from_the_reference(real_signatures):
+def test_the_extension_is_absent_from_the_reference(real_classes):
     extensions = [c.name for c in S.classes.values() if c.extension]
     assert extensions == ["TFElectraForCausalLM"]
-    assert not set(extensions) & set(real_signatures)
+    assert not set(extensions) & set(real_classes)
+
+
+@pytest.mark.parametrize("name", sorted(S.outputs))
+def test_output_fields_match_the_reference_order(real_signatures, name):
+    real = real_signatures["outputs"][name]
+    decided = {cid for d in S.decisions.values() for cid in d.affects}
+    # a field the spec adds on purpose (TFElectraForPreTrainingOutput.loss) cites a decision
+    spec = [f.name for f in S.outputs[name].fields if f.name in real or f.id not in decided]
+    assert spec == real
