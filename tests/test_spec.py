@@ -191,6 +191,16 @@ def test_referenced_output_classes_and_losses_exist():
         assert set(h.classes) <= set(S.classes)
 
 
+def test_params_describe_exactly_the_spec_classes_and_their_references():
+    params = S.raw("params")["classes"]
+    ours = {name for name, c in params.items() if c["framework"] in ("tf", "flax")}
+    assert ours == set(S.classes)
+    for c in S.classes.values():
+        assert params[c.name]["framework"] == c.framework
+        assert params[c.name]["base_prefixed"] == (c.param_prefix == "electra.")
+        assert params[c.reference]["framework"] == "pt"
+
+
 def test_decisions_errors_and_prose_reference_existing_ids():
     ids = set(S.clauses())
     for d in S.decisions.values():
