@@ -23,6 +23,7 @@ from spec.sections.outputs import OutputClass, OutputField, build_outputs  # noq
 from spec.sections.tolerances import Tolerance, ToleranceTable, build_tolerances  # noqa: F401
 
 DATA_DIR = Path(__file__).parent / "data"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
 
@@ -34,7 +35,7 @@ def read_data(stem: str, data_dir: Path = DATA_DIR) -> Any:
     path = Path(data_dir) / f"{stem}.yaml"
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_YAML_LOADER)
     except (OSError, yaml.YAMLError) as e:
         raise SpecError(f"cannot read spec data {path}: {e}") from e
 
