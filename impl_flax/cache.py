@@ -14,7 +14,8 @@ from flax.traverse_util import flatten_dict
 
 
 def _structure(tree: Any) -> dict:
-    return {k: (tuple(np.shape(v)), np.dtype(v.dtype).kind) for k, v in flatten_dict(dict(tree)).items()}
+    return {k: (tuple(np.shape(v)), np.dtype(getattr(v, "dtype", object)).kind)
+            for k, v in flatten_dict(dict(tree)).items()}
 
 
 def cache_state(past_key_values: Any, model) -> tuple[int, int, int]:

@@ -223,11 +223,12 @@ class FlaxElectraPreTrainedModel:
         outputs = self._jitted_forward(params, past_key_values, rng, inputs, flags=flags)
         return outputs if return_dict else outputs.to_tuple()
 
+    def dropout_rates(self) -> list[float]:
+        """The dropout rates this class applies with train=True (heads add theirs)."""
+        return [self.config.hidden_dropout_prob, self.config.attention_probs_dropout_prob]
+
     def _has_dropout(self) -> bool:
-        c = self.config
-        rates = [c.hidden_dropout_prob, c.attention_probs_dropout_prob, c.classifier_dropout or 0.0,
-                 c.summary_first_dropout, c.summary_last_dropout]
-        return any(r > 0 for r in rates)
+        return any(rate > 0 for rate in self.dropout_rates())
 
     def _forward(self, params, cache, dropout_rng, inputs, flags):
         """The traced body: module.apply with the "cache" collection mutable when a cache is given."""

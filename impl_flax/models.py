@@ -4,6 +4,8 @@ from __future__ import annotations
 from impl_flax.generation import GenerationMixin
 from impl_flax.model_base import FlaxElectraPreTrainedModel
 from impl_flax.modeling import modules
+from impl_flax.modeling.frozen_config import FrozenConfig
+from impl_flax.modeling.heads import classifier_dropout_rate
 
 
 class FlaxElectraModel(FlaxElectraPreTrainedModel):
@@ -35,6 +37,9 @@ class FlaxElectraForSequenceClassification(FlaxElectraPreTrainedModel):
 
     module_class = modules.ElectraForSequenceClassificationModule
 
+    def dropout_rates(self) -> list[float]:
+        return super().dropout_rates() + [classifier_dropout_rate(FrozenConfig(self.config))]
+
 
 class FlaxElectraForMultipleChoice(FlaxElectraPreTrainedModel):
     """Inputs (B, C, S) -> logits (B, C)."""
@@ -42,11 +47,17 @@ class FlaxElectraForMultipleChoice(FlaxElectraPreTrainedModel):
     module_class = modules.ElectraForMultipleChoiceModule
     input_lead_rank = 2
 
+    def dropout_rates(self) -> list[float]:
+        return super().dropout_rates() + [self.config.summary_first_dropout, self.config.summary_last_dropout]
+
 
 class FlaxElectraForTokenClassification(FlaxElectraPreTrainedModel):
     """Logits (B, S, K)."""
 
     module_class = modules.ElectraForTokenClassificationModule
+
+    def dropout_rates(self) -> list[float]:
+        return super().dropout_rates() + [classifier_dropout_rate(FrozenConfig(self.config))]
 
 
 class FlaxElectraForQuestionAnswering(FlaxElectraPreTrainedModel):
