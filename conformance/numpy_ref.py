@@ -171,3 +171,28 @@ def sequence_summary(hidden: np.ndarray, summary_type: str) -> np.ndarray:
     if summary_type == "mean":
         return h.mean(axis=1)
     raise ValueError(f"unknown summary_type {summary_type!r}")
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias (biased variance)."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * np.asarray(weight, np.float64) + np.asarray(bias, np.float64)
+
+
+def electra_embeddings(weights: dict, prefix: str, config: dict, input_ids: np.ndarray, token_type_ids: np.ndarray,
+                       position_ids: np.ndarray, *, eps: float | None = None) -> np.ndarray:
+    """The encoder input (hidden_states[0]) in inference, from canonical weights: word + token type
+    (+ position when position_embedding_type is absolute) embeddings, LayerNorm, then the E->H
+    projection when embedding_size != hidden_size. ids (B, S) -> (B, S, H)."""
+    w = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    x = np.asarray(w["embeddings.word_embeddings.weight"], np.float64)[input_ids]
+    x = x + np.asarray(w["embeddings.token_type_embeddings.weight"], np.float64)[token_type_ids]
+    if config.get("position_embedding_type", "absolute") == "absolute":
+        x = x + np.asarray(w["embeddings.position_embeddings.weight"], np.float64)[position_ids]
+    x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
+                   config["layer_norm_eps"] if eps is None else eps)
+    if config["embedding_size"] != config["hidden_size"]:
+        x = linear(x, w["embeddings_project.weight"], w["embeddings_project.bias"])
+    return x

@@ -202,6 +202,8 @@ def config_bucket(index: int, class_name: str | None = None, **overrides: Any) -
     cfg["num_hidden_layers"] = min(cfg["num_hidden_layers"], 2)
     cfg["initializer_range"] = round(rng.uniform(*BUCKET_INIT_RANGE), 3)
     cfg["classifier_dropout"] = None if index % 3 else 0.2
+    if index % 2:  # an epsilon that matters: LayerNorm inputs have variance ~ initializer_range**2
+        cfg["layer_norm_eps"] = round(rng.uniform(0.05, 0.5), 3)
     if cfg.get("pad_token_id") is not None:
         cfg["pad_token_id"] = rng.randrange(cfg["vocab_size"]) if index % 2 else 0
     cfg.update(class_config(class_name))

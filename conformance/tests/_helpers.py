@@ -130,14 +130,18 @@ def is_present(condition: str, class_name: str, config: Mapping[str, Any], flags
 
 
 def examples(n: int):
-    """Hypothesis settings with at most ``n`` examples under the dev/ci profiles (models are run per
-    example, so the ci budget is spent on classes, not repetitions); thorough keeps its count."""
-    from hypothesis import settings
+    """Hypothesis settings with at most ``n`` examples and no shrinking under the dev/ci profiles
+    (every example runs models, so the ci budget goes to classes, not repetitions, and a failure is
+    reported as found); the thorough profile keeps its count and shrinks."""
+    from hypothesis import HealthCheck, Phase, settings
 
     current = settings.default
+    common = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                           HealthCheck.data_too_large]}
     if current.max_examples >= 100:
-        return settings(current)
-    return settings(current, max_examples=min(n, current.max_examples))
+        return settings(current, **common)
+    return settings(current, max_examples=min(n, current.max_examples),
+                    phases=(Phase.explicit, Phase.reuse, Phase.generate), **common)
 
 
 # ---- comparing two calls field by field ---------------------------------------------------------
@@ -206,3 +210,21 @@ def mode_clause(adapter) -> str:
 
 def compile_clause(adapter) -> str:
     return "behaviour.tf.tf_function" if adapter.framework == "tf" else "behaviour.flax.jit"
+
+
+def blame_alternative(check, got, want, alternatives, *, floor: float = 1e-5, factor: float = 100.0) -> None:
+    """Fail on the clause of an alternative reading of the spec that explains ``got`` far better
+    than the spec's ``want`` does (its error ``factor`` times smaller, while the spec's error exceeds
+    ``floor``, i.e. more than float32 noise) — even when ``want`` is within tolerance: such an output
+    follows another formula. ``alternatives``: (clause, description, expected array) triples."""
+    got = as_float(got)
+    spec_error = float(np.max(np.abs(got - as_float(want)), initial=0.0))
+    if spec_error <= floor:
+        return
+    for clause, description, expected in alternatives:
+        if expected is None or np.shape(expected) != got.shape:
+            continue
+        error = float(np.max(np.abs(got - as_float(expected)), initial=0.0))
+        if error * factor < spec_error:
+            check.fail(clause, f"the output follows {description} (max error {error:.2g}) rather than the spec "
+                               f"(max error {spec_error:.2g})")

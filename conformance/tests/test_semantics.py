@@ -9,8 +9,9 @@ from hypothesis import given, strategies as st
 
 from conformance import numpy_ref as ref
 from conformance import strategies as S
-from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, build, compare_outputs, examples,
+from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, blame_alternative, build, compare_outputs, examples,
                                         output_spec, run, spec_class)
+from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -82,6 +83,35 @@ def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, 
               flags={"output_hidden_states": True})
     check.allclose(out.fields["hidden_states"][-1], out.fields["last_hidden_state"],
                    clause=_field_id(class_name, "hidden_states"), kind=SELF_KIND, field="hidden_states")
+
+
+@examples(2)
+@given(data=st.data())
+def test_encoder_input_is_the_embedding_layer(check, adapter, class_name, model_cache, data):
+    """hidden_states[0] equals the embedding layer recomputed in NumPy from the canonical weights:
+    word + token type (+ absolute position) embeddings, LayerNorm with config.layer_norm_eps, and the
+    E->H projection when embedding_size != hidden_size. A mismatch that another epsilon explains is
+    blamed on ElectraConfig.field.layer_norm_eps."""
+    case = data.draw(S.cases(class_name, args=("input_ids", "token_type_ids", "position_ids")))
+    sc = spec_class(class_name)
+    handle = build(model_cache, class_name, case.config)
+    out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
+    seq = case.dims["seq"]
+    flat = {k: case.inputs[k].reshape(-1, seq) for k in ("input_ids", "token_type_ids", "position_ids")}
+    weights = adapter.get_weights(handle)
+    got = np.asarray(out.fields["hidden_states"][0], np.float64)
+
+    def expected(eps=None):
+        return ref.electra_embeddings(weights, sc.param_prefix, case.config, flat["input_ids"],
+                                      flat["token_type_ids"], flat["position_ids"], eps=eps).reshape(got.shape)
+
+    want = expected()
+    config_eps = case.config["layer_norm_eps"]
+    blame_alternative(check, got, want, [("ElectraConfig.field.layer_norm_eps", f"LayerNorm epsilon {eps:g} instead "
+                                          f"of the config's {config_eps:g}", expected(eps))
+                                         for eps in (load_spec().config.field("layer_norm_eps").default, 1e-6, 1e-5, 1e-3)
+                                         if eps != config_eps])
+    check.allclose(got, want, clause=_field_id(class_name, "hidden_states"), kind=REFERENCE_KIND, field="hidden_states")
 
 
 @examples(1)
@@ -160,11 +190,26 @@ def test_sequence_summary_options(check, adapter, class_name, model_cache, data)
     handle = build(model_cache, class_name, cfg)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
     w = adapter.get_weights(handle)
-    x = ref.sequence_summary(out.fields["hidden_states"][-1], cfg["summary_type"])
+    hidden = out.fields["hidden_states"][-1]
+    got = np.asarray(out.fields["logits"], np.float64)
+    clauses = {n: f"ElectraConfig.field.{n}" for n in ("summary_type", "summary_use_proj", "summary_activation")}
+    check.clause(*clauses.values())
+    want = _summary_logits(hidden, w, cfg, case.lead)
+    alternatives = [(spec_field, f"{name}={alt!r} (the config says {cfg[name]!r})",
+                     _summary_logits(hidden, w, dict(cfg, **{name: alt}), case.lead))
+                    for name, spec_field in clauses.items()
+                    for alt in (load_spec().config.field(name).choices or (True, False)) if alt != cfg[name]]
+    blame_alternative(check, got, want, alternatives)
+    check.allclose(got, want, clause=clauses["summary_type"], kind=REFERENCE_KIND, field="logits")
+
+
+def _summary_logits(hidden, w, cfg, lead):
+    """NumPy multiple-choice logits (lead) from the last hidden states (B*C, S, H) and canonical
+    weights; None when the options need a projection the model does not have."""
+    x = ref.sequence_summary(hidden, cfg["summary_type"])
     if cfg["summary_use_proj"]:
+        if "sequence_summary.summary.weight" not in w:
+            return None
         x = ref.linear(x, w["sequence_summary.summary.weight"], w["sequence_summary.summary.bias"])
     x = ref.ACTIVATIONS[cfg["summary_activation"]](x)
-    expected = ref.linear(x, w["classifier.weight"], w["classifier.bias"]).reshape(case.lead)
-    clauses = [f"ElectraConfig.field.{n}" for n in ("summary_type", "summary_use_proj", "summary_activation")]
-    check.clause(*clauses)
-    check.allclose(out.fields["logits"], expected, clause=clauses[0], kind=REFERENCE_KIND, field="logits")
+    return ref.linear(x, w["classifier.weight"], w["classifier.bias"]).reshape(lead)

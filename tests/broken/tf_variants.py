@@ -1,0 +1,149 @@
+"""Broken variants of impl_tf. Each class names its defect and the spec clause the conformance suite
+must flag (see tests/test_suite_selftest.py); the patch is applied when the adapter is created.
+
+Shape keys: B batch, S sequence, Sp cached length.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from conformance.adapters.ours_tf import TFAdapter
+from tests.broken.patching import patch, with_arguments
+
+
+class _Broken(TFAdapter):
+    defect = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = f"tf-broken-{self.defect}"
+        self.apply()
+
+    def apply(self) -> None:
+        raise NotImplementedError
+
+
+def _main_layer():
+    from impl_tf.layers.main_layer import ElectraMainLayer
+
+    return ElectraMainLayer
+
+
+def _change_call_defaults(change) -> None:
+    """Patch ElectraMainLayer.call so that ``change(arguments)`` edits the arguments first."""
+    layer = _main_layer()
+    patch(layer, "call", with_arguments(layer.call, change))
+
+
+def _sequence_and_past(a) -> tuple:
+    ids = a["input_ids"] if a["input_ids"] is not None else a["inputs_embeds"][..., 0]
+    past = 0 if a["past_key_values"] is None else tf.shape(a["past_key_values"][0][0])[2]
+    return tf.shape(ids)[0], tf.shape(ids)[1], past
+
+
+class TanhGelu(_Broken):
+    """gelu computed with the tanh approximation although the spec says exact (erf)."""
+    defect = "tanh-gelu"
+
+    def apply(self):
+        from impl_tf import activations
+
+        patch(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS, gelu=activations.gelu_tanh))
+
+
+class LayerNormEpsIgnored(_Broken):
+    """Every LayerNorm uses Keras' default epsilon instead of config.layer_norm_eps."""
+    defect = "eps-ignored"
+
+    def apply(self):
+        from impl_tf.layers import attention, embeddings, encoder, heads
+
+        def layer_norm(config, name="LayerNorm"):
+            return tf.keras.layers.LayerNormalization(name=name)
+
+        for module in (attention, embeddings, encoder, heads):
+            patch(module, "layer_norm", layer_norm)
+
+
+class PaddingMaskIgnored(_Broken):
+    """attention_mask is accepted but never applied to the attention scores."""
+    defect = "padding-mask-ignored"
+
+    def apply(self):
+        layer = _main_layer()
+        original = layer._self_attention_bias
+
+        def bias(self, attention_mask, seq, past_length, dtype):
+            return original(self, tf.ones_like(attention_mask), seq, past_length, dtype)
+
+        patch(layer, "_self_attention_bias", bias)
+
+
+class TokenTypesDefaultOnes(_Broken):
+    """An omitted token_type_ids means all ones (sentence B) instead of zeros."""
+    defect = "token-types-default-ones"
+
+    def apply(self):
+        def change(a):
+            if a["token_type_ids"] is None:
+                batch, seq, _ = _sequence_and_past(a)
+                a["token_type_ids"] = tf.ones((batch, seq), tf.int32)
+
+        _change_call_defaults(change)
+
+
+class PositionsOffByOne(_Broken):
+    """Default positions start at 1 instead of 0."""
+    defect = "positions-off-by-one"
+
+    def apply(self):
+        def change(a):
+            if a["position_ids"] is None:
+                _, seq, past = _sequence_and_past(a)
+                a["position_ids"] = (tf.range(seq) + past + 1)[None, :]
+
+        _change_call_defaults(change)
+
+
+class CachePositionsNotOffset(_Broken):
+    """Decoding with a cache restarts the default positions at 0 instead of at the cached length."""
+    defect = "cache-positions-not-offset"
+
+    def apply(self):
+        def change(a):
+            if a["position_ids"] is None:
+                _, seq, _ = _sequence_and_past(a)
+                a["position_ids"] = tf.range(seq)[None, :]
+
+        _change_call_defaults(change)
+
+
+class IgnoredLabelsCounted(_Broken):
+    """Labels of -100 are scored as class 0 and counted in the mean."""
+    defect = "ignored-labels-counted"
+
+    def apply(self):
+        from impl_tf import losses
+
+        def counted(logits, labels):
+            labels = tf.cast(labels, tf.int32)
+            safe = tf.where(labels == losses.IGNORE_INDEX, tf.zeros_like(labels), labels)
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=safe, logits=tf.cast(logits, tf.float32)))
+
+        patch(losses, "ignore_index_cross_entropy", counted)
+
+
+class DropoutInInference(_Broken):
+    """Dropout is applied whatever the training flag says."""
+    defect = "dropout-in-inference"
+
+    def apply(self):
+        from impl_tf.layers import attention, common, embeddings, encoder, heads, sequence_summary
+
+        def dropout(x, rate, training):
+            return tf.nn.dropout(x, rate=rate) if rate else x
+
+        for module in (attention, common, embeddings, encoder, heads, sequence_summary):
+            if hasattr(module, "dropout"):
+                patch(module, "dropout", dropout)

@@ -1,0 +1,74 @@
+"""Self-test of the conformance suite: deliberately broken variants of impl_tf (tests/broken/) must
+each be flagged, with the clause id that names the defect, by the conformance test that owns it.
+
+Each variant runs in-process (pytester.runpytest) on one class and the test functions that matter
+(-k), and its patches are undone afterwards. Keep adding a variant whenever a real defect is found.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: (variant class in tests/broken/tf_variants.py, conformance test module, -k selection, clause to flag)
+VARIANTS = [
+    ("TanhGelu", "test_semantics", "test_sequence_summary_options and TFElectraForMultipleChoice",
+     "ElectraConfig.field.summary_activation"),
+    ("LayerNormEpsIgnored", "test_semantics", "test_encoder_input_is_the_embedding_layer and TFElectraModel",
+     "ElectraConfig.field.layer_norm_eps"),
+    ("PaddingMaskIgnored", "test_invariances", "test_right_padding_changes_nothing and TFElectraModel",
+     "behaviour.padding_invariance"),
+    ("TokenTypesDefaultOnes", "test_defaults", "test_omitted_tensor_equals_documented_default and TFElectraModel",
+     "TFElectraModel.call.default.token_type_ids"),
+    ("PositionsOffByOne", "test_defaults", "test_omitted_tensor_equals_documented_default and TFElectraModel",
+     "TFElectraModel.call.default.position_ids"),
+    ("CachePositionsNotOffset", "test_semantics", "test_decoding_with_cache_equals_full_pass and TFElectraForCausalLM",
+     "behaviour.decoding_cache"),
+    ("IgnoredLabelsCounted", "test_losses", "test_ignored_labels_do_not_count and TFElectraForMaskedLM",
+     "loss.ignore_index"),
+    ("DropoutInInference", "test_invariances", "test_dropout_only_in_training and TFElectraModel",
+     "behaviour.tf.training_flag"),
+]
+
+
+def failed_clauses(report_path: Path) -> set[str]:
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return {c for r in report["results"] if r["outcome"] == "failed" for c in r["failed_clauses"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _imported_once():
+    """Import the libraries the in-process runs use, so that pytester's sys.modules snapshot keeps a
+    single copy of each (a re-imported hypothesis or TF would not recognise its own objects). The
+    conformance test modules themselves are imported by each run, after it loads its profile."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    for name in ("hypothesis.strategies", "hypothesis.extra.numpy", "conformance.plugin", "conformance.strategies",
+                 "tests.broken.tf_variants", "impl_tf"):
+        importlib.import_module(name)
+    yield
+    sys.path.remove(str(REPO))
+
+
+@pytest.mark.parametrize("variant,module,selection,clause", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_broken_variant_is_flagged_with_its_clause(pytester, variant, module, selection, clause):
+    from tests.broken.patching import undo_all
+
+    report = pytester.path / "report.json"
+    try:
+        pytester.runpytest("-p", "no:cacheprovider", "--pyargs", f"conformance.tests.{module}",
+                           "--impl", f"tests.broken.tf_variants:{variant}", "--devices", "cpu",
+                           "--dtypes", "float32", "--conformance-profile", "ci", "-k", selection,
+                           "--conformance-report", str(report))
+    finally:
+        undo_all()
+    assert report.exists(), f"{variant}: the conformance run wrote no report"
+    flagged = failed_clauses(report)
+    assert clause in flagged, f"{variant} was not flagged with {clause}; failed clauses: {sorted(flagged) or 'none'}"
