@@ -157,6 +157,24 @@ def _optional_sections(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {stem: build(raw[stem]) for stem, build in extra.BUILDERS.items() if stem in raw}
 
 
+def check_references(spec: Spec) -> Spec:
+    """Cross-file consistency a schema cannot express; raises SpecError listing every dangling reference."""
+    problems = [f"{c.name}: output class {c.output_class} not in outputs.yaml"
+                for c in spec.classes.values() if c.output_class not in spec.outputs]
+    losses = spec.sections.get("losses")
+    if losses is not None:
+        problems += [f"{c.name}: loss {c.loss} not in losses.yaml" for c in spec.classes.values()
+                     if c.loss is not None and c.loss not in losses.heads]
+    ids = spec.clauses()
+    for d in spec.decisions.values():
+        problems += [f"{d.id}: affects unknown clause {a}" for a in d.affects if a not in ids]
+    for e in spec.errors.values():
+        problems += [f"{e.id}: refers to unknown clause {r}" for r in e.refs if r not in ids]
+    if problems:
+        raise SpecError("spec cross references do not resolve:\n  " + "\n  ".join(problems))
+    return spec
+
+
 @functools.lru_cache(maxsize=None)
 def load_spec(data_dir: str | None = None) -> Spec:
     """The whole spec, validated and typed. data_dir overrides spec/data (tests use broken copies)."""
@@ -165,7 +183,7 @@ def load_spec(data_dir: str | None = None) -> Spec:
         raise SpecError(f"spec schemas missing: {SCHEMA_DIR} does not exist (broken installation?)")
     raw = {p.stem: validate_file(p.stem, ddir) for p in sorted(ddir.glob("*.yaml"))}
     exceptions, errors = build_errors(raw["errors"])
-    return Spec(
+    return check_references(Spec(
         config=build_config(raw["config"]),
         outputs=build_outputs(raw["outputs"]),
         classes=build_classes(raw["classes"]),
@@ -174,4 +192,4 @@ def load_spec(data_dir: str | None = None) -> Spec:
         tolerances=build_tolerances(raw["tolerances"]),
         sections=MappingProxyType(_optional_sections(raw)),
         _raw=MappingProxyType({k: frozen(v) for k, v in raw.items()}),
-    )
+    ))

@@ -57,6 +57,16 @@ def test_a_broken_copy_does_not_load(stem, tmp_path):
         load_spec(str(data_dir))
 
 
+def test_a_dangling_reference_does_not_load(tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data_dir)
+    raw = yaml.safe_load((data_dir / "decisions.yaml").read_text(encoding="utf-8"))
+    raw["decisions"][0]["affects"].append("loss.no_such_head")
+    (data_dir / "decisions.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(SpecError, match="affects unknown clause loss.no_such_head"):
+        load_spec(str(data_dir))
+
+
 def test_an_unbroken_copy_loads_to_the_same_clauses(tmp_path):
     shutil.copytree(DATA_DIR, tmp_path / "data")
     assert list(load_spec(str(tmp_path / "data")).clauses()) == list(S.clauses())
