@@ -4,6 +4,7 @@
     electra-conformance diff OLD.json NEW.json [--drift-ratio 2.0] [--strict]
     electra-conformance render REPORT.json [-o out.md|out.html]
     electra-conformance coverage REPORT.json [--missing]
+    electra-conformance draft-expectations REPORT.json --impl NAME   (entries to edit into an expectations file)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from conformance.diff import compare, format_diff
 from conformance.registry import BUILTIN_ENVIRONMENT
 from conformance.report import merge_reports, read_report, validate_report, write_report
 
-SUBCOMMANDS = ("run", "diff", "render", "coverage")
+SUBCOMMANDS = ("run", "diff", "render", "coverage", "draft-expectations")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     cov = sub.add_parser("coverage", help="clause coverage of a report")
     cov.add_argument("report")
     cov.add_argument("--missing", action="store_true", help="list the spec clauses no test exercised")
+    draft = sub.add_parser("draft-expectations", help="YAML entries for every failure of one impl in a report")
+    draft.add_argument("report")
+    draft.add_argument("--impl", required=True)
     return p
 
 
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
         argv.insert(0, "run")
     args = _parser().parse_args(argv)
-    return {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage}[args.command](args)
+    commands = {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage,
+                "draft-expectations": cmd_draft}
+    return commands[args.command](args)
 
 
 # ----- run
@@ -199,6 +205,16 @@ def cmd_coverage(args) -> int:
           f"{len(cov['missing'])} missing; {len(cov['unknown'])} exercised ids not in the spec")
     if args.missing:
         print("\n".join("  " + c for c in cov["missing"]))
+    return 0
+
+
+def cmd_draft(args) -> int:
+    import yaml
+
+    from conformance.expectations import draft_entries
+
+    entries = draft_entries(read_report(args.report), args.impl)
+    print(yaml.safe_dump({"implementation": args.impl, "expected_failures": entries}, sort_keys=False, width=120))
     return 0
 
 

@@ -138,3 +138,23 @@ class ExpectationTracker:
 
     def stale(self) -> list[Expectation]:
         return [e for e in self.entries if e.index not in self.used]
+
+
+def draft_entries(document: dict, impl: str) -> list[dict]:
+    """Expectation entries covering every failure of ``impl`` in a report, one per (clause, test), with the
+    failure message as a placeholder reason: a starting point that a person turns into real reasons."""
+    declared_elsewhere: dict[str, list] = {}
+    for r in document["results"]:
+        if r["impl"] == impl and r["clauses"]:
+            declared_elsewhere.setdefault(r["test"].split("[")[0], r["clauses"])
+    entries, seen = [], set()
+    for r in document["results"]:
+        if r["impl"] != impl or r["outcome"] not in ("failed", "xfailed"):
+            continue
+        clause = (r["failed_clauses"] or declared_elsewhere.get(r["test"].split("[")[0], ["*"]))[0]
+        if (clause, r["test"]) in seen:
+            continue
+        seen.add((clause, r["test"]))
+        first = next((ln for ln in r["message"].splitlines() if ln.strip()), "").strip()
+        entries.append({"clause": clause, "test": r["test"], "reason": f"TODO: {first[:200]}"})
+    return entries

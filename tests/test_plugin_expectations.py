@@ -107,3 +107,18 @@ def test_failure_before_any_clause_matches_on_the_test_pattern(pytester):
     result, doc = run_suite(pytester, "--expectations", path)
     assert result.ret == 0, result.stdout.str()
     assert outcomes(doc) == {"test_crash": "xfailed"} and "gelu_fast" in doc["results"][0]["message"]
+
+
+def test_draft_entries_cover_each_failing_test_once():
+    from conformance.expectations import draft_entries
+
+    results = [
+        {"impl": "x", "test": "test_a[M]", "outcome": "failed", "failed_clauses": ["c.a", "c.b"], "clauses": ["c.a"],
+         "message": "\n[c.a] wrong\nmore"},
+        {"impl": "x", "test": "test_b[M]", "outcome": "failed", "failed_clauses": [], "clauses": [], "message": "boom"},
+        {"impl": "x", "test": "test_b[N]", "outcome": "passed", "failed_clauses": [], "clauses": ["c.b"], "message": ""},
+        {"impl": "y", "test": "test_c[M]", "outcome": "failed", "failed_clauses": ["c.c"], "clauses": [], "message": ""},
+    ]
+    assert draft_entries({"results": results}, "x") == [
+        {"clause": "c.a", "test": "test_a[M]", "reason": "TODO: [c.a] wrong"},
+        {"clause": "c.b", "test": "test_b[M]", "reason": "TODO: boom"}]
