@@ -177,6 +177,25 @@ def test_flax_constructor_arguments_match_the_notes():
         assert [p.name for p in c.constructor if p.kind != "var_keyword"] == init
 
 
+def test_every_vocabulary_argument_is_used():
+    used = set()
+
+    def walk(entries):
+        for e in entries:
+            if isinstance(e, tuple) and e and isinstance(e[0], (tuple, dict)) or (isinstance(e, tuple) and not e):
+                walk(e)
+            elif isinstance(e, tuple):
+                used.add(e[0])
+            else:
+                used.add(e.get("from", e["name"]))
+
+    for sig in S.raw("classes")["signatures"].values():
+        walk(sig)
+    for c in S.raw("classes")["classes"].values():
+        walk(c["init"]), walk(c["call"])
+    assert set(S.raw("classes")["arguments"]) - used == set()
+
+
 def test_signature_shapes_and_kinds():
     mc = S.classes["TFElectraForMultipleChoice"]
     assert mc.call_arg("input_ids").shape == "batch choices seq"
