@@ -103,3 +103,15 @@ def test_tests_without_adapter_are_recorded_once_as_shared(suite):
     result.assert_outcomes(passed=1)
     (entry,) = doc["results"]
     assert (entry["impl"], entry["device"], entry["family"], entry["clauses"]) == ("shared", "any", "more", ["fake.spec"])
+
+
+def test_missing_dependency_names_the_package_and_extra(suite):
+    from conformance.registry import AdapterError, resolve_adapter
+
+    suite.makepyfile(needs_jax="raise ModuleNotFoundError(\"No module named 'jax'\", name='jax')\n",
+                     needs_other="import some_missing_package_xyz\n")
+    result = suite.runpytest_inprocess("--impl", "needs_jax:Adapter")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "needs the package 'jax'" in result.stderr.str() and "electra-conformance[flax]" in result.stderr.str()
+    with pytest.raises(AdapterError, match="some_missing_package_xyz"):
+        resolve_adapter("needs_other:Adapter")
