@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from conformance import render
-from conformance.diff import compare, format_diff
+from conformance.diff import compare, format_diff, only_impl
 from conformance.registry import BUILTIN_ENVIRONMENT
 from conformance.report import merge_reports, read_report, validate_report, write_report
 
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--drift-ratio", type=float, default=2.0)
     diff.add_argument("--drift-floor", type=float, default=0.01, help="ignore errors below this fraction of atol")
     diff.add_argument("--strict", action="store_true", help="passed -> skipped/absent is a regression too")
+    diff.add_argument("--impl", default=None, help="compare only this implementation's results")
     ren = sub.add_parser("render", help="render a report as Markdown or HTML")
     ren.add_argument("report")
     ren.add_argument("-o", "--output", default=None, help="out.md or out.html (default: Markdown to stdout)")
@@ -126,10 +127,9 @@ class Progress:
                 print(text, flush=True)
 
 
-def run_one(args, impl: str, out_dir: Path, stem: str) -> tuple[int, Path, Path]:
+def run_one(args, impl: str, parts: Path) -> tuple[int, Path, Path]:
     safe = impl.replace(":", "_").replace("/", "_")
-    report = out_dir / f"{stem}.{safe}.json"
-    progress, log = out_dir / f".{stem}.{safe}.progress", out_dir / f"{stem}.{safe}.log"
+    report, progress, log = parts / f"{safe}.json", parts / f".{safe}.progress", parts / f"{safe}.log"
     for path in (report, progress):
         path.unlink(missing_ok=True)
     cmd = pytest_command(args, impl, report, progress)
@@ -151,11 +151,11 @@ def cmd_run(args) -> int:
         print("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
         return 2
     report_path = Path(args.report)
-    out_dir = report_path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = report_path.with_name(report_path.stem + ".parts")  # per-implementation reports and logs
+    parts.mkdir(parents=True, exist_ok=True)
     documents, status = [], 0
     for impl in impls:
-        rc, report, log = run_one(args, impl, out_dir, report_path.stem)
+        rc, report, log = run_one(args, impl, parts)
         if not report.exists():
             tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
             print(f"[{impl}] pytest exited with {rc} without a report; last lines of {log}:\n{tail}")
@@ -182,8 +182,10 @@ def cmd_run(args) -> int:
 
 # ----- diff, render, coverage
 def cmd_diff(args) -> int:
-    diff = compare(read_report(args.old), read_report(args.new), drift_ratio=args.drift_ratio,
-                   drift_floor=args.drift_floor, strict=args.strict)
+    old, new = read_report(args.old), read_report(args.new)
+    if args.impl:
+        old, new = only_impl(old, args.impl), only_impl(new, args.impl)
+    diff = compare(old, new, drift_ratio=args.drift_ratio, drift_floor=args.drift_floor, strict=args.strict)
     print("\n".join(format_diff(diff, args.drift_ratio)))
     return 1 if diff.regressions else 0
 

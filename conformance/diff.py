@@ -66,6 +66,15 @@ def run_info_changes(old: dict, new: dict) -> list:
     return changes
 
 
+def only_impl(document: dict, impl: str) -> dict:
+    """The part of a report about one implementation (e.g. to diff a merged run against its baseline)."""
+    results = [r for r in document["results"] if r["impl"] == impl]
+    clauses = {c: {impl: cells[impl]} for c, cells in document["clauses"].items() if impl in cells}
+    run_info = dict(document["run_info"])
+    run_info["implementations"] = [i for i in run_info["implementations"] if i["name"] == impl]
+    return {**document, "results": results, "clauses": clauses, "run_info": run_info}
+
+
 def compare(old: dict, new: dict, *, drift_ratio: float = 2.0, drift_floor: float = 0.01,
             strict: bool = False) -> Diff:
     diff = Diff(strict=strict)

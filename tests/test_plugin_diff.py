@@ -8,7 +8,7 @@ import pytest
 from plugin_support import make_suite, run_suite
 
 from conformance import cli, render
-from conformance.diff import compare
+from conformance.diff import compare, only_impl
 from conformance.report import merge_reports, validate_report
 
 SUITE = '''
@@ -110,6 +110,8 @@ def test_render_and_merge(old, tmp_path):
     validate_report(merged)
     header, _ = render.matrix_rows(merged)
     assert header == ["family", "fake/cpu", "fake2/cpu"]
+    assert compare(old, only_impl(merged, "fake")).regressions == 0
+    assert {r["impl"] for r in only_impl(merged, "fake2")["results"]} == {"fake2"}
     assert "| suite | p2 | err 1e-07 (0.1 of tol) | p2 | err 1e-07 (0.1 of tol) |" in render.markdown(merged)
     out = tmp_path / "r.html"
     (tmp_path / "r.json").write_text(json.dumps(merged))
@@ -128,5 +130,6 @@ def test_cli_run_writes_merged_report_and_rendered_views(pytester, capsys):
     validate_report(doc)
     assert doc["summary"]["passed"] == 2
     assert report.with_suffix(".md").exists() and report.with_suffix(".html").exists()
+    assert (pytester.path / "out" / "conformance.parts" / "fake_adapter_FakeAdapter.json").exists()
     assert "ELECTRA conformance matrix" in out and "[fake_adapter:FakeAdapter] 2/2 tests" in out
     assert f"report: {report}" in out
