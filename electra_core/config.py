@@ -14,6 +14,7 @@ from spec import load_spec
 CONFIG_NAME = "config.json"
 _CONFIG = load_spec().config
 _PLAIN_FIELDS = [f for f in _CONFIG.fields if not f.derived and f.name != "num_labels"]
+_OMITTED = object()  # num_labels not passed (None is passed, and invalid: the field is not nullable)
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,)}
 
 
@@ -32,13 +33,13 @@ class ElectraConfig:
             setattr(self, f.name, kwargs.pop(f.name, copy.deepcopy(f.default)))
         id2label = kwargs.pop("id2label", None)
         kwargs.pop("label2id", None)  # always derived from id2label
-        num_labels = kwargs.pop("num_labels", None)
+        num_labels = kwargs.pop("num_labels", _OMITTED)
         if id2label is not None:
             self.id2label = {int(k): v for k, v in id2label.items()}
-            if num_labels is not None and num_labels != len(self.id2label):
+            if num_labels is not _OMITTED and num_labels != len(self.id2label):
                 raise ValueError(f"id2label has {len(self.id2label)} entries but num_labels is {num_labels}")
         else:
-            self.num_labels = 2 if num_labels is None else num_labels
+            self.num_labels = _CONFIG.field("num_labels").default if num_labels is _OMITTED else num_labels
         self._extra = {}
         for k, v in kwargs.items():
             self._extra[k] = v
