@@ -42,7 +42,7 @@ def matrix_rows(document: dict) -> tuple[list[str], list[list[str]]]:
         for col in cols:
             cell = families[family].get(col)
             err = cell_error(cell)
-            row.append(cell_counts(cell) + (f" | err {err}" if err else ""))
+            row.append(cell_counts(cell) + (f"; err {err}" if err else ""))
         rows.append(row)
     totals = ["TOTAL"]
     for col in cols:
@@ -85,7 +85,7 @@ def markdown(document: dict) -> str:
     failures = _failures(document)
     out += ["", f"## Failures ({len(failures)})", ""]
     for r in failures:
-        clause = ", ".join(r["failed_clauses"] or r["clauses"])
+        clause = ", ".join(r["failed_clauses"] or r["clauses"]) or "(no clause declared)"
         message = r["message"].replace("\n", " ")[:400]
         out.append(f"- `{r['test_id']}` ({r['outcome']}) clause `{clause}`: {message}")
     stale = document["expectations"]["stale"]

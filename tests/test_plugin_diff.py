@@ -112,7 +112,7 @@ def test_render_and_merge(old, tmp_path):
     assert header == ["family", "fake/cpu", "fake2/cpu"]
     assert compare(old, only_impl(merged, "fake")).regressions == 0
     assert {r["impl"] for r in only_impl(merged, "fake2")["results"]} == {"fake2"}
-    assert "| suite | p2 | err 1e-07 (0.1 of tol) | p2 | err 1e-07 (0.1 of tol) |" in render.markdown(merged)
+    assert "| suite | p2; err 1e-07 (0.1 of tol) | p2; err 1e-07 (0.1 of tol) |" in render.markdown(merged)
     out = tmp_path / "r.html"
     (tmp_path / "r.json").write_text(json.dumps(merged))
     assert cli.main(["render", str(tmp_path / "r.json"), "-o", str(out)]) == 0
