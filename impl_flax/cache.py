@@ -46,3 +46,11 @@ def cache_state(past_key_values: Any, model) -> tuple[int, int, int]:
     if len(positions) > 1:
         raise ValueError(f"past_key_values has layers at different positions {sorted(positions)}")
     return batch, positions.pop(), capacity
+
+
+def cache_length(past_key_values: Any):
+    """Sp, the number of positions written into the cache (a scalar array; traced under jit)."""
+    for path, value in flatten_dict(dict(past_key_values)).items():
+        if path[-1] == "cache_index":
+            return value
+    raise ValueError("past_key_values holds no cache_index: expected the cache dict from init_cache")

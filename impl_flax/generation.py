@@ -7,6 +7,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from impl_flax.cache import cache_length
+
 
 class GenerationMixin:
     def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict:
@@ -25,9 +27,14 @@ class GenerationMixin:
         return {"past_key_values": past_key_values, "attention_mask": extended, "position_ids": position_ids}
 
     def update_inputs_for_generation(self, model_outputs, model_kwargs: dict) -> dict:
-        """Carry the updated cache forward; the next single token sits one position further."""
-        model_kwargs["past_key_values"] = model_outputs.past_key_values
-        model_kwargs["position_ids"] = model_kwargs["position_ids"][:, -1:] + 1
+        """Carry the updated cache forward; the next single token's position is the number of attended
+        tokens before it (so left padding does not count), i.e. one past the last real token."""
+        cache = model_outputs.past_key_values
+        model_kwargs["past_key_values"] = cache
+        written = cache_length(cache)
+        mask = jnp.asarray(model_kwargs["attention_mask"])
+        before = jnp.arange(mask.shape[-1]) < written
+        model_kwargs["position_ids"] = jnp.sum(jnp.where(before, mask, 0), axis=-1, keepdims=True).astype(jnp.int32)
         return model_kwargs
 
     def generate(self, input_ids, max_new_tokens: int, attention_mask=None, params=None):
