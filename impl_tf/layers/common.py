@@ -21,14 +21,63 @@ def dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
     return tf.nn.dropout(x, rate=rate)
 
 
-def dense(units: int, config, name: str) -> keras.layers.Dense:
+class Dense(keras.layers.Layer):
+    """y = x @ kernel + bias over the last axis: x (..., In) -> (..., units); kernel (In, units).
+
+    Leading dims are folded into one before a single 2-D matmul (a rank-3 x rank-2 matmul would be a
+    broadcast batched matmul)."""
+
+    def __init__(self, units: int, kernel_initializer, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self._initializer = kernel_initializer
+
+    def build(self, input_shape):
+        self.in_features = int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=(self.in_features, self.units),
+                                      initializer=self._initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.built = True
+
+    def call(self, x):
+        kernel, bias = tf.cast(self.kernel, x.dtype), tf.cast(self.bias, x.dtype)
+        if x.shape.rank == 2:
+            return tf.matmul(x, kernel) + bias
+        lead = tf.shape(x)[:-1]
+        y = tf.matmul(tf.reshape(x, (-1, self.in_features)), kernel) + bias
+        return tf.reshape(y, tf.concat([lead, [self.units]], axis=0))
+
+
+def dense(units: int, config, name: str) -> Dense:
     """A Dense layer (kernel (in, units), bias (units,)) initialised like every ELECTRA kernel."""
-    return keras.layers.Dense(units, kernel_initializer=normal_initializer(config), name=name)
+    return Dense(units, kernel_initializer=normal_initializer(config), name=name)
 
 
-def layer_norm(config, name: str = "LayerNorm") -> keras.layers.LayerNormalization:
+class LayerNorm(keras.layers.Layer):
+    """(x - mean) / sqrt(var + eps) * gamma + beta over the last axis, computed in float32;
+    x (..., W) -> (..., W), gamma and beta (W,)."""
+
+    def __init__(self, epsilon: float, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(width,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(width,), initializer="zeros")
+        self.built = True
+
+    def call(self, x):
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+        y = (x32 - mean) * tf.math.rsqrt(variance + self.epsilon)
+        y = y * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta, tf.float32)
+        return tf.cast(y, x.dtype)
+
+
+def layer_norm(config, name: str = "LayerNorm") -> LayerNorm:
     """LayerNorm over the last axis (gamma, beta) with ``config.layer_norm_eps``."""
-    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name)
+    return LayerNorm(config.layer_norm_eps, name=name)
 
 
 class EmbeddingTable(keras.layers.Layer):
