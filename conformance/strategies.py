@@ -314,7 +314,7 @@ def draw_labels(draw, class_name: str, cfg: Mapping[str, Any], lead: tuple[int, 
     if loss == "multiple_choice":
         return {"labels": _int_array(draw, (batch,), 0, lead[1] - 1)}
     if loss == "question_answering":
-        return {k: _int_array(draw, (batch,), 0, seq + 2) for k in ("start_positions", "end_positions")}
+        return {k: _int_array(draw, (batch,), -2, seq + 2) for k in ("start_positions", "end_positions")}
     if loss == "sequence_classification":
         kind = problem_type or ("regression" if cfg["num_labels"] == 1 else "single_label_classification")
         k = cfg["num_labels"]

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 VARIANTS = [
     ("TanhGelu", "test_semantics", "test_sequence_summary_options and TFElectraForMultipleChoice",
      "ElectraConfig.field.summary_activation"),
+    ("TanhGelu", "test_architecture", "test_encoder_layers_recomputed and TFElectraModel", "activation.gelu"),
     ("LayerNormEpsIgnored", "test_semantics", "test_encoder_input_is_the_embedding_layer and TFElectraModel",
      "ElectraConfig.field.layer_norm_eps"),
     ("PaddingMaskIgnored", "test_invariances", "test_right_padding_changes_nothing and TFElectraModel",
@@ -57,7 +58,7 @@ def _imported_once():
     sys.path.remove(str(REPO))
 
 
-@pytest.mark.parametrize("variant,module,selection,clause", VARIANTS, ids=[v[0] for v in VARIANTS])
+@pytest.mark.parametrize("variant,module,selection,clause", VARIANTS, ids=[f"{v[0]}-{v[1][5:]}" for v in VARIANTS])
 def test_broken_variant_is_flagged_with_its_clause(pytester, variant, module, selection, clause):
     from tests.broken.patching import undo_all
 

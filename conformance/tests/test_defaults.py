@@ -52,6 +52,7 @@ def test_omitted_tensor_equals_documented_default(check, adapter, class_name, mo
     case = data.draw(S.cases(class_name, args=("input_ids",)))
     handle = build(model_cache, class_name, case.config)
     omitted = tensor_fields(run(model_cache, handle, case.inputs))
+    check.clause("behaviour.defaults_equal_explicit")
     for name in names:
         p = spec_class(class_name).call_arg(name)
         explicit_inputs = dict(case.inputs, **{name: computable_default(p.default, case)})
@@ -72,6 +73,7 @@ def test_omitted_flag_equals_config_value(check, adapter, class_name, model_cach
     handle = build(model_cache, class_name, case.config)
     omitted = tensor_fields(run(model_cache, handle, case.inputs))
     explicit = tensor_fields(run(model_cache, handle, case.inputs, flags={n: True for n in names}))
+    check.clause("behaviour.output_flags_fallback")
     for name in names:
         p = spec_class(class_name).call_arg(name)
         check.equal(sorted(omitted), sorted(explicit), clause=p.default_id,

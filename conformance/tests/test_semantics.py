@@ -33,6 +33,7 @@ def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_na
     clause = _field_id(class_name, "attentions")
     out = run(model_cache, build(model_cache, class_name, case.config), case.inputs, flags={"output_attentions": True})
     check.that("attentions" in out.fields, clause=clause, message="output_attentions=True gave no attentions")
+    check.clause("decision.mask_value")
     seq = case.dims["seq"]
     causal = bool(case.config.get("is_decoder"))
     future = np.triu(np.ones((seq, seq)), k=1)[None, None] if causal else np.zeros((1, 1, seq, seq))
@@ -53,6 +54,7 @@ def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, m
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     clause = "behaviour.head_mask_zero"
+    check.clause(spec_class(class_name).call_arg("head_mask").default_id, "decision.head_mask")
     flags = {"output_attentions": True, "output_hidden_states": True}
     plain = run(model_cache, handle, case.inputs, flags=flags)
     layers, heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
@@ -106,6 +108,7 @@ def test_encoder_input_is_the_embedding_layer(check, adapter, class_name, model_
                                       flat["token_type_ids"], flat["position_ids"], eps=eps).reshape(got.shape)
 
     want = expected()
+    check.clause("architecture.embeddings", "architecture.embeddings_project")
     config_eps = case.config["layer_norm_eps"]
     blame_alternative(check, got, want, [("ElectraConfig.field.layer_norm_eps", f"LayerNorm epsilon {eps:g} instead "
                                           f"of the config's {config_eps:g}", expected(eps))
@@ -193,7 +196,7 @@ def test_sequence_summary_options(check, adapter, class_name, model_cache, data)
     hidden = out.fields["hidden_states"][-1]
     got = np.asarray(out.fields["logits"], np.float64)
     clauses = {n: f"ElectraConfig.field.{n}" for n in ("summary_type", "summary_use_proj", "summary_activation")}
-    check.clause(*clauses.values())
+    check.clause(*clauses.values(), "architecture.multiple_choice_head", f"activation.{cfg['summary_activation'] or 'linear'}")
     want = _summary_logits(hidden, w, cfg, case.lead)
     alternatives = [(spec_field, f"{name}={alt!r} (the config says {cfg[name]!r})",
                      _summary_logits(hidden, w, dict(cfg, **{name: alt}), case.lead))
