@@ -75,7 +75,7 @@ def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *
     for f in load_spec().output_of(class_name).fields:
         if f.container is not None or f.name not in expected:
             continue
-        check.clause(f.id)
+        check.clause(f.id, f"{class_name}.output.{f.name}")
         value = actual.get(f.name)
         check.that(value is not None, clause=f.id,
                    message=f"{f.name} is absent but the reference returned it with flags {sorted(actual)}")
