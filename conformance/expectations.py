@@ -16,12 +16,14 @@ A ``test`` pattern without ``[`` matches the test function name whatever its par
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 EXPECTATIONS_DIR = Path(__file__).parent / "expectations"
+_LOCATION = re.compile(r"^\S+:\d+$")  # the "path:line" a failure message starts with
 
 
 class ExpectationsError(ValueError):
@@ -155,6 +157,6 @@ def draft_entries(document: dict, impl: str) -> list[dict]:
         if (clause, r["test"]) in seen:
             continue
         seen.add((clause, r["test"]))
-        first = next((ln for ln in r["message"].splitlines() if ln.strip()), "").strip()
+        first = next((ln for ln in r["message"].splitlines() if ln.strip() and not _LOCATION.match(ln)), "").strip()
         entries.append({"clause": clause, "test": r["test"], "reason": f"TODO: {first[:200]}"})
     return entries

@@ -40,13 +40,19 @@ def failed_clauses(excinfo, declared: list) -> list:
     return list(dict.fromkeys(found)) or list(declared)
 
 
-def _message(report) -> str:
+def _message(report, limit: int = 3000) -> str:
+    """The error lines of a failure, prefixed with where it was raised; long texts keep head and tail."""
     if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
     text = getattr(report, "longreprtext", "") or ""
     lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
     short = "\n".join(ln[1:].strip() for ln in lines) if lines else text
-    return short[-2000:]
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    if crash is not None:
+        short = f"{crash.path}:{crash.lineno}\n{short}"
+    if len(short) > limit:
+        short = short[: limit // 2] + "\n...\n" + short[-limit // 2:]
+    return short
 
 
 class Collector:

@@ -114,7 +114,7 @@ def test_draft_entries_cover_each_failing_test_once():
 
     results = [
         {"impl": "x", "test": "test_a[M]", "outcome": "failed", "failed_clauses": ["c.a", "c.b"], "clauses": ["c.a"],
-         "message": "\n[c.a] wrong\nmore"},
+         "message": "/x/t.py:12\n[c.a] wrong\nmore"},
         {"impl": "x", "test": "test_b[M]", "outcome": "failed", "failed_clauses": [], "clauses": [], "message": "boom"},
         {"impl": "x", "test": "test_b[N]", "outcome": "passed", "failed_clauses": [], "clauses": ["c.b"], "message": ""},
         {"impl": "y", "test": "test_c[M]", "outcome": "failed", "failed_clauses": ["c.c"], "clauses": [], "message": ""},
