@@ -29,7 +29,7 @@ def unpack_input_formats(names: tuple[str, ...], values: dict[str, Any]) -> dict
         values[names[0]] = None
         for key, value in first.items():
             if key not in names:
-                raise TypeError(f"unknown input {key!r} in the input dict; the call accepts {list(names)}")
+                raise ValueError(f"unknown input {key!r} in the input dict; the call accepts {list(names)}")
             if key != names[0] and values.get(key) is not None:
                 raise ValueError(f"{key!r} was given both in the input dict and as an argument")
             values[key] = value

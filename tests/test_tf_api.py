@@ -102,6 +102,23 @@ def test_training_flag_turns_dropout_on():
     assert not np.allclose(model(ids, training=True).last_hidden_state, eval_a)
 
 
+def test_dict_inputs_with_unknown_keys_are_refused():
+    model = _model("TFElectraModel")
+    ids, _ = _ids("TFElectraModel")
+    with pytest.raises(ValueError, match="input_idz"):
+        model({"input_idz": ids})
+
+
+def test_classifier_dropout_overrides_the_hidden_dropout():
+    ids, _ = _ids("TFElectraForSequenceClassification")
+    quiet = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    for name in ("TFElectraForSequenceClassification", "TFElectraForTokenClassification"):
+        off = _model(name, **quiet, classifier_dropout=0.0)
+        np.testing.assert_array_equal(off(ids, training=True).logits, off(ids).logits)
+        on = _model(name, **quiet, classifier_dropout=0.5)
+        assert not np.allclose(on(ids, training=True).logits, on(ids).logits)
+
+
 def test_activations_equal_the_reference_functions():
     torch = pytest.importorskip("torch")
     from transformers.activations import ACT2FN

@@ -151,3 +151,13 @@ def test_pretraining_loss_counts_only_attended_positions():
     flipped = labels.copy()
     flipped[inputs["attention_mask"] == 0] ^= 1  # change labels only where attention_mask == 0
     assert float(ours(**inputs, labels=flipped)["loss"]) == pytest.approx(base, abs=1e-7)
+
+
+@pytest.mark.parametrize("summary", [dict(summary_type="cls_index", summary_use_proj=False),
+                                     dict(summary_type="first", summary_activation=None),
+                                     dict(summary_type="mean", summary_activation="linear")])
+def test_sequence_summary_options_equal_the_reference(summary):
+    config = _config("TFElectraForMultipleChoice", **summary)
+    ours, pt = _pair("TFElectraForMultipleChoice", config)
+    inputs = _inputs("TFElectraForMultipleChoice", np.random.RandomState(6))
+    _compare(ours(**inputs), run_torch(pt, inputs), f"summary {summary}: ")
