@@ -60,6 +60,12 @@ def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
         embeds = np.zeros((*ids.shape, width), np.float32)
         rest = {k: v for k, v in inputs.items() if k != "input_ids"}
         return dict(rest, inputs_embeds=embeds), {}, {"embedding_size": cfg["embedding_size"], "actual": width}
+    if error_id == "error.encoder_hidden_states.shape":
+        width = cfg["hidden_size"] + draw(st.integers(1, 3))
+        states = np.zeros((lead[0], 3, width), np.float32)
+        return dict(inputs, encoder_hidden_states=states), {}, {"arg": "encoder_hidden_states", "actual": states.shape}
+    if error_id == "error.dropout_rng.missing":
+        return inputs, {"train": True, "seed": None}, {}
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
     return None
@@ -104,6 +110,8 @@ def _exception_types(error) -> tuple[type, ...]:
     return (getattr(builtins, name),)
 
 
+#: config fields a condition needs before it can be met (cross-attention inputs need a cross-attention model)
+_CONFIG_FOR = {"error.encoder_hidden_states.shape": {"is_decoder": True, "add_cross_attention": True}}
 _CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
 
 
@@ -114,7 +122,9 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
     error = load_spec().errors[error_id]
     if not error.applies_to(class_name, adapter.framework):
         pytest.skip(f"{error_id} does not bind {class_name}")
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,)))
+    needs = _CONFIG_FOR.get(error_id, {})
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,),
+                             overrides=needs))
     made = trigger(error_id, case, data.draw)
     if made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
