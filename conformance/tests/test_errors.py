@@ -135,3 +135,15 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
         bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
                and not np.all(np.isfinite(v))]
         check.that(not bad, clause=error_id, message=f"no error, and NaN/inf in {bad}")
+
+
+@examples(1)
+@given(data=st.data())
+def test_tf_dict_input_with_unknown_key_raises(check, adapter, class_name, model_cache, data):
+    if "dict" not in adapter.input_formats():
+        pytest.skip("behaviour.tf.dict_unknown_key binds implementations taking a dict of inputs (TF)")
+    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+    key = data.draw(st.sampled_from(["input_idz", "mask", "labels_"]), label="unknown key")
+    handle = build(model_cache, class_name, case.config)
+    with check.raises(ValueError, clause="behaviour.tf.dict_unknown_key", words=(key,)):
+        run(model_cache, handle, dict(case.inputs, **{key: case.inputs["input_ids"]}), input_format="dict")
