@@ -156,20 +156,29 @@ def test_head_from_base(check, adapter, device, class_name):
     check_same_weights(check, adapter.get_weights(handle), expected, clause=HEAD_FROM_BASE)
 
 
-def test_native_file_takes_precedence(check, adapter, device, model_cache, tmp_path):
-    """A directory with both the framework's own file and model.safetensors loads the own file
-    (files.precedence.<framework>): here the own file holds the golden weights, the safetensors
-    file those of a differently seeded model."""
+def precedence(framework: str) -> list[str]:
+    """File names the framework's from_pretrained prefers, best first, read off the spec's rule
+    files.precedence.<framework> (the files.yaml names in the order the rule text gives them)."""
+    data = load_spec().raw("files")
+    text = next(r["text"] for r in data["rules"] if r["id"] == f"precedence.{framework}")
+    names = [f["name"] for f in data["files"].values() if framework in f["reads"] and f["name"] in text]
+    return sorted(names, key=text.index)
+
+
+def test_preferred_file_takes_precedence(check, adapter, device, model_cache, tmp_path):
+    """A directory with the framework's two readable weight files loads the preferred one
+    (files.precedence.<framework>): it holds the golden weights, the other file those of a
+    differently seeded model."""
     class_name = _base_class(adapter.framework)
     case = case_for(class_name)
-    fmt_name, _, file_name = NATIVE[adapter.framework]
+    first, second = precedence(adapter.framework)[:2]
+    fmt = {name: f for f, _, name in (SAFETENSORS, NATIVE[adapter.framework])}
     clause = f"files.precedence.{adapter.framework}"
     check.clause(clause)
     handle, _ = golden_run(adapter, device, model_cache, case, class_name)
-    adapter.save(handle, str(tmp_path / "own"), formats=(fmt_name,))
-    adapter.save(model_cache.build(class_name, case.config(), seed=1), str(tmp_path / "both"),
-                 formats=("safetensors",))
-    shutil.copy(tmp_path / "own" / file_name, tmp_path / "both" / file_name)
+    adapter.save(handle, str(tmp_path / "preferred"), formats=(fmt[first],))
+    adapter.save(model_cache.build(class_name, case.config(), seed=1), str(tmp_path / "both"), formats=(fmt[second],))
+    shutil.copy(tmp_path / "preferred" / first, tmp_path / "both" / first)
     loaded = adapter.load(class_name, str(tmp_path / "both"))
     check_same_weights(check, adapter.get_weights(loaded), weights_of(case), clause=clause)
 
