@@ -21,7 +21,7 @@ def _float32(x):
 def _cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
     """Mean CE over entries whose label != ignore_index; logits (..., K), labels (...) int. 0/0 is NaN."""
     labels = jnp.asarray(labels)
-    counted = labels != ignore_index
+    counted = jnp.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
     safe = jnp.where(counted, labels, 0).astype(jnp.int32)
     per_item = optax.softmax_cross_entropy_with_integer_labels(_float32(logits), safe)
     return jnp.sum(jnp.where(counted, per_item, 0.0)) / jnp.sum(counted)
