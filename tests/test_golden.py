@@ -7,6 +7,7 @@ electra_core.checkpoint.expected_shapes), call-argument shapes (classes.yaml) an
 from __future__ import annotations
 
 import hashlib
+import shutil
 import os
 import subprocess
 import sys
@@ -139,3 +140,25 @@ def test_regeneration_is_byte_identical(tmp_path):
         f"files differ: new {sorted(set(fresh) - set(committed))}, gone {sorted(set(committed) - set(fresh))}")
     changed = sorted(name for name in fresh if fresh[name] != committed[name])
     assert not changed, f"regenerated files differ from the committed ones: {changed}"
+
+
+def test_loader_errors_name_the_problem(tmp_path):
+    from conformance.golden_data import get_case
+
+    with pytest.raises(KeyError, match="no golden case 'nope'"):
+        get_case("nope")
+    with pytest.raises(FileNotFoundError, match="no golden index"):
+        load_cases(tmp_path)
+    shutil.copytree(GOLDEN_DIR / CASES[0].case, tmp_path / CASES[0].case)
+    shutil.copy(GOLDEN_DIR / "index.json", tmp_path / "index.json")
+    copy = load_cases(tmp_path)[0]
+    assert copy.outputs().keys() == CASES[0].outputs().keys()
+    (tmp_path / copy.outputs_file).unlink()
+    with pytest.raises(FileNotFoundError, match="outputs.safetensors is missing"):
+        copy.outputs()
+
+
+def test_loader_returns_independent_arrays():
+    first = CASES[0].inputs()
+    first["input_ids"][...] = -1
+    assert CASES[0].inputs()["input_ids"].min() >= 0
