@@ -90,7 +90,7 @@ def test_ignore_index_and_qa_clamping_rules():
 
 @pytest.mark.parametrize("class_name", list(losses.LOSS_OF_CLASS))
 def test_a_few_optax_steps_lower_the_loss(class_name):
-    config = tiny_config(class_name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = tiny_config(class_name, num_hidden_layers=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = build(class_name, config)
     inputs = inputs_for(class_name, config)
     labels = labels_for(class_name, config, inputs, np.random.default_rng(5))
