@@ -29,7 +29,10 @@ def weights_of(case: GoldenCase) -> dict:
 
 
 def class_under_test(adapter, case: GoldenCase, device: str) -> str:
-    """The adapter's class for the case's reference class; skips when the adapter lacks it."""
+    """The adapter's class for the case's reference class; skips when the adapter lacks it or the
+    device."""
+    if device not in adapter.available_devices():
+        pytest.skip(f"{adapter.name} has no {device} device here")
     class_name = case.class_for(adapter.framework)
     if class_name is None:
         pytest.skip(f"the spec has no {adapter.framework} class for {case.reference_class}")
@@ -78,7 +81,7 @@ def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *
         check.clause(f.id, f"{class_name}.output.{f.name}")
         value = actual.get(f.name)
         check.that(value is not None, clause=f.id,
-                   message=f"{f.name} is absent but the reference returned it with flags {sorted(actual)}")
+                   message=f"{f.name} is absent (the call returned {sorted(actual)}) but the reference returned it")
         pairs = [(value, expected[f.name])]
         if f.tuple:
             check.equal(len(value), len(expected[f.name]), clause=f.id, what=f"number of {f.name} entries")
