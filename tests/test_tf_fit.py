@@ -44,7 +44,11 @@ def _model(class_name, run_eagerly=True):
     return model
 
 
-@pytest.mark.parametrize("class_name", [c.name for c in HEADS])
+FAST_HEADS = ("TFElectraForSequenceClassification", "TFElectraForMaskedLM")  # the others are marked slow
+
+
+@pytest.mark.parametrize("class_name", [c.name if c.name in FAST_HEADS else pytest.param(c.name, marks=pytest.mark.slow)
+                                        for c in HEADS])
 def test_fit_lowers_the_loss_with_labels_in_the_input_dict(class_name):
     model = _model(class_name)
     ids, labels = _toy_task(class_name, model.config)
@@ -65,6 +69,7 @@ def test_fit_takes_labels_as_y_from_numpy_and_from_a_dataset():
     assert second[-1] < first[0] < start + 1e-3
 
 
+@pytest.mark.slow
 def test_fit_spreads_a_tuple_y_over_the_span_positions():
     model = _model("TFElectraForQuestionAnswering")
     ids, labels = _toy_task("TFElectraForQuestionAnswering", model.config)

@@ -1,7 +1,8 @@
 """Checkpoint interchange with transformers 4.57.6: checkpoints written by its PyTorch classes
 (model.safetensors) and TF classes (tf_model.h5, made in a subprocess on tf-keras) load into impl_tf
 and give the PyTorch reference's outputs; what impl_tf saves loads in transformers' PyTorch classes
-(safetensors) and TF classes (h5, subprocess) with equal outputs. Max errors are printed (-s)."""
+(safetensors) and TF classes (h5, subprocess) with equal outputs. Max errors are printed (-s).
+The transformers-TF half runs a tf-keras subprocess (~1 minute) and is marked slow."""
 from __future__ import annotations
 
 import json
@@ -47,9 +48,9 @@ def _tensor_fields(out):
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
-    """Build every checkpoint, run the TF reference once in a subprocess, collect outputs."""
+    """PyTorch checkpoints of every class, loaded into impl_tf and saved again (in-process, fast)."""
     root = tmp_path_factory.mktemp("interchange")
-    data, jobs = {}, []
+    data, errors = {}, {}
     for name in TF_CLASSES:
         config = _config(name)
         pt = torch_reference(name, config)
@@ -61,20 +62,27 @@ def exchange(tmp_path_factory):
         ours.save_pretrained(root / name / "ours_h5", formats=("h5",))  # transformers' TF prefers safetensors
         data[name] = dict(pt=pt, inputs=inputs, ours_from_pt=_tensor_fields(ours(**inputs)),
                           reference=_tensor_fields(run_torch(pt, inputs)))
-        if name in DOCUMENTED:
-            jobs += [dict(action="convert", **{"class": name}, src=str(root / name / "pt"), dst=str(root / name / "hf_tf")),
-                     dict(action="run", **{"class": name}, src=str(root / name / "ours_h5"),
-                          inputs=str(root / name / "inputs.npz"), out=str(root / name / "hf_tf_out.npz"))]
+    yield dict(root=root, data=data, errors=errors)
+    print("\nmax abs error vs the PyTorch reference:")
+    for key, value in sorted(errors.items()):
+        print(f"  {key}: {value:.2e}")
+
+
+@pytest.fixture(scope="module")
+def transformers_tf(exchange):
+    """One subprocess on tf-keras: converts the PT checkpoints with transformers' TF classes (h5) and
+    runs transformers' TF classes on our h5 files."""
+    root, jobs = exchange["root"], []
+    for name in DOCUMENTED:
+        jobs += [dict(action="convert", **{"class": name}, src=str(root / name / "pt"), dst=str(root / name / "hf_tf")),
+                 dict(action="run", **{"class": name}, src=str(root / name / "ours_h5"),
+                      inputs=str(root / name / "inputs.npz"), out=str(root / name / "hf_tf_out.npz"))]
     (root / "jobs.json").write_text(json.dumps(jobs))
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     done = subprocess.run([sys.executable, str(WORKER), str(root / "jobs.json")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    errors = {}
-    yield dict(root=root, data=data, errors=errors)
-    print("\nmax abs error vs the PyTorch reference:")
-    for key, value in sorted(errors.items()):
-        print(f"  {key}: {value:.2e}")
+    return exchange
 
 
 def _compare(errors, key, ours, reference):
@@ -92,8 +100,10 @@ def test_pytorch_safetensors_load_and_match(exchange, class_name):
     _compare(exchange["errors"], f"{class_name} from PT safetensors", d["ours_from_pt"], d["reference"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("class_name", DOCUMENTED)
-def test_transformers_tf_h5_loads_and_matches(exchange, class_name):
+def test_transformers_tf_h5_loads_and_matches(transformers_tf, class_name):
+    exchange = transformers_tf
     d, directory = exchange["data"][class_name], exchange["root"] / class_name / "hf_tf"
     assert (directory / "tf_model.h5").exists() and not (directory / "model.safetensors").exists()
     ours = impl_tf.__dict__[class_name].from_pretrained(directory)
@@ -111,8 +121,10 @@ def test_our_safetensors_load_in_transformers_pytorch(exchange, class_name):
     _compare(exchange["errors"], f"{class_name} ours -> PT", out, d["reference"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("class_name", DOCUMENTED)
-def test_our_h5_loads_in_transformers_tf(exchange, class_name):
+def test_our_h5_loads_in_transformers_tf(transformers_tf, class_name):
+    exchange = transformers_tf
     d = exchange["data"][class_name]
     out = dict(np.load(exchange["root"] / class_name / "hf_tf_out.npz"))
     _compare(exchange["errors"], f"{class_name} ours h5 -> HF TF", out, d["reference"])
