@@ -40,13 +40,21 @@ def failed_clauses(excinfo, declared: list) -> list:
     return list(dict.fromkeys(found)) or list(declared)
 
 
-def _message(report, limit: int = 3000) -> str:
-    """The error lines of a failure, prefixed with where it was raised; long texts keep head and tail."""
+def _leaves(err) -> list:
+    subs = getattr(err, "exceptions", None)
+    return [leaf for sub in subs for leaf in _leaves(sub)] if subs else [err]
+
+
+def _message(report, excinfo=None, limit: int = 3000) -> str:
+    """The error lines of a failure, prefixed with where it was raised; long texts keep head and tail.
+    Exception groups (hypothesis reports several distinct failures so) list each leaf exception."""
     if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
     text = getattr(report, "longreprtext", "") or ""
     lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
     short = "\n".join(ln[1:].strip() for ln in lines) if lines else text
+    if excinfo is not None and getattr(excinfo.value, "exceptions", None):
+        short = "\n".join(f"{type(e).__name__}: {e}" for e in _leaves(excinfo.value))
     crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
     if crash is not None:
         short = f"{crash.path}:{crash.lineno}\n{short}"
@@ -90,7 +98,7 @@ class Collector:
         if outcome is not None and (entry["outcome"] in (None, "passed") or outcome == "failed"):
             entry["outcome"] = outcome
             if outcome != "passed":
-                entry["message"] = _message(report)
+                entry["message"] = _message(report, call.excinfo if report.when == "call" else None)
         if outcome in ("failed", "xfailed") and report.when == "call":
             entry["failed_clauses"] = failed_clauses(call.excinfo, record.clauses)
         if expectation is not None:

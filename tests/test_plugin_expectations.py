@@ -122,3 +122,15 @@ def test_draft_entries_cover_each_failing_test_once():
     assert draft_entries({"results": results}, "x") == [
         {"clause": "c.a", "test": "test_a[M]", "reason": "TODO: [c.a] wrong"},
         {"clause": "c.b", "test": "test_b[M]", "reason": "TODO: boom"}]
+
+
+def test_exception_group_failures_are_attributed_to_each_clause(pytester):
+    make_suite(pytester, "from conformance.checks import ClauseFailure\n"
+                         "def test_many(adapter, device, check):\n"
+                         "    check.clause('fake.c')\n"
+                         "    raise ExceptionGroup('two', [ClauseFailure('fake.a', 'a broke'), ClauseFailure('fake.b', 'b broke')])\n")
+    result, doc = run_suite(pytester, "--expectations", "none")
+    (entry,) = doc["results"]
+    assert entry["failed_clauses"] == ["fake.a", "fake.b"]
+    assert "[fake.a] a broke" in entry["message"] and "[fake.b] b broke" in entry["message"]
+    assert doc["clauses"]["fake.c"]["fake"]["cpu"]["float32"]["outcome"] == "incomplete"

@@ -102,7 +102,9 @@ class HFTFAdapter(HFAdapterBase):
     def _arguments(self, handle: Handle, inputs: dict, input_format: str):
         """(positional args, keyword args) for the requested input format."""
         if input_format == "kwargs":
-            return (), dict(inputs)
+            # tf-keras insists on the first call argument by name: a Keras 2 user passes input_ids=None
+            # when giving inputs_embeds (or nothing) instead
+            return (), {"input_ids": None, **inputs}
         if input_format == "dict":
             return (dict(inputs),), {}
         if input_format == "tensor":
