@@ -1,0 +1,193 @@
+"""Adapter ``flax``: this project's JAX + Flax linen implementation (impl_flax).
+
+Weights travel under canonical (PyTorch) names through electra_core.checkpoint; ``compiled=True`` runs
+through an outer jax.jit over (params, inputs), ``compiled=False`` runs eagerly (jax.disable_jit);
+save/load are impl_flax's save_pretrained / from_pretrained.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance.adapters.base import Handle, RunResult, Support
+
+import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
+
+DTYPES = ("float32", "bfloat16", "float16")
+LABEL_ARGUMENTS = ("labels", "start_positions", "end_positions")  # Flax heads take no labels (loss.flax_functions)
+
+
+def _numpy(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return tuple(_numpy(v) for v in value)
+    if isinstance(value, dict):
+        return value  # the opaque Flax cache
+    return np.asarray(value) if hasattr(value, "__array__") else value
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _jnp_dtype(dtype: str):
+    import jax.numpy as jnp
+
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
+    return getattr(jnp, dtype)
+
+
+class FlaxAdapter:
+    name = "flax"
+    framework = "flax"
+
+    # -- description ------------------------------------------------------------------------------
+    def version(self) -> str:
+        return f"impl_flax (electra-conformance {_version('electra-conformance')})"
+
+    def framework_versions(self) -> dict[str, str]:
+        return {p: _version(p) for p in ("jax", "jaxlib", "flax", "optax")}
+
+    def available_devices(self) -> list[str]:
+        found = []
+        for platform in ("cpu", "gpu", "tpu"):
+            try:
+                if jax.devices(platform):
+                    found.append(platform)
+            except RuntimeError:
+                pass
+        return found
+
+    def model_class(self, class_name: str):
+        import impl_flax
+
+        if class_name not in self.classes():
+            raise ValueError(f"impl_flax has no class {class_name!r}; it implements {self.classes()}")
+        return getattr(impl_flax, class_name)
+
+    def classes(self) -> list[str]:
+        import impl_flax
+        from spec import load_spec
+
+        return [c.name for c in load_spec().classes_for("flax") if hasattr(impl_flax, c.name)]
+
+    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
+        if class_name not in self.classes():
+            return Support(False, f"impl_flax has no {class_name}")
+        if dtype not in DTYPES:
+            return Support(False, f"unknown dtype {dtype!r}")
+        if device not in self.available_devices():
+            return Support(False, f"no {device} device available to jax")
+        return Support(True)
+
+    def constructor_signature(self, class_name: str) -> inspect.Signature:
+        return inspect.signature(self.model_class(class_name))
+
+    def call_signature(self, class_name: str) -> inspect.Signature:
+        signature = inspect.signature(self.model_class(class_name).__call__)
+        return signature.replace(parameters=[p for n, p in signature.parameters.items() if n != "self"])
+
+    def input_formats(self) -> tuple[str, ...]:
+        return ("kwargs",)
+
+    # -- models and weights -----------------------------------------------------------------------
+    def _device(self, device: str):
+        return jax.default_device(jax.devices(device)[0])
+
+    def _config(self, config: Mapping[str, Any]):
+        from impl_flax import ElectraConfig
+
+        return ElectraConfig.from_dict(dict(config))
+
+    def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
+              device: str = "cpu") -> Handle:
+        with self._device(device):
+            model = self.model_class(class_name)(self._config(config), seed=seed, dtype=_jnp_dtype(dtype))
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
+
+    def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
+        from electra_core.checkpoint import flax_to_pt
+
+        return flax_to_pt(jax.tree_util.tree_map(np.asarray, handle.native.params))
+
+    def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
+        from electra_core.checkpoint import expected_shapes, match_state, pt_to_flax
+
+        model = handle.native
+        result = match_state(expected_shapes(handle.class_name, model.config), dict(state_dict))
+        if result.missing or result.unexpected:
+            raise ValueError(f"{handle.class_name}: state dict does not match the model: missing {result.missing} "
+                             f"unexpected {result.unexpected}")
+        tree = pt_to_flax({k: np.asarray(v, np.float32) for k, v in result.state.items()})
+        with self._device(handle.device):
+            model.params = jax.tree_util.tree_map(jax.numpy.asarray, tree)
+
+    # -- running ----------------------------------------------------------------------------------
+    def _call(self, handle: Handle, arrays: dict, flags: dict, train: bool, seed: int | None, compiled: bool,
+              return_dict: bool):
+        model = handle.native
+        rng = jax.random.PRNGKey(0 if seed is None else seed) if train else None
+
+        def call(params, arrays, rng):
+            return model(**arrays, params=params, dropout_rng=rng, train=train, return_dict=return_dict, **flags)
+
+        if not compiled:
+            with jax.disable_jit():
+                return call(model.params, arrays, rng)
+        key = (tuple(sorted(flags.items())), train, return_dict)
+        jitted = handle.extra["jit"].get(key)
+        if jitted is None:
+            jitted = handle.extra["jit"][key] = jax.jit(call)
+        return jitted(model.params, arrays, rng)
+
+    def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
+            train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
+            input_format: str = "kwargs") -> RunResult:
+        if input_format not in self.input_formats():
+            raise ValueError(f"Flax models take keyword inputs only; input_format {input_format!r} is not one of "
+                             f"{self.input_formats()}")
+        flags = {k: v for k, v in (flags or {}).items() if k not in ("return_dict", "use_cache")}
+        arrays = {k: v for k, v in inputs.items() if v is not None and k not in LABEL_ARGUMENTS}
+        with self._device(handle.device):
+            output = self._call(handle, arrays, flags, train, seed, compiled, True)
+            as_tuple = self._call(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
+        fields = {k: _numpy(v) for k, v in output.items()}
+        return RunResult(fields=fields, tuple_form=_numpy(as_tuple) if as_tuple is not None else None,
+                         output_class=type(output).__name__)
+
+    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        batch, seq = ids.shape
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        with self._device(handle.device):
+            cache = model.init_cache(batch, seq)
+            logits = []
+            per_token = {k: np.asarray(inputs[k]) for k in ("token_type_ids", "position_ids")
+                         if inputs.get(k) is not None}
+            for start, stop in [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, seq)]:
+                chunk = {k: v[:, start:stop] for k, v in per_token.items()}
+                out = model(ids[:, start:stop], attention_mask=mask, past_key_values=cache, **chunk)
+                cache = out.past_key_values
+                logits.append(np.asarray(out.logits))
+        return np.concatenate(logits, axis=1)
+
+    # -- files ------------------------------------------------------------------------------------
+    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
+        unknown = [f for f in formats if f not in ("safetensors", "msgpack")]
+        if unknown:
+            raise ValueError(f"impl_flax saves 'safetensors' and 'msgpack', not {unknown}")
+        handle.native.save_pretrained(directory, formats=tuple(formats))
+
+    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
+        dtype = kwargs.pop("dtype", "float32")
+        device = kwargs.pop("device", "cpu")
+        with self._device(device):
+            model = self.model_class(class_name).from_pretrained(directory, dtype=_jnp_dtype(dtype), **kwargs)
+        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
