@@ -6,7 +6,6 @@ Shape keys: B batch, S sequence, V vocab_size, E embedding_size.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,6 @@ from impl_tf.layers.main_layer import ElectraMainLayer
 from impl_tf.validation import after_assertions, validate_call_inputs
 
 keras = tf.keras
-logger = logging.getLogger("impl_tf")
 
 
 class TFElectraPreTrainedModel(keras.Model):

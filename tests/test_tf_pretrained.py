@@ -46,6 +46,21 @@ def test_untied_relative_model_round_trips(tmp_path):
     assert not loaded.config.tie_word_embeddings
 
 
+def test_tf_named_safetensors_load_by_their_metadata(tmp_path):
+    """transformers' TF classes write safetensors with TF weight names and metadata format "tf"."""
+    from safetensors.numpy import save_file
+
+    from electra_core.checkpoint import pt_to_tf
+
+    model = impl_tf.TFElectraForQuestionAnswering(tiny_config(num_labels=2))
+    model.config.save_pretrained(tmp_path)
+    tf_named = pt_to_tf(canonical_state(model), "tf_electra_for_question_answering")
+    assert all(name.startswith("tf_electra_for_question_answering/") for name in tf_named)
+    save_file(tf_named, str(tmp_path / "model.safetensors"), metadata={"format": "tf"})
+    loaded = impl_tf.TFElectraForQuestionAnswering.from_pretrained(tmp_path)
+    _assert_same_weights(model, loaded)
+
+
 def test_base_weights_go_into_head_models_and_back(tmp_path, caplog):
     base = impl_tf.TFElectraModel(tiny_config())
     base.save_pretrained(tmp_path / "base")
