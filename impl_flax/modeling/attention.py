@@ -6,6 +6,8 @@ for cross-attention), H hidden, N heads, D head_dim, P max_position_embeddings.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -13,6 +15,27 @@ from jax import lax
 
 from impl_flax.modeling.embeddings import normal_init
 from impl_flax.modeling.frozen_config import FrozenConfig
+
+
+class Projection(nn.Module):
+    """The parameters of a dense layer, kernel (in, out) and bias (out,), named like nn.Dense's; applied by
+    ``fused_projection`` so that projections of the same input share one matmul."""
+
+    features_in: int
+    features_out: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    def setup(self):
+        self.kernel = self.param("kernel", self.kernel_init, (self.features_in, self.features_out))
+        self.bias = self.param("bias", nn.initializers.zeros, (self.features_out,))
+
+
+def fused_projection(x, projections, dtype):
+    """x (B, S, in) through each projection -> tuple of (B, S, out), computed as one (in, sum out) matmul."""
+    kernel = jnp.concatenate([p.kernel for p in projections], axis=1).astype(dtype)
+    bias = jnp.concatenate([p.bias for p in projections]).astype(dtype)
+    y = jnp.einsum("bsi,io->bso", x.astype(dtype), kernel) + bias
+    return tuple(jnp.split(y, len(projections), axis=-1))
 
 
 class ElectraSelfAttention(nn.Module):
@@ -31,13 +54,23 @@ class ElectraSelfAttention(nn.Module):
     def setup(self):
         c = self.config
         init = normal_init(c)
-        self.query = nn.Dense(c.hidden_size, kernel_init=init, dtype=self.dtype)
-        self.key = nn.Dense(c.hidden_size, kernel_init=init, dtype=self.dtype)
-        self.value = nn.Dense(c.hidden_size, kernel_init=init, dtype=self.dtype)
+        self.query = Projection(c.hidden_size, c.hidden_size, init)
+        self.key = Projection(c.hidden_size, c.hidden_size, init)
+        self.value = Projection(c.hidden_size, c.hidden_size, init)
         if self.relative:
             self.distance_embedding = nn.Embed(2 * c.max_position_embeddings - 1, c.head_dim,
                                                embedding_init=init, dtype=self.dtype)
         self.dropout = nn.Dropout(rate=c.attention_probs_dropout_prob)
+
+    def _project(self, hidden_states, key_value_states):
+        """query (B, S, N, D) from hidden_states; key, value (B, Sk, N, D) from key_value_states (cross-attention)
+        or hidden_states. The projections sharing an input run as one matmul over concatenated kernels."""
+        if key_value_states is None:
+            q, k, v = fused_projection(hidden_states, (self.query, self.key, self.value), self.dtype)
+        else:
+            (q,) = fused_projection(hidden_states, (self.query,), self.dtype)
+            k, v = fused_projection(key_value_states, (self.key, self.value), self.dtype)
+        return self._heads(q), self._heads(k), self._heads(v)
 
     def _heads(self, x):
         """(B, S, H) -> (B, S, N, D)."""
@@ -67,10 +100,7 @@ class ElectraSelfAttention(nn.Module):
         """hidden_states (B, S, H); key_mask (B, 1, 1, Sk) bool, True = may attend; layer_head_mask (N,) float;
         key_value_states (B, enc_seq, H) for cross-attention. Returns context (B, S, H) and probs (B, N, S, Sk)."""
         c = self.config
-        source = hidden_states if key_value_states is None else key_value_states
-        query = self._heads(self.query(hidden_states))
-        key = self._heads(self.key(source))
-        value = self._heads(self.value(source))
+        query, key, value = self._project(hidden_states, key_value_states)
         query_length = query.shape[1]
 
         first_query = None

@@ -1,0 +1,88 @@
+"""Speed of impl_flax's FlaxElectraModel forward (jitted) against transformers' FlaxElectraModel, same
+weights, same inputs, same process. Prints tokens/s for both, their ratio and the compile times.
+
+    .venv/bin/python benchmarks/bench_flax.py [--iters N] [--configs small,base]
+
+Configs: electra-small (E128, H256, L12, N4, I1024, V30522) and an electra-base-sized encoder
+(E=H=768, L12, N12, I3072, V30522); batch 8 x seq 128, float32.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CONFIGS = {
+    "small": dict(vocab_size=30522, embedding_size=128, hidden_size=256, num_hidden_layers=12, num_attention_heads=4,
+                  intermediate_size=1024),
+    "base": dict(vocab_size=30522, embedding_size=768, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072),
+}
+BATCH, SEQ = 8, 128
+
+
+def _timed(fn, iters: int) -> tuple[float, float]:
+    """(seconds of the first call = trace + compile + run, median seconds of ``iters`` later calls)."""
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - start
+    jax.block_until_ready(fn())  # warm-up
+    runs = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        runs.append(time.perf_counter() - start)
+    return first, statistics.median(runs)
+
+
+def bench(name: str, iters: int) -> dict:
+    import transformers
+
+    import impl_flax
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = transformers.FlaxElectraModel(transformers.ElectraConfig(**CONFIGS[name]), seed=0)
+    ours = impl_flax.FlaxElectraModel(impl_flax.ElectraConfig(**CONFIGS[name]), _do_init=False)
+    ours.params = reference.params  # the same tree: our modules carry the checkpoint names
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, CONFIGS[name]["vocab_size"], (BATCH, SEQ)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[1, 100:] = 0
+    types = np.zeros_like(ids)
+
+    reference_jitted = jax.jit(lambda p, i, m, t: reference(i, attention_mask=m, token_type_ids=t, params=p)[0])
+    device_args = [jnp.asarray(a) for a in (ids, mask, types)]
+    ref_first, ref_time = _timed(lambda: reference_jitted(reference.params, *device_args), iters)
+    our_first, our_time = _timed(lambda: ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state, iters)
+
+    error = float(jnp.max(jnp.abs(ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+                                  - reference_jitted(reference.params, *device_args))))
+    tokens = BATCH * SEQ
+    return dict(config=name, ours_tokens_per_s=tokens / our_time, ref_tokens_per_s=tokens / ref_time,
+                ratio=ref_time / our_time, ours_compile_s=our_first, ref_compile_s=ref_first, max_abs_diff=error)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--configs", default="small,base")
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; batch {BATCH} x seq {SEQ}, float32, "
+          f"median of {args.iters} runs")
+    print(f"{'config':7} {'impl_flax tok/s':>16} {'transformers tok/s':>19} {'ratio':>6} "
+          f"{'compile ours s':>15} {'compile ref s':>14} {'max|diff|':>10}")
+    for name in args.configs.split(","):
+        r = bench(name, args.iters)
+        print(f"{r['config']:7} {r['ours_tokens_per_s']:16.0f} {r['ref_tokens_per_s']:19.0f} {r['ratio']:6.2f} "
+              f"{r['ours_compile_s']:15.2f} {r['ref_compile_s']:14.2f} {r['max_abs_diff']:10.1e}")
+
+
+if __name__ == "__main__":
+    main()
