@@ -10,8 +10,14 @@ File format (``conformance/expectations/<impl>.yaml``)::
         decision: decision.some_id                          # optional
         devices: [cpu]                                      # optional: only on these devices
         dtypes: [float16]                                   # optional: only for these dtypes
+        message: "KeyError: 'gelu_fast'"                   # optional: regex the failure text must match
 
 A ``test`` pattern without ``[`` matches the test function name whatever its parameters.
+
+Entries without ``message`` are strict: the matching tests must fail on that clause, and a pass is an
+unexpected pass. Entries with ``message`` describe a root cause (say, an activation the implementation
+lacks) that makes whichever tests draw it fail: they excuse only failures whose text matches, never turn
+a pass into a failure, and are stale only when no failure in the run matched them.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ class Expectation:
     decision: str | None = None
     devices: tuple[str, ...] | None = None
     dtypes: tuple[str, ...] | None = None
+    message: str | None = None
     index: int = 0  # position in the file, for messages
 
     def label(self) -> str:
@@ -56,9 +63,20 @@ class Expectation:
 
     def as_dict(self) -> dict:
         d = {"clause": self.clause, "test": self.test, "reason": self.reason}
-        if self.decision:
-            d["decision"] = self.decision
+        for key in ("decision", "message"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
         return d
+
+
+def _checked_regex(pattern, where: str) -> str | None:
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as err:
+        raise ExpectationsError(f"{where}: 'message' is not a valid regular expression: {err}") from None
+    return pattern
 
 
 def default_path(impl: str) -> Path:
@@ -81,7 +99,7 @@ def load_expectations(path: str | Path) -> list[Expectation]:
         where = f"{path}: expected_failures[{i}]"
         if not isinstance(entry, dict):
             raise ExpectationsError(f"{where} must be a mapping, got {entry!r}")
-        unknown = set(entry) - {"clause", "test", "reason", "decision", "devices", "dtypes"}
+        unknown = set(entry) - {"clause", "test", "reason", "decision", "devices", "dtypes", "message"}
         if unknown:
             raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("clause", "test", "reason"):
@@ -91,7 +109,8 @@ def load_expectations(path: str | Path) -> list[Expectation]:
             clause=entry["clause"], test=entry["test"], reason=entry["reason"].strip(),
             decision=entry.get("decision"),
             devices=tuple(entry["devices"]) if entry.get("devices") else None,
-            dtypes=tuple(entry["dtypes"]) if entry.get("dtypes") else None, index=i))
+            dtypes=tuple(entry["dtypes"]) if entry.get("dtypes") else None,
+            message=_checked_regex(entry.get("message"), where), index=i))
     return result
 
 
@@ -123,19 +142,31 @@ class ExpectationTracker:
         self.entries = entries
         self.used: set[int] = set()
 
-    def find(self, stripped_id: str, function_name: str, clauses, device, dtype) -> Expectation | None:
-        """The entry for this test and these clauses. A failure attributed to no clause (the test failed
-        before declaring any) matches an entry on the test pattern alone."""
+    def find_failure(self, stripped_id: str, function_name: str, clauses, device, dtype,
+                     message: str) -> Expectation | None:
+        """The entry excusing this failure. A failure attributed to no clause (the test failed before
+        declaring any) matches on the test pattern alone; ``message`` entries must match the text."""
         for e in self.entries:
-            if e.matches_test(stripped_id, function_name, device, dtype) and (
-                    not clauses or e.matches_clause(clauses)):
+            if (e.matches_test(stripped_id, function_name, device, dtype)
+                    and (not clauses or e.matches_clause(clauses))
+                    and (e.message is None or re.search(e.message, message))):
+                self.used.add(e.index)
+                return e
+        return None
+
+    def find_pass(self, stripped_id: str, function_name: str, clauses, device, dtype) -> Expectation | None:
+        """The strict entry this pass contradicts (an unexpected pass), if any."""
+        for e in self.entries:
+            if e.message is None and e.matches_test(stripped_id, function_name, device, dtype) \
+                    and e.matches_clause(clauses):
                 return e
         return None
 
     def note_seen(self, stripped_id: str, function_name: str, clauses, device, dtype, skipped: bool) -> None:
-        """A test ran (or was skipped): entries that match it are not stale."""
+        """A test ran (or was skipped): strict entries that match it are not stale."""
         for e in self.entries:
-            if e.matches_test(stripped_id, function_name, device, dtype) and (skipped or e.matches_clause(clauses)):
+            if e.message is None and e.matches_test(stripped_id, function_name, device, dtype) and (
+                    skipped or e.matches_clause(clauses)):
                 self.used.add(e.index)
 
     def stale(self) -> list[Expectation]:

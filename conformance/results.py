@@ -45,6 +45,14 @@ def _leaves(err) -> list:
     return [leaf for sub in subs for leaf in _leaves(sub)] if subs else [err]
 
 
+def failure_text(report, excinfo=None) -> str:
+    """Everything a failure says (for expectation ``message`` patterns): its repr and each exception."""
+    text = getattr(report, "longreprtext", "") or ""
+    if excinfo is not None:
+        text += "\n" + "\n".join(f"{type(e).__name__}: {e}" for e in _leaves(excinfo.value))
+    return text
+
+
 def _message(report, excinfo=None, limit: int = 3000) -> str:
     """The error lines of a failure, prefixed with where it was raised; long texts keep head and tail.
     Exception groups (hypothesis reports several distinct failures so) list each leaf exception."""

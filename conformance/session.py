@@ -12,7 +12,7 @@ from conformance.expectations import ExpectationsError, ExpectationTracker, reso
 from conformance.model_cache import BoundModelCache, ModelStore
 from conformance.profiles import current_profile_name, load_profile
 from conformance.registry import AdapterError, resolve_adapter
-from conformance.results import Collector, ItemInfo, failed_clauses
+from conformance.results import Collector, ItemInfo, failed_clauses, failure_text
 
 KNOWN_DTYPES = ("float32", "bfloat16", "float16")
 _INFO = pytest.StashKey[object]()
@@ -143,7 +143,8 @@ class RunState:
         if report.when == "call":
             if report.failed:
                 clauses = failed_clauses(call.excinfo, record.clauses)
-                expectation = tracker.find(*where, clauses, info.device, info.dtype)
+                text = failure_text(report, call.excinfo)
+                expectation = tracker.find_failure(*where, clauses, info.device, info.dtype, text)
                 if expectation is not None:
                     report.outcome = "skipped"
                     report.wasxfail = f"expected failure of {expectation.clause}: {expectation.reason}"
@@ -152,7 +153,7 @@ class RunState:
                 report.longrepr = ("conformance test declared no clause id: call check.clause(...) or use "
                                    "@pytest.mark.clause(...) so results can be attributed")
             elif report.passed:
-                expectation = tracker.find(*where, record.clauses, info.device, info.dtype)
+                expectation = tracker.find_pass(*where, record.clauses, info.device, info.dtype)
                 if expectation is not None:
                     report.outcome, outcome = "failed", "unexpected_pass"
                     report.longrepr = (

@@ -134,3 +134,19 @@ def test_exception_group_failures_are_attributed_to_each_clause(pytester):
     assert entry["failed_clauses"] == ["fake.a", "fake.b"]
     assert "[fake.a] a broke" in entry["message"] and "[fake.b] b broke" in entry["message"]
     assert doc["clauses"]["fake.c"]["fake"]["cpu"]["float32"]["outcome"] == "incomplete"
+
+
+def test_message_entries_excuse_matching_failures_only_and_never_fail_a_pass(pytester):
+    make_suite(pytester, SUITE + "\ndef test_crash(adapter, device, check):\n"
+                                 "    check.clause('fake.act')\n    raise KeyError('gelu_fast')\n")
+    path = pytester.path / "expect.yaml"
+    path.write_text("expected_failures:\n"
+                    "  - {clause: '*', test: 'test_*', message: \"KeyError: 'gelu_fast'\", reason: no gelu_fast}\n"
+                    "  - {clause: '*', test: 'test_*', message: 'NoSuchError', reason: never happens}\n")
+    result, doc = run_suite(pytester, "--expectations", str(path))
+    assert outcomes(doc) == {"test_broken": "failed", "test_fine": "passed", "test_crash": "xfailed"}
+    assert [e["reason"] for e in doc["expectations"]["stale"]] == ["never happens"]
+    bad = pytester.path / "bad.yaml"
+    bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, message: '(unclosed'}\n")
+    with pytest.raises(ExpectationsError, match="not a valid regular expression"):
+        load_expectations(bad)
