@@ -4,8 +4,8 @@ File format (``conformance/expectations/<impl>.yaml``)::
 
     implementation: hf-flax
     expected_failures:
-      - clause: FlaxElectraModel.call.default.position_ids   # clause id (fnmatch pattern allowed)
-        test: "test_defaults[FlaxElectraModel*]"            # test id without impl/device (fnmatch)
+      - clause: FlaxElectraModel.call.default.position_ids   # clause id (* and ? wildcards)
+        test: "test_defaults[FlaxElectraModel*]"            # test id without impl/device (* and ? wildcards)
         reason: "what the implementation does; what the spec says"
         decision: decision.some_id                          # optional
         devices: [cpu]                                      # optional: only on these devices
@@ -21,7 +21,6 @@ a pass into a failure, and are stale only when no failure in the run matched the
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,12 @@ _LOCATION = re.compile(r"^\S+:\d+$")  # the "path:line" a failure message starts
 
 class ExpectationsError(ValueError):
     pass
+
+
+def wildcard_match(pattern: str, text: str) -> bool:
+    """``*`` any run of characters, ``?`` one; everything else literal (test ids contain brackets)."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, text) is not None
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,10 @@ class Expectation:
         if self.dtypes is not None and (dtype or "float32") not in self.dtypes:
             return False
         target = stripped_id if "[" in self.test else function_name
-        return fnmatch.fnmatchcase(target, self.test)
+        return wildcard_match(self.test, target)
 
     def matches_clause(self, clauses) -> bool:
-        return any(fnmatch.fnmatchcase(c, self.clause) for c in clauses)
+        return any(wildcard_match(self.clause, c) for c in clauses)
 
     def as_dict(self) -> dict:
         d = {"clause": self.clause, "test": self.test, "reason": self.reason}
@@ -146,13 +151,12 @@ class ExpectationTracker:
                      message: str) -> Expectation | None:
         """The entry excusing this failure. A failure attributed to no clause (the test failed before
         declaring any) matches on the test pattern alone; ``message`` entries must match the text."""
-        for e in self.entries:
-            if (e.matches_test(stripped_id, function_name, device, dtype)
+        matching = [e for e in self.entries
+                    if e.matches_test(stripped_id, function_name, device, dtype)
                     and (not clauses or e.matches_clause(clauses))
-                    and (e.message is None or re.search(e.message, message))):
-                self.used.add(e.index)
-                return e
-        return None
+                    and (e.message is None or re.search(e.message, message))]
+        self.used.update(e.index for e in matching)  # every entry that explains it is in use
+        return matching[0] if matching else None
 
     def find_pass(self, stripped_id: str, function_name: str, clauses, device, dtype) -> Expectation | None:
         """The strict entry this pass contradicts (an unexpected pass), if any."""

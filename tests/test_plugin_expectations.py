@@ -150,3 +150,11 @@ def test_message_entries_excuse_matching_failures_only_and_never_fail_a_pass(pyt
     bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, message: '(unclosed'}\n")
     with pytest.raises(ExpectationsError, match="not a valid regular expression"):
         load_expectations(bad)
+
+
+def test_wildcards_treat_brackets_literally():
+    from conformance.expectations import wildcard_match
+
+    assert wildcard_match("test_x[*]", "test_x[TFElectraModel]")
+    assert wildcard_match("test_x[TF?lectra*]", "test_x[TFElectraModel-float16]")
+    assert not wildcard_match("test_x[M]", "test_x[N]") and not wildcard_match("test_x", "test_x[M]")
