@@ -195,7 +195,11 @@ def validate_report(document: dict) -> None:
 def write_report(document: dict, path: str | Path) -> None:
     from electra_core.files import atomic_write_bytes
 
-    atomic_write_bytes(path, (json.dumps(document, indent=1, default=str) + "\n").encode("utf-8"))
+    # one result per line: compact enough to commit as a baseline, still readable in a diff
+    head = {k: v for k, v in document.items() if k != "results"}
+    lines = ",\n".join(json.dumps(r, separators=(",", ":"), default=str) for r in document["results"])
+    text = json.dumps(head, separators=(",", ":"), default=str)[:-1] + ',\n"results":[\n' + lines + "\n]}\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_report(path: str | Path) -> dict:
