@@ -228,8 +228,11 @@ class TFElectraForQuestionAnswering(TFElectraPreTrainedModel):
     label_names = ("start_positions", "end_positions")
 
     def __init__(self, config, **kwargs):
+        if config.num_labels != 2:  # error.config.qa_num_labels
+            raise ValueError(f"{type(self).__name__} splits its qa_outputs into start and end logits, so "
+                             f"config.num_labels must be 2, got {config.num_labels}")
         super().__init__(config, **kwargs)
-        self.qa_outputs = dense(2, config, "qa_outputs")
+        self.qa_outputs = dense(config.num_labels, config, "qa_outputs")
         self._finish_init()
 
     def build_heads(self):
