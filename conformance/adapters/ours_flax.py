@@ -161,6 +161,26 @@ class FlaxAdapter:
         return RunResult(fields=fields, tuple_form=_numpy(as_tuple) if as_tuple is not None else None,
                          output_class=type(output).__name__)
 
+    def loss(self, handle: Handle, outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> np.ndarray:
+        """Optional protocol method (loss.flax_functions): the class's loss from its outputs (RunResult
+        fields) through impl_flax.losses.<head>; ``inputs`` holds the label arguments (labels, or
+        start_positions/end_positions) and attention_mask where the loss uses it."""
+        from impl_flax import losses
+        from spec import load_spec
+
+        head = load_spec().classes[handle.class_name].loss
+        fn = getattr(losses, head)
+        if head == "question_answering":
+            value = fn(outputs["start_logits"], outputs["end_logits"], inputs["start_positions"],
+                       inputs["end_positions"])
+        elif head == "pretraining":
+            value = fn(outputs["logits"], inputs["labels"], inputs.get("attention_mask"))
+        elif head == "sequence_classification":
+            value = fn(outputs["logits"], inputs["labels"], handle.native.config.problem_type)
+        else:
+            value = fn(outputs["logits"], inputs["labels"])
+        return np.asarray(value)
+
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         model = handle.native
         ids = np.asarray(inputs["input_ids"])
