@@ -64,8 +64,6 @@ def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
         width = cfg["hidden_size"] + draw(st.integers(1, 3))
         states = np.zeros((lead[0], 3, width), np.float32)
         return dict(inputs, encoder_hidden_states=states), {}, {"arg": "encoder_hidden_states", "actual": states.shape}
-    if error_id == "error.dropout_rng.missing":
-        return inputs, {"train": True, "seed": None}, {}
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
     return None

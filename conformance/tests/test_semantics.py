@@ -188,7 +188,8 @@ def test_sequence_summary_options(check, adapter, class_name, model_cache, data)
     """Multiple-choice logits recomputed in NumPy from the last hidden states and the head weights:
     summary_type, summary_use_proj and summary_activation as config.yaml defines them."""
     _multiple_choice_only(class_name)
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    every_summary_type = range(max(len(load_spec().config.field("summary_type").choices), len(S.default_buckets())))
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=tuple(every_summary_type)))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
