@@ -212,10 +212,15 @@ def config_bucket(index: int, class_name: str | None = None, **overrides: Any) -
 
 
 def class_config(class_name: str | None) -> dict:
-    """Config fields a class needs to work as specified (the causal LM is a decoder)."""
+    """Config fields a class needs to work as specified: the causal LM is a decoder; the QA heads
+    need two labels (errors.yaml error.config.qa_num_labels)."""
+    out: dict[str, Any] = {}
     if class_name and "CausalLM" in class_name:
-        return {"is_decoder": True}
-    return {}
+        out["is_decoder"] = True
+    qa_rule = _spec().errors.get("error.config.qa_num_labels")
+    if class_name and qa_rule is not None and class_name in (qa_rule.classes or ()):
+        out["num_labels"] = 2
+    return out
 
 
 def no_dropout(cfg: Mapping[str, Any]) -> dict:

@@ -135,6 +135,24 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
         check.that(not bad, clause=error_id, message=f"no error, and NaN/inf in {bad}")
 
 
+#: construction-stage clauses: config overrides that meet each condition
+_INIT_TRIGGERS = {"error.config.qa_num_labels": lambda draw: {"num_labels": draw(st.sampled_from([1, 3, 4]))}}
+
+
+@pytest.mark.parametrize("error_id", [e.id for e in load_spec().errors.values() if e.when == "init"])
+@examples(1)
+@given(data=st.data())
+def test_bad_construction_raises(check, adapter, class_name, error_id, data):
+    error = load_spec().errors[error_id]
+    if not error.applies_to(class_name, adapter.framework):
+        pytest.skip(f"{error_id} does not bind {class_name}")
+    if error_id not in _INIT_TRIGGERS:
+        pytest.skip(f"{error_id}: no config generator for this condition in this family")
+    cfg = S.config_bucket(0, class_name, **_INIT_TRIGGERS[error_id](data.draw))
+    with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg)):
+        adapter.build(class_name, cfg, device="cpu")
+
+
 @examples(1)
 @given(data=st.data())
 def test_tf_dict_input_with_unknown_key_raises(check, adapter, class_name, model_cache, data):
