@@ -51,7 +51,10 @@ def _spec():
 def _bounds(f, *, tiny: bool) -> tuple[float | None, float | None, bool]:
     """(low, high, high_exclusive) of a numeric field; ``tiny`` applies its strategy bounds."""
     lo = f.minimum if f.minimum is not None else f.exclusive_minimum
-    hi, hi_excl = (f.maximum, False) if f.maximum is not None else (f.exclusive_maximum, f.exclusive_maximum is not None)
+    if f.maximum is not None:
+        hi, hi_excl = f.maximum, False
+    else:
+        hi, hi_excl = f.exclusive_maximum, f.exclusive_maximum is not None
     if f.type == "int" and f.exclusive_minimum is not None and f.minimum is None:
         lo = int(f.exclusive_minimum) + 1
     strat = dict(f.strategy)
@@ -272,7 +275,8 @@ def attention_masks(draw, lead: tuple[int, ...], seq: int, *, kinds=("full", "ri
     return mask.reshape(*lead, seq)
 
 
-def head_masks(draw, cfg: Mapping[str, Any], *, per_layer: bool | None = None, fractional: bool | None = None) -> np.ndarray:
+def head_masks(draw, cfg: Mapping[str, Any], *, per_layer: bool | None = None,
+               fractional: bool | None = None) -> np.ndarray:
     """(L, N) or (N,) float32 head mask with 0/1 or fractional entries."""
     if per_layer is None:
         per_layer = draw(st.booleans())

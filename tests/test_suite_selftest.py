@@ -1,4 +1,4 @@
-"""Self-test of the conformance suite: deliberately broken variants of impl_tf (tests/broken/) must
+"""Self-test of the conformance suite: deliberately broken variants of impl_tf and impl_flax (tests/broken/) must
 each be flagged, with the clause id that names the defect, by the conformance test that owns it.
 
 Each variant runs in-process (pytester.runpytest) on one class and the test functions that matter
@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("tensorflow")
+pytest.importorskip("flax")
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: (variant class in tests/broken/tf_variants.py, conformance test module, -k selection, clause to flag)
+#: (variant: a class of tests/broken/tf_variants.py, or flax:<class> of flax_variants.py; conformance test
+#: module; -k selection; the clause it must be flagged with)
 VARIANTS = [
     ("TanhGelu", "test_semantics", "test_sequence_summary_options and TFElectraForMultipleChoice",
      "ElectraConfig.field.summary_activation"),
@@ -34,6 +36,12 @@ VARIANTS = [
      "loss.ignore_index"),
     ("DropoutInInference", "test_invariances", "test_dropout_only_in_training and TFElectraModel",
      "behaviour.tf.training_flag"),
+    ("flax:TanhGelu", "test_architecture", "test_encoder_layers_recomputed and FlaxElectraModel", "activation.gelu"),
+    ("flax:TokenTypesDefaultOnes", "test_defaults", "test_omitted_tensor_equals_documented_default and FlaxElectraModel",
+     "FlaxElectraModel.call.default.token_type_ids"),
+    ("flax:PaddingMaskIgnored", "test_semantics",
+     "test_attention_rows_sum_to_one_and_skip_masked_keys and FlaxElectraModel",
+     "FlaxBaseModelOutputWithPastAndCrossAttentions.field.attentions"),
 ]
 
 
@@ -52,20 +60,22 @@ def _imported_once():
 
     sys.path.insert(0, str(REPO))
     for name in ("hypothesis.strategies", "hypothesis.extra.numpy", "conformance.plugin", "conformance.strategies",
-                 "tests.broken.tf_variants", "impl_tf"):
+                 "tests.broken.tf_variants", "tests.broken.flax_variants", "impl_tf", "impl_flax"):
         importlib.import_module(name)
     yield
     sys.path.remove(str(REPO))
 
 
-@pytest.mark.parametrize("variant,module,selection,clause", VARIANTS, ids=[f"{v[0]}-{v[1][5:]}" for v in VARIANTS])
+@pytest.mark.parametrize("variant,module,selection,clause", VARIANTS,
+                         ids=[f"{v[0].replace(':', '-')}-{v[1][5:]}" for v in VARIANTS])
 def test_broken_variant_is_flagged_with_its_clause(pytester, variant, module, selection, clause):
     from tests.broken.patching import undo_all
 
     report = pytester.path / "report.json"
     try:
+        framework, _, name = variant.rpartition(":")
         pytester.runpytest("-p", "no:cacheprovider", "--pyargs", f"conformance.tests.{module}",
-                           "--impl", f"tests.broken.tf_variants:{variant}", "--devices", "cpu",
+                           "--impl", f"tests.broken.{framework or 'tf'}_variants:{name}", "--devices", "cpu",
                            "--dtypes", "float32", "--conformance-profile", "ci", "-k", selection,
                            "--conformance-report", str(report))
     finally:

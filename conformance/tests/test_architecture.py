@@ -66,7 +66,8 @@ def test_encoder_layers_recomputed(check, adapter, class_name, model_cache, data
 def test_head_recomputed(check, adapter, class_name, model_cache, data):
     head = spec_class(class_name).loss
     if head not in _HEAD_CLAUSE:
-        pytest.skip(f"{class_name} has no per-position/first-token head (multiple choice: test_sequence_summary_options)")
+        pytest.skip(f"{class_name} has no per-position or first-token head "
+                    f"(the multiple-choice head is test_sequence_summary_options)")
     case = data.draw(S.cases(class_name, args=_INPUTS))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)

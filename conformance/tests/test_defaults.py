@@ -57,7 +57,8 @@ def test_omitted_tensor_equals_documented_default(check, adapter, class_name, mo
         p = spec_class(class_name).call_arg(name)
         explicit_inputs = dict(case.inputs, **{name: computable_default(p.default, case)})
         explicit = tensor_fields(run(model_cache, handle, explicit_inputs))
-        check.equal(sorted(explicit), sorted(omitted), clause=p.default_id, what=f"fields with {name} passed explicitly")
+        check.equal(sorted(explicit), sorted(omitted), clause=p.default_id,
+                    what=f"fields with {name} passed explicitly")
         for field, value in omitted.items():
             check.allclose(explicit[field], value, clause=p.default_id, kind=SELF_KIND, field=field.split(".")[0])
 

@@ -35,10 +35,12 @@ def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
     if error_id == "error.sequence.too_long":
         n = cfg["max_position_embeddings"] + draw(st.integers(1, 3))
         long_ids = np.resize(ids, (*lead, n))
-        return {"input_ids": long_ids}, {}, {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
+        values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
+        return {"input_ids": long_ids}, {}, values
     if error_id == "error.shape.mismatch":
         name = draw(st.sampled_from(["attention_mask", "token_type_ids"]))
-        bad = np.ones((*lead, seq + 1), dtype=ids.dtype) if name == "attention_mask" else np.zeros((*lead, seq - 1), ids.dtype)
+        bad = (np.ones((*lead, seq + 1), dtype=ids.dtype) if name == "attention_mask"
+               else np.zeros((*lead, seq - 1), ids.dtype))
         return dict(inputs, **{name: bad}), {}, {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape)}
     if error_id == "error.input_ids.rank":
         bad = ids.reshape(-1)

@@ -29,7 +29,8 @@ def expected_loss(head: str, fields, inputs, config) -> tuple[float, list[str]]:
         rules.append("loss.pretraining.masked_positions")
         return ref.discriminator_loss(fields["logits"], inputs["labels"], inputs.get("attention_mask")), rules
     if head == "masked_lm":
-        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules + ["loss.ignore_index"]
+        rules.append("loss.ignore_index")
+        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
     if head == "token_classification":
         rules += ["loss.ignore_index", "loss.token_classification.attention_mask_not_used"]
         return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
@@ -92,7 +93,8 @@ def test_loss_equals_numpy_recomputation(check, adapter, class_name, model_cache
     check.clause(*rules, "loss.scalar")
     check.that(loss is not None, clause=f"loss.{head}", message="labels were given but no loss was returned")
     check.equal(np.shape(loss), (), clause="loss.scalar", what="loss shape")
-    check.that(np.asarray(loss).dtype == np.float32, clause="loss.float32", message=f"loss dtype {np.asarray(loss).dtype}")
+    check.that(np.asarray(loss).dtype == np.float32, clause="loss.float32",
+               message=f"loss dtype {np.asarray(loss).dtype}, expected float32")
     check.allclose(loss, expected, clause=f"loss.{head}", kind=REFERENCE_KIND, field="loss")
 
 

@@ -42,7 +42,8 @@ def _check_field(check, fspec, value, case) -> None:
         check.equal(tuple(a.shape), expected, clause=fspec.id,
                     what=f"shape of {fspec.name}{f'[{i}]' if fspec.tuple else ''} ({fspec.shape})")
         if fspec.dtype == "float":
-            check.that(a.dtype.kind == "f", clause=fspec.id, message=f"{fspec.name} has dtype {a.dtype}, expected float")
+            check.that(a.dtype.kind == "f", clause=fspec.id,
+                       message=f"{fspec.name} has dtype {a.dtype}, expected float")
 
 
 @examples(3)
@@ -55,8 +56,8 @@ def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, dat
     handle = build(model_cache, class_name, case.config)
     result = run(model_cache, handle, case.inputs, flags=flags)
     check.clause(*(sc.call_arg(n).default_id for n in sc.labels if n not in case.inputs))  # omitted: no loss
-    check.equal(result.output_class or sc.output_class, sc.output_class, clause=f"{class_name}.output.{out.fields[0].name}",
-                what="output class")
+    check.equal(result.output_class or sc.output_class, sc.output_class,
+                clause=f"{class_name}.output.{out.fields[0].name}", what="output class")
     for fspec in out.fields:
         want = is_present(fspec.present_when, class_name, case.config, flags, case.inputs)
         have = fspec.name in result.fields and result.fields[fspec.name] is not None

@@ -14,6 +14,7 @@ from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, blame_alterna
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_DEFAULT_EPS = load_spec().config.field("layer_norm_eps").default
 
 
 def _field_id(class_name: str, field: str) -> str:
@@ -112,7 +113,7 @@ def test_encoder_input_is_the_embedding_layer(check, adapter, class_name, model_
     config_eps = case.config["layer_norm_eps"]
     blame_alternative(check, got, want, [("ElectraConfig.field.layer_norm_eps", f"LayerNorm epsilon {eps:g} instead "
                                           f"of the config's {config_eps:g}", expected(eps))
-                                         for eps in (load_spec().config.field("layer_norm_eps").default, 1e-6, 1e-5, 1e-3)
+                                         for eps in (_DEFAULT_EPS, 1e-6, 1e-5, 1e-3)
                                          if eps != config_eps])
     check.allclose(got, want, clause=_field_id(class_name, "hidden_states"), kind=REFERENCE_KIND, field="hidden_states")
 
@@ -197,7 +198,8 @@ def test_sequence_summary_options(check, adapter, class_name, model_cache, data)
     hidden = out.fields["hidden_states"][-1]
     got = np.asarray(out.fields["logits"], np.float64)
     clauses = {n: f"ElectraConfig.field.{n}" for n in ("summary_type", "summary_use_proj", "summary_activation")}
-    check.clause(*clauses.values(), "architecture.multiple_choice_head", f"activation.{cfg['summary_activation'] or 'linear'}")
+    check.clause(*clauses.values(), "architecture.multiple_choice_head",
+                 f"activation.{cfg['summary_activation'] or 'linear'}")
     want = _summary_logits(hidden, w, cfg, case.lead)
     alternatives = [(spec_field, f"{name}={alt!r} (the config says {cfg[name]!r})",
                      _summary_logits(hidden, w, dict(cfg, **{name: alt}), case.lead))

@@ -1,0 +1,71 @@
+"""Broken variants of impl_flax for the suite's self-test (tests/test_suite_selftest.py); the patch
+is applied when the adapter is created and undone by tests.broken.patching.undo_all.
+
+Shape keys: B batch, S sequence.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from conformance.adapters.ours_flax import FlaxAdapter
+from tests.broken.patching import patch
+
+
+class _Broken(FlaxAdapter):
+    defect = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = f"flax-broken-{self.defect}"
+        self.apply()
+
+    def apply(self) -> None:
+        raise NotImplementedError
+
+
+def _edit_prepared_inputs(change) -> None:
+    """Patch the call-input preparation so that ``change(given, prepared)`` edits its result;
+    ``given`` holds the arguments as the caller passed them."""
+    from impl_flax import validation
+
+    original = validation.prepare_call_inputs
+
+    def prepare(config, **given):
+        prepared = original(config, **given)
+        change(given, prepared)
+        return prepared
+
+    patch(validation, "prepare_call_inputs", prepare)
+
+
+class TanhGelu(_Broken):
+    """gelu computed with the tanh approximation although the spec says exact (erf)."""
+    defect = "tanh-gelu"
+
+    def apply(self):
+        from impl_flax.modeling import activations
+
+        patch(activations, "_ACTIVATIONS", dict(activations._ACTIVATIONS, gelu=activations._tanh_gelu))
+
+
+class TokenTypesDefaultOnes(_Broken):
+    """An omitted token_type_ids means all ones (sentence B) instead of zeros."""
+    defect = "token-types-default-ones"
+
+    def apply(self):
+        def change(given, prepared):
+            if given.get("token_type_ids") is None:
+                prepared["token_type_ids"] = jnp.ones_like(prepared["token_type_ids"])
+
+        _edit_prepared_inputs(change)
+
+
+class PaddingMaskIgnored(_Broken):
+    """attention_mask is accepted but every position attends."""
+    defect = "padding-mask-ignored"
+
+    def apply(self):
+        def change(given, prepared):
+            prepared["attention_mask"] = jnp.ones_like(prepared["attention_mask"])
+
+        _edit_prepared_inputs(change)
