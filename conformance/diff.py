@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from conformance.results import headline
+
 FAILING = ("failed", "unexpected_pass")
 RUN_INFO_KEYS = ("spec_version", "profile", "devices_requested", "dtypes", "python", "platform")
 
@@ -112,7 +114,7 @@ def format_diff(diff: Diff, drift_ratio: float) -> list[str]:
         lines.extend("  " + fmt(*row) for row in rows)
 
     section("NEW FAILURES", diff.new_failures,
-            lambda k, a, b, msg: f"{k}: {a or 'absent'} -> {b}: {msg.splitlines()[0][:200] if msg else ''}")
+            lambda k, a, b, msg: f"{k}: {a or 'absent'} -> {b}: {headline(msg)[:200]}")
     section("NEW PASSES", diff.new_passes, lambda k, a, b: f"{k}: {a} -> {b}")
     section(f"NUMERIC DRIFT (max error grew more than {drift_ratio:g}x)", diff.drift,
             lambda k, a, b, tol: f"{k}: {a:.3g} -> {b:.3g} (tolerance atol {tol})")

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import yaml
 
+from conformance.results import headline
+
 EXPECTATIONS_DIR = Path(__file__).parent / "expectations"
-_LOCATION = re.compile(r"^\S+:\d+$")  # the "path:line" a failure message starts with
 
 
 class ExpectationsError(ValueError):
@@ -192,6 +193,6 @@ def draft_entries(document: dict, impl: str) -> list[dict]:
         if (clause, r["test"]) in seen:
             continue
         seen.add((clause, r["test"]))
-        first = next((ln for ln in r["message"].splitlines() if ln.strip() and not _LOCATION.match(ln)), "").strip()
+        first = headline(r["message"])
         entries.append({"clause": clause, "test": r["test"], "reason": f"TODO: {first[:200]}"})
     return entries

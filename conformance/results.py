@@ -6,6 +6,7 @@ Outcomes: passed, failed, skipped, xfailed (failed as the expectations file says
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from conformance.checks import ClauseFailure, TestRecord
@@ -38,6 +39,14 @@ def failed_clauses(excinfo, declared: list) -> list:
 
     walk(excinfo.value)
     return list(dict.fromkeys(found)) or list(declared)
+
+
+_LOCATION = re.compile(r"^\S+:\d+$")  # the "path:line" a failure message starts with
+
+
+def headline(message: str) -> str:
+    """The first informative line of a failure message (skipping the raising location)."""
+    return next((ln.strip() for ln in message.splitlines() if ln.strip() and not _LOCATION.match(ln)), "")
 
 
 def _leaves(err) -> list:
