@@ -70,11 +70,14 @@ def run_info_changes(old: dict, new: dict) -> list:
 
 def only_impl(document: dict, impl: str) -> dict:
     """The part of a report about one implementation (e.g. to diff a merged run against its baseline)."""
+    from conformance.report import by_clause, by_family, coverage, summarize
+
     results = [r for r in document["results"] if r["impl"] == impl]
-    clauses = {c: {impl: cells[impl]} for c, cells in document["clauses"].items() if impl in cells}
     run_info = dict(document["run_info"])
     run_info["implementations"] = [i for i in run_info["implementations"] if i["name"] == impl]
-    return {**document, "results": results, "clauses": clauses, "run_info": run_info}
+    spec_ids = sorted(set(document["coverage"]["exercised"]) | set(document["coverage"]["missing"]))
+    return {**document, "results": results, "clauses": by_clause(results), "families": by_family(results),
+            "run_info": run_info, "summary": summarize(results), "coverage": coverage(results, spec_ids)}
 
 
 def compare(old: dict, new: dict, *, drift_ratio: float = 2.0, drift_floor: float = 0.01,

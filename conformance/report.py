@@ -114,7 +114,7 @@ def coverage(results: list[dict], spec_ids: list[str]) -> dict:
             "unknown": [c for c in exercised if c not in spec_set]}
 
 
-def _summary(results: list[dict]) -> dict:
+def summarize(results: list[dict]) -> dict:
     counts = {k: sum(1 for r in results if r["outcome"] == k) for k in COUNTED}
     return {**counts, "total": len(results), "ok": counts["failed"] == 0 and counts["unexpected_pass"] == 0}
 
@@ -145,7 +145,7 @@ def build_report(state, session) -> dict:
     }
     spec_ids = _safe(spec_clause_ids, [])
     return {
-        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": _summary(results),
+        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results),
         "results": results, "clauses": by_clause(results),
         "families": by_family(results), "family_cache": state.store.family_counts,
         "coverage": coverage(results, spec_ids if isinstance(spec_ids, list) else []),
@@ -178,7 +178,7 @@ def merge_reports(documents: list[dict]) -> dict:
                 slot[k] += counts.get(k, 0)
     spec_ids = sorted(set(documents[0]["coverage"]["exercised"]) | set(documents[0]["coverage"]["missing"]))
     return {
-        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": _summary(results),
+        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results),
         "results": results, "clauses": by_clause(results), "families": by_family(results),
         "family_cache": family_cache, "coverage": coverage(results, spec_ids),
         "expectations": {k: [e for d in documents for e in d["expectations"][k]] for k in ("entries", "stale")},
