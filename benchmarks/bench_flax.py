@@ -26,18 +26,22 @@ CONFIGS = {
 BATCH, SEQ = 8, 128
 
 
-def _timed(fn, iters: int) -> tuple[float, float]:
-    """(seconds of the first call = trace + compile + run, median seconds of ``iters`` later calls)."""
+def _seconds(fn) -> float:
     start = time.perf_counter()
     jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    jax.block_until_ready(fn())  # warm-up
-    runs = []
+    return time.perf_counter() - start
+
+
+def _timed_pair(ours, reference, iters: int) -> tuple[float, float, float, float]:
+    """First-call seconds (trace + compile + run) of both, then the median of ``iters`` runs of each,
+    interleaved so that a change in machine load hits both alike."""
+    our_first, ref_first = _seconds(ours), _seconds(reference)
+    _seconds(ours), _seconds(reference)  # warm-up
+    our_runs, ref_runs = [], []
     for _ in range(iters):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        runs.append(time.perf_counter() - start)
-    return first, statistics.median(runs)
+        our_runs.append(_seconds(ours))
+        ref_runs.append(_seconds(reference))
+    return our_first, ref_first, statistics.median(our_runs), statistics.median(ref_runs)
 
 
 def bench(name: str, iters: int) -> dict:
@@ -59,8 +63,9 @@ def bench(name: str, iters: int) -> dict:
 
     reference_jitted = jax.jit(lambda p, i, m, t: reference(i, attention_mask=m, token_type_ids=t, params=p)[0])
     device_args = [jnp.asarray(a) for a in (ids, mask, types)]
-    ref_first, ref_time = _timed(lambda: reference_jitted(reference.params, *device_args), iters)
-    our_first, our_time = _timed(lambda: ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state, iters)
+    our_first, ref_first, our_time, ref_time = _timed_pair(
+        lambda: ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state,
+        lambda: reference_jitted(reference.params, *device_args), iters)
 
     error = float(jnp.max(jnp.abs(ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
                                   - reference_jitted(reference.params, *device_args))))
@@ -75,7 +80,7 @@ def main() -> None:
     parser.add_argument("--configs", default="small,base")
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; batch {BATCH} x seq {SEQ}, float32, "
-          f"median of {args.iters} runs")
+          f"median of {args.iters} interleaved runs")
     print(f"{'config':7} {'impl_flax tok/s':>16} {'transformers tok/s':>19} {'ratio':>6} "
           f"{'compile ours s':>15} {'compile ref s':>14} {'max|diff|':>10}")
     for name in args.configs.split(","):

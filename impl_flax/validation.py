@@ -155,10 +155,10 @@ def _prepare_attention_mask(attention_mask, shape: tuple, past: int, capacity: i
 
 
 def _prepare_head_mask(config, head_mask, compute_dtype):
-    """None, (N,) or (L, N) -> (L, N) multipliers."""
+    """None (keep every head: no multiplier at all), (N,) or (L, N) -> (L, N) multipliers."""
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     if head_mask is None:
-        return jnp.ones((layers, heads), compute_dtype)
+        return None
     head_mask = check_numeric("head_mask", head_mask)
     if tuple(head_mask.shape) == (heads,):
         head_mask = jnp.broadcast_to(jnp.asarray(head_mask)[None, :], (layers, heads))

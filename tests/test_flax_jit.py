@@ -73,6 +73,7 @@ def test_dropout_follows_the_rng_and_only_with_train(qa):
     np.testing.assert_array_equal(model(**inputs, dropout_rng=key).start_logits, plain)
 
 
+@pytest.mark.slow  # gradients through the model are also exercised by test_flax_losses' optax steps
 def test_grad_through_the_jitted_call_is_finite(qa):
     model, inputs = qa
 

@@ -97,7 +97,7 @@ class ElectraSelfAttention(nn.Module):
 
     def __call__(self, hidden_states, key_mask, layer_head_mask, key_value_states=None, init_cache: bool = False,
                  deterministic: bool = True, output_attentions: bool = False):
-        """hidden_states (B, S, H); key_mask (B, 1, 1, Sk) bool, True = may attend; layer_head_mask (N,) float;
+        """hidden_states (B, S, H); key_mask (B, 1, 1, Sk) bool, True = may attend; layer_head_mask (N,) float or None (all kept);
         key_value_states (B, enc_seq, H) for cross-attention. Returns context (B, S, H) and probs (B, N, S, Sk)."""
         c = self.config
         query, key, value = self._project(hidden_states, key_value_states)
@@ -127,7 +127,8 @@ class ElectraSelfAttention(nn.Module):
         scores = jnp.where(allowed, scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
         probs = self.dropout(probs, deterministic=deterministic)
-        probs = probs * layer_head_mask.astype(probs.dtype)[None, :, None, None]
+        if layer_head_mask is not None:
+            probs = probs * layer_head_mask.astype(probs.dtype)[None, :, None, None]
 
         context = jnp.einsum("bnqk,bknd->bqnd", probs, value)
         context = context.reshape(context.shape[:2] + (c.hidden_size,))

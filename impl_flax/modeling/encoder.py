@@ -91,14 +91,15 @@ class ElectraLayerStack(nn.Module):
     def __call__(self, hidden_states, key_mask, head_mask, encoder_hidden_states, encoder_key_mask,
                  init_cache: bool = False, deterministic: bool = True, output_attentions: bool = False,
                  output_hidden_states: bool = False):
-        """head_mask (L, N). Returns the last (B, S, H) and tuples (or None) of hidden states (L+1),
+        """head_mask (L, N) or None (every head kept). Returns the last (B, S, H) and tuples (or None) of hidden states (L+1),
         attentions (L) and cross-attentions (L)."""
         layer_class = _RematLayer if self.gradient_checkpointing else ElectraLayer
         all_hidden, all_self, all_cross = [hidden_states], [], []
         for i in range(self.config.num_hidden_layers):
             layer = layer_class(self.config, dtype=self.dtype, name=str(i))
             hidden_states, self_probs, cross_probs = layer(
-                hidden_states, key_mask, head_mask[i], encoder_hidden_states, encoder_key_mask,
+                hidden_states, key_mask, None if head_mask is None else head_mask[i], encoder_hidden_states,
+                encoder_key_mask,
                 init_cache, deterministic, output_attentions)
             all_hidden.append(hidden_states)
             all_self.append(self_probs)

@@ -42,7 +42,7 @@ class ElectraModule(nn.Module):
     def __call__(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                  encoder_hidden_states=None, encoder_attention_mask=None, init_cache: bool = False,
                  deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False):
-        """input_ids, token_type_ids, position_ids (B, S) int; attention_mask (B, Sk) int; head_mask (L, N) float;
+        """input_ids, token_type_ids, position_ids (B, S) int; attention_mask (B, Sk) int; head_mask (L, N) float or None;
         encoder_hidden_states (B, enc_seq, H); encoder_attention_mask (B, enc_seq)."""
         x = self.embeddings(input_ids, token_type_ids, position_ids, deterministic=deterministic)
         if self.config.embedding_size != self.config.hidden_size:
