@@ -5,6 +5,7 @@
     electra-conformance render REPORT.json [-o out.md|out.html]
     electra-conformance coverage REPORT.json [--missing]
     electra-conformance draft-expectations REPORT.json --impl NAME   (entries to edit into an expectations file)
+    electra-conformance baseline REPORT.json --impl NAME [-o conformance/baselines/NAME.json]
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from conformance.diff import compare, format_diff, only_impl
 from conformance.registry import BUILTIN_ENVIRONMENT
 from conformance.report import merge_reports, read_report, validate_report, write_report
 
-SUBCOMMANDS = ("run", "diff", "render", "coverage", "draft-expectations")
+SUBCOMMANDS = ("run", "diff", "render", "coverage", "draft-expectations", "baseline")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     cov = sub.add_parser("coverage", help="clause coverage of a report")
     cov.add_argument("report")
     cov.add_argument("--missing", action="store_true", help="list the spec clauses no test exercised")
+    base = sub.add_parser("baseline", help="write one implementation's part of a report as its baseline")
+    base.add_argument("report")
+    base.add_argument("--impl", required=True)
+    base.add_argument("-o", "--output", default=None, help="default: conformance/baselines/<impl>.json")
     draft = sub.add_parser("draft-expectations", help="YAML entries for every failure of one impl in a report")
     draft.add_argument("report")
     draft.add_argument("--impl", required=True)
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")
     args = _parser().parse_args(argv)
     commands = {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage,
-                "draft-expectations": cmd_draft}
+                "draft-expectations": cmd_draft, "baseline": cmd_baseline}
     return commands[args.command](args)
 
 
@@ -207,6 +212,18 @@ def cmd_coverage(args) -> int:
           f"{len(cov['missing'])} missing; {len(cov['unknown'])} exercised ids not in the spec")
     if args.missing:
         print("\n".join("  " + c for c in cov["missing"]))
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    document = only_impl(read_report(args.report), args.impl)
+    if not document["results"]:
+        print(f"{args.report} has no results of {args.impl!r}")
+        return 1
+    validate_report(document)
+    output = Path(args.output or Path(__file__).parent / "baselines" / f"{args.impl}.json")
+    write_report(document, output)
+    print(f"wrote {output} ({document['summary']['total']} results, ok={document['summary']['ok']})")
     return 0
 
 

@@ -133,3 +133,17 @@ def test_cli_run_writes_merged_report_and_rendered_views(pytester, capsys):
     assert (pytester.path / "out" / "conformance.parts" / "fake_adapter_FakeAdapter.json").exists()
     assert "ELECTRA conformance matrix" in out and "[fake_adapter:FakeAdapter] 2/2 tests" in out
     assert f"report: {report}" in out
+
+
+def test_cli_baseline_keeps_one_implementation(old, tmp_path):
+    other = copy.deepcopy(old)
+    other["run_info"]["implementations"][0]["name"] = "fake2"
+    for r in other["results"]:
+        r["impl"] = "fake2"
+    (tmp_path / "m.json").write_text(json.dumps(merge_reports([old, other])))
+    out = tmp_path / "base.json"
+    assert cli.main(["baseline", str(tmp_path / "m.json"), "--impl", "fake2", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    validate_report(doc)
+    assert {r["impl"] for r in doc["results"]} == {"fake2"} and doc["summary"]["total"] == 2
+    assert cli.main(["baseline", str(tmp_path / "m.json"), "--impl", "nope", "-o", str(out)]) == 1
