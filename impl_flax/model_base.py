@@ -67,8 +67,6 @@ class FlaxElectraPreTrainedModel:
                                          gradient_checkpointing=gradient_checkpointing)
         self._shape_tree = None
         self._validated_params = set()
-        self.trace_count = 0  # how often the jitted call was traced (compiled) so far
-        self._jitted_forward = jax.jit(self._forward, static_argnames=("flags",))
 
     def enable_gradient_checkpointing(self) -> None:
         """Rematerialise every encoder layer in the backward pass (same numbers, less memory)."""
@@ -220,7 +218,8 @@ class FlaxElectraPreTrainedModel:
             self.check_params(params)
         rng = dropout_rng if train else None
         flags = (output_attentions, output_hidden_states, train)
-        outputs = self._jitted_forward(params, past_key_values, rng, inputs, flags=flags)
+        outputs = _jitted_forward(params, past_key_values, rng, inputs, module=self._module,
+                                  output_class=self.output_class, flags=flags)
         return outputs if return_dict else outputs.to_tuple()
 
     def dropout_rates(self) -> list[float]:
@@ -230,25 +229,11 @@ class FlaxElectraPreTrainedModel:
     def _has_dropout(self) -> bool:
         return any(rate > 0 for rate in self.dropout_rates())
 
-    def _forward(self, params, cache, dropout_rng, inputs, flags):
-        """The traced body: module.apply with the "cache" collection mutable when a cache is given."""
-        self.trace_count += 1
-        output_attentions, output_hidden_states, train = flags
-        variables = {"params": params}
-        if cache is not None:
-            variables["cache"] = cache
-        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
-        result = self._module.apply(variables, **inputs, deterministic=not train,
-                                    output_attentions=output_attentions,
-                                    output_hidden_states=output_hidden_states, rngs=rngs,
-                                    mutable=["cache"] if cache is not None else False)
-        if cache is not None:
-            fields, mutated = result
-            fields = {**fields, "past_key_values": unfreeze(mutated["cache"])}
-        else:
-            fields = result
-        cls = self.output_class
-        return cls(**{name: fields.get(name) for name in cls._fields})
+    @property
+    def trace_count(self) -> int:
+        """How often the jitted call was traced (compiled) for this model's module so far. The compile
+        cache is shared by every model whose module (class, config, dtype) is equal."""
+        return _TRACE_COUNTS.get(self._module, 0)
 
     # -- files ------------------------------------------------------------------------------------
     @classmethod
@@ -270,3 +255,30 @@ class FlaxElectraPreTrainedModel:
         from impl_flax.checkpoint import save_pretrained
 
         save_pretrained(self, save_directory, self.params if params is None else params, formats)
+
+
+# One compile cache for every model instance: modules with equal class, config and dtype compare
+# equal, so a new instance (from_pretrained, a second model) reuses what an earlier one compiled.
+_TRACE_COUNTS: dict = {}
+
+
+def _forward(params, cache, dropout_rng, inputs, *, module, output_class, flags):
+    """The traced body: module.apply with the "cache" collection mutable when a cache is given."""
+    _TRACE_COUNTS[module] = _TRACE_COUNTS.get(module, 0) + 1
+    output_attentions, output_hidden_states, train = flags
+    variables = {"params": params}
+    if cache is not None:
+        variables["cache"] = cache
+    rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+    result = module.apply(variables, **inputs, deterministic=not train, output_attentions=output_attentions,
+                          output_hidden_states=output_hidden_states, rngs=rngs,
+                          mutable=["cache"] if cache is not None else False)
+    if cache is not None:
+        fields, mutated = result
+        fields = {**fields, "past_key_values": unfreeze(mutated["cache"])}
+    else:
+        fields = result
+    return output_class(**{name: fields.get(name) for name in output_class._fields})
+
+
+_jitted_forward = jax.jit(_forward, static_argnames=("module", "output_class", "flags"))

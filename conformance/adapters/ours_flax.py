@@ -1,7 +1,8 @@
 """Adapter ``flax``: this project's JAX + Flax linen implementation (impl_flax).
 
 Weights travel under canonical (PyTorch) names through electra_core.checkpoint; ``compiled=True`` runs
-through an outer jax.jit over (params, inputs), ``compiled=False`` runs eagerly (jax.disable_jit);
+through an outer jax.jit over (params, inputs), ``compiled=False`` calls the model as a user does
+(its own call validates on the host, then runs one cached jit of module.apply shared by equal modules);
 save/load are impl_flax's save_pretrained / from_pretrained.
 """
 from __future__ import annotations
@@ -138,8 +139,7 @@ class FlaxAdapter:
             return model(**arrays, params=params, dropout_rng=rng, train=train, return_dict=return_dict, **flags)
 
         if not compiled:
-            with jax.disable_jit():
-                return call(model.params, arrays, rng)
+            return call(model.params, arrays, rng)
         key = (tuple(sorted(flags.items())), train, return_dict)
         jitted = handle.extra["jit"].get(key)
         if jitted is None:
