@@ -250,9 +250,16 @@ class FlaxElectraPreTrainedModel:
                                config_overrides=config_overrides)
 
     def save_pretrained(self, save_directory: str | os.PathLike, params: dict | None = None,
-                        formats: tuple[str, ...] = ("msgpack", "safetensors")) -> None:
-        """Write config.json plus flax_model.msgpack and/or model.safetensors (PyTorch names), atomically."""
+                        safe_serialization: bool | None = None, formats: tuple[str, ...] | None = None) -> None:
+        """Write config.json plus weights atomically (api.save_pretrained): by default both
+        flax_model.msgpack and model.safetensors (PyTorch names); safe_serialization=True only
+        model.safetensors, False only flax_model.msgpack; ``formats`` selects explicitly."""
         from impl_flax.checkpoint import save_pretrained
+
+        if formats is None:
+            formats = {None: ("msgpack", "safetensors"), True: ("safetensors",), False: ("msgpack",)}[safe_serialization]
+        elif safe_serialization is not None:
+            raise ValueError("pass either safe_serialization or formats to save_pretrained, not both")
 
         save_pretrained(self, save_directory, self.params if params is None else params, formats)
 

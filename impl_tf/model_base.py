@@ -150,20 +150,25 @@ class TFElectraPreTrainedModel(keras.Model):
 
     # -- checkpoints -----------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, name_or_path, *, revision=None, cache_dir=None, local_files_only=False,
+    def from_pretrained(cls, pretrained_model_name_or_path, *, revision=None, cache_dir=None, local_files_only=False,
                         ignore_mismatched_sizes=False, config=None, **config_overrides):
         """Build from a local directory or hub id (config.json + model.safetensors / tf_model.h5)."""
         from impl_tf.pretrained import load_pretrained
 
-        return load_pretrained(cls, name_or_path, revision=revision, cache_dir=cache_dir,
+        return load_pretrained(cls, pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, ignore_mismatched_sizes=ignore_mismatched_sizes,
                                config=config, **config_overrides)
 
-    def save_pretrained(self, save_directory, formats=("safetensors",)):
-        """Write config.json and the weights (model.safetensors with PyTorch names; tf_model.h5 in
-        transformers' TF layout when ``formats`` includes "h5"), atomically."""
+    def save_pretrained(self, save_directory, safe_serialization=None, formats=None):
+        """Write config.json and the weights atomically (api.save_pretrained): model.safetensors with
+        PyTorch names by default or with safe_serialization=True, tf_model.h5 in transformers' TF layout
+        with safe_serialization=False; ``formats`` ("safetensors", "h5") selects several at once."""
         from impl_tf.pretrained import save_pretrained
 
+        if formats is None:
+            formats = ("h5",) if safe_serialization is False else ("safetensors",)
+        elif safe_serialization is not None:
+            raise ValueError("pass either safe_serialization or formats to save_pretrained, not both")
         save_pretrained(self, save_directory, formats=tuple(formats))
 
     # -- serving ---------------------------------------------------------------------------------

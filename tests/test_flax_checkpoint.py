@@ -133,3 +133,18 @@ def test_failed_save_leaves_the_previous_checkpoint_intact(saved, tmp_path, monk
     with pytest.raises(OSError, match=str(tmp_path)):
         build("FlaxElectraForMaskedLM", seed=9).save_pretrained(tmp_path)
     assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before
+
+
+@pytest.mark.parametrize("safe, files", [(None, {"config.json", "model.safetensors", "flax_model.msgpack"}),
+                                         (True, {"config.json", "model.safetensors"}),
+                                         (False, {"config.json", "flax_model.msgpack"})])
+def test_safe_serialization_selects_the_weight_file(tmp_path, safe, files):
+    model = build("FlaxElectraModel")
+    model.save_pretrained(tmp_path, **({} if safe is None else {"safe_serialization": safe}))
+    assert {p.name for p in tmp_path.iterdir()} == files  # api.save_pretrained
+    reloaded = impl_flax.FlaxElectraModel.from_pretrained(pretrained_model_name_or_path=str(tmp_path))
+    assert flax_to_pt(reloaded.params).keys() == flax_to_pt(model.params).keys()
+    for name, value in flax_to_pt(model.params).items():
+        np.testing.assert_array_equal(flax_to_pt(reloaded.params)[name], value)
+    with pytest.raises(ValueError, match="safe_serialization or formats"):
+        model.save_pretrained(tmp_path, safe_serialization=True, formats=("msgpack",))

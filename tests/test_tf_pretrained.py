@@ -153,3 +153,17 @@ def test_resize_an_untied_head_and_save_it(tmp_path):
     loaded = impl_tf.TFElectraForMaskedLM.from_pretrained(tmp_path)
     assert loaded.config.vocab_size == 44
     _assert_same_weights(model, loaded)
+
+
+@pytest.mark.parametrize("safe, files", [(None, {"config.json", "model.safetensors"}),
+                                         (True, {"config.json", "model.safetensors"}),
+                                         (False, {"config.json", "tf_model.h5"})])
+def test_safe_serialization_selects_the_weight_file(tmp_path, safe, files):
+    model = impl_tf.TFElectraModel(tiny_config())
+    model.save_pretrained(tmp_path, **({} if safe is None else {"safe_serialization": safe}))
+    assert {p.name for p in tmp_path.iterdir()} == files  # api.save_pretrained
+    reloaded = impl_tf.TFElectraModel.from_pretrained(pretrained_model_name_or_path=str(tmp_path))
+    for name, value in canonical_state(model).items():
+        np.testing.assert_array_equal(canonical_state(reloaded)[name], value)
+    with pytest.raises(ValueError, match="safe_serialization or formats"):
+        model.save_pretrained(tmp_path, safe_serialization=True, formats=("h5",))
