@@ -2,7 +2,7 @@
 tf.function(jit_compile=True), on the electra-small config and an electra-base-sized one,
 batch 8 x seq 128. Each side runs in its own subprocess (the reference needs TF_USE_LEGACY_KERAS=1).
 
-    python benchmarks/bench_tf.py [--iters 10] [--rounds 3] [--batch 8] [--seq 128] [--configs small,base]
+    python benchmarks/bench_tf.py [--iters 10] [--rounds 3] [--batch 8] [--seq 128] [--configs small,base,minilm]
 
 Both sides stay alive in worker processes and are timed in alternating rounds (best round counts), so
 a busy machine affects both alike. Prints tokens/s of both, their ratio (ours / reference), XLA compile
@@ -20,6 +20,19 @@ import time
 # electra-small is the ElectraConfig default (E128 H256 L12 N4 I1024 V30522); base-sized overrides it
 CONFIGS = {"small": {}, "base": dict(embedding_size=768, hidden_size=768, num_attention_heads=12,
                                       intermediate_size=3072)}
+#: realistic weights: the trained all-MiniLM-L6-v2 encoder converted to ELECTRA (electra_core.convert.minilm);
+#: our side loads it with from_pretrained, the reference side gets the same config (weights do not
+#: change the speed, and transformers' TF classes cannot read this safetensors file with safetensors 0.8)
+PRETRAINED = "minilm"
+
+
+def _pretrained_dir():
+    import tempfile
+    from pathlib import Path
+
+    from electra_core.convert.minilm import convert_minilm
+
+    return convert_minilm(Path(tempfile.mkdtemp()) / "minilm")
 
 
 class Side:
@@ -32,11 +45,24 @@ class Side:
         import numpy as np
         import tensorflow as tf
 
-        overrides = dict(CONFIGS[config_name], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        if config_name == PRETRAINED:
+            import json
+
+            directory = _pretrained_dir()
+            fields = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "intermediate_size", "max_position_embeddings", "hidden_act")
+            config = json.loads((directory / "config.json").read_text())
+            overrides = {k: config[k] for k in fields}
+        else:
+            overrides = dict(CONFIGS[config_name])
+        overrides.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         if self.side == "ours":
             from impl_tf import ElectraConfig, TFElectraModel
 
-            model = TFElectraModel(ElectraConfig(**overrides))
+            if config_name == PRETRAINED:
+                model = TFElectraModel.from_pretrained(str(directory))
+            else:
+                model = TFElectraModel(ElectraConfig(**overrides))
         else:
             import transformers
 
@@ -113,7 +139,7 @@ def main() -> None:
     parser.add_argument("--eager-iters", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--configs", default="small,base")
+    parser.add_argument("--configs", default=f"small,base,{PRETRAINED}")
     parser.add_argument("--worker", choices=["ours", "reference"])
     args = parser.parse_args()
     if args.worker:
