@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from conformance.adapters.base import Handle
+from conformance.adapters.flax_common import call_flax_model
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
@@ -67,22 +68,6 @@ class HFFlaxAdapter(HFAdapterBase):
         tree = pt_to_flax({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
         handle.native.params = jax.tree_util.tree_map(jax.numpy.asarray, tree)
 
-    def _call(self, handle: Handle, arrays: dict, flags: dict, train: bool, seed: int | None, compiled: bool,
-              return_dict: bool):
-        model = handle.native
-        rng = jax.random.PRNGKey(seed or 0) if train else None
-
-        def call(params, arrays, rng):
-            return model(**arrays, params=params, dropout_rng=rng, train=train, return_dict=return_dict, **flags)
-
-        if not compiled:
-            return call(model.params, arrays, rng)
-        key = (tuple(sorted(flags.items())), train, return_dict)
-        jitted = handle.extra["jit"].get(key)
-        if jitted is None:
-            jitted = handle.extra["jit"][key] = jax.jit(call)
-        return jitted(model.params, arrays, rng)
-
     def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
             train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
             input_format: str = "kwargs"):
@@ -93,8 +78,8 @@ class HFFlaxAdapter(HFAdapterBase):
         flags.pop("return_dict", None)
         arrays = {k: v for k, v in inputs.items() if v is not None}
         with self._device(handle.device):
-            output = self._call(handle, arrays, flags, train, seed, compiled, True)
-            tuple_output = self._call(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
+            output = call_flax_model(handle, arrays, flags, train, seed, compiled, True)
+            tuple_output = call_flax_model(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
         return self.run_result(output, tuple_output)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:

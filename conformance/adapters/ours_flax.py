@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from conformance.adapters.base import Handle, RunResult, Support
+from conformance.adapters.flax_common import call_flax_model
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
 
@@ -130,22 +131,6 @@ class FlaxAdapter:
             model.params = jax.tree_util.tree_map(jax.numpy.asarray, tree)
 
     # -- running ----------------------------------------------------------------------------------
-    def _call(self, handle: Handle, arrays: dict, flags: dict, train: bool, seed: int | None, compiled: bool,
-              return_dict: bool):
-        model = handle.native
-        rng = jax.random.PRNGKey(0 if seed is None else seed) if train else None
-
-        def call(params, arrays, rng):
-            return model(**arrays, params=params, dropout_rng=rng, train=train, return_dict=return_dict, **flags)
-
-        if not compiled:
-            return call(model.params, arrays, rng)
-        key = (tuple(sorted(flags.items())), train, return_dict)
-        jitted = handle.extra["jit"].get(key)
-        if jitted is None:
-            jitted = handle.extra["jit"][key] = jax.jit(call)
-        return jitted(model.params, arrays, rng)
-
     def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
             train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
             input_format: str = "kwargs") -> RunResult:
@@ -155,8 +140,8 @@ class FlaxAdapter:
         flags = {k: v for k, v in (flags or {}).items() if k not in ("return_dict", "use_cache")}
         arrays = {k: v for k, v in inputs.items() if v is not None and k not in LABEL_ARGUMENTS}
         with self._device(handle.device):
-            output = self._call(handle, arrays, flags, train, seed, compiled, True)
-            as_tuple = self._call(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
+            output = call_flax_model(handle, arrays, flags, train, seed, compiled, True)
+            as_tuple = call_flax_model(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
         fields = {k: _numpy(v) for k, v in output.items()}
         return RunResult(fields=fields, tuple_form=_numpy(as_tuple) if as_tuple is not None else None,
                          output_class=type(output).__name__)
