@@ -135,8 +135,9 @@ class ElectraSelfAttention(nn.Module):
         return context, (probs if output_attentions else None)
 
 
-class ElectraSelfOutput(nn.Module):
-    """dense(H->H) -> dropout -> LayerNorm(x + residual)."""
+class ResidualOutput(nn.Module):
+    """dense(X->H) -> dropout -> LayerNorm(x + residual): the ``output`` block after attention (X = H)
+    and after the feed-forward layer (X = I)."""
 
     config: FrozenConfig
     dtype: jnp.dtype = jnp.float32
@@ -148,7 +149,7 @@ class ElectraSelfOutput(nn.Module):
         self.dropout = nn.Dropout(rate=c.hidden_dropout_prob)
 
     def __call__(self, hidden_states, residual, deterministic: bool = True):
-        """hidden_states, residual: (B, S, H) -> (B, S, H)."""
+        """hidden_states (B, S, X), residual (B, S, H) -> (B, S, H)."""
         x = self.dropout(self.dense(hidden_states), deterministic=deterministic)
         return self.LayerNorm(x + residual)
 
@@ -163,7 +164,7 @@ class ElectraAttention(nn.Module):
 
     def setup(self):
         self.self = ElectraSelfAttention(self.config, causal=self.causal, relative=self.relative, dtype=self.dtype)
-        self.output = ElectraSelfOutput(self.config, dtype=self.dtype)
+        self.output = ResidualOutput(self.config, dtype=self.dtype)
 
     def __call__(self, hidden_states, key_mask, layer_head_mask, key_value_states=None, init_cache: bool = False,
                  deterministic: bool = True, output_attentions: bool = False):

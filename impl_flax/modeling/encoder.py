@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from impl_flax.modeling.activations import activation
-from impl_flax.modeling.attention import ElectraAttention
+from impl_flax.modeling.attention import ElectraAttention, ResidualOutput
 from impl_flax.modeling.embeddings import normal_init
 from impl_flax.modeling.frozen_config import FrozenConfig
 
@@ -29,24 +29,6 @@ class ElectraIntermediate(nn.Module):
         return activation(self.config.hidden_act)(self.dense(hidden_states))
 
 
-class ElectraOutput(nn.Module):
-    """dense(I->H) -> dropout -> LayerNorm(x + residual)."""
-
-    config: FrozenConfig
-    dtype: jnp.dtype = jnp.float32
-
-    def setup(self):
-        c = self.config
-        self.dense = nn.Dense(c.hidden_size, kernel_init=normal_init(c), dtype=self.dtype)
-        self.LayerNorm = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype)
-        self.dropout = nn.Dropout(rate=c.hidden_dropout_prob)
-
-    def __call__(self, intermediate, residual, deterministic: bool = True):
-        """intermediate (B, S, I), residual (B, S, H) -> (B, S, H)."""
-        x = self.dropout(self.dense(intermediate), deterministic=deterministic)
-        return self.LayerNorm(x + residual)
-
-
 class ElectraLayer(nn.Module):
     config: FrozenConfig
     dtype: jnp.dtype = jnp.float32
@@ -58,7 +40,7 @@ class ElectraLayer(nn.Module):
         if c.add_cross_attention:
             self.crossattention = ElectraAttention(c, dtype=self.dtype)
         self.intermediate = ElectraIntermediate(c, dtype=self.dtype)
-        self.output = ElectraOutput(c, dtype=self.dtype)
+        self.output = ResidualOutput(c, dtype=self.dtype)
 
     def __call__(self, hidden_states, key_mask, layer_head_mask, encoder_hidden_states, encoder_key_mask,
                  init_cache: bool = False, deterministic: bool = True, output_attentions: bool = False):

@@ -84,31 +84,32 @@ class ElectraSelfAttention(keras.layers.Layer):
         return out
 
 
-class ElectraAttentionOutput(keras.layers.Layer):
-    """Dense(H), dropout, LayerNorm(x + residual)."""
+class ResidualOutput(keras.layers.Layer):
+    """Dense(X->H), dropout, LayerNorm(x + residual): the ``output`` block after attention (X = H) and
+    after the feed-forward layer (X = I, ``input_width``)."""
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, input_width=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.input_width = input_width or config.hidden_size
         self.dense = dense(config.hidden_size, config, "dense")
         self.LayerNorm = layer_norm(config)
 
     def build(self, input_shape=None):
-        self.dense.build((None, None, self.config.hidden_size))
+        self.dense.build((None, None, self.input_width))
         self.LayerNorm.build((None, None, self.config.hidden_size))
         self.built = True
 
-    def call(self, context, residual, training=False):
-        """context, residual (B,S,H) -> (B,S,H)."""
-        x = dropout(self.dense(context), self.config.hidden_dropout_prob, training)
-        return self.LayerNorm(x + residual)
+    def call(self, x, residual, training=False):
+        """x (B,S,X), residual (B,S,H) -> (B,S,H)."""
+        return self.LayerNorm(dropout(self.dense(x), self.config.hidden_dropout_prob, training) + residual)
 
 
 class ElectraAttention(keras.layers.Layer):
     def __init__(self, config, position_embedding_type: str, **kwargs):
         super().__init__(**kwargs)
         self.self_attention = ElectraSelfAttention(config, position_embedding_type, name="self")
-        self.dense_output = ElectraAttentionOutput(config, name="output")
+        self.dense_output = ResidualOutput(config, name="output")
 
     def build(self, input_shape=None):
         self.self_attention.build()

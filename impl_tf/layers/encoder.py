@@ -9,8 +9,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from impl_tf.activations import activation_by_name
-from impl_tf.layers.attention import ElectraAttention
-from impl_tf.layers.common import dense, dropout, layer_norm
+from impl_tf.layers.attention import ElectraAttention, ResidualOutput
+from impl_tf.layers.common import dense
 
 keras = tf.keras
 
@@ -33,25 +33,6 @@ class ElectraIntermediate(keras.layers.Layer):
         return self.activation(self.dense(x))
 
 
-class ElectraOutput(keras.layers.Layer):
-    """Dense(H), dropout, LayerNorm(x + residual)."""
-
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        self.dense = dense(config.hidden_size, config, "dense")
-        self.LayerNorm = layer_norm(config)
-
-    def build(self, input_shape=None):
-        self.dense.build((None, None, self.config.intermediate_size))
-        self.LayerNorm.build((None, None, self.config.hidden_size))
-        self.built = True
-
-    def call(self, x, residual, training=False):
-        """x (B,S,I), residual (B,S,H) -> (B,S,H)."""
-        return self.LayerNorm(dropout(self.dense(x), self.config.hidden_dropout_prob, training) + residual)
-
-
 class ElectraLayer(keras.layers.Layer):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
@@ -61,7 +42,7 @@ class ElectraLayer(keras.layers.Layer):
             # cross-attention has no relative positions (as in the PyTorch reference)
             self.crossattention = ElectraAttention(config, "absolute", name="crossattention")
         self.intermediate = ElectraIntermediate(config, name="intermediate")
-        self.dense_output = ElectraOutput(config, name="output")
+        self.dense_output = ResidualOutput(config, config.intermediate_size, name="output")
 
     def build(self, input_shape=None):
         self.attention.build()
