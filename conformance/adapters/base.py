@@ -5,6 +5,11 @@ framework-neutral surface: everything goes in and comes out as numpy arrays and 
 and parameters are exchanged under the spec's canonical (PyTorch state-dict) names. A third party
 writes one class like this and runs ``pytest --pyargs conformance --impl mypkg.adapter:Adapter``.
 
+Optional method (not part of the runtime-checked protocol): ``loss(handle, outputs, inputs) -> float``,
+the class's loss computed from a RunResult's fields and the label inputs, for frameworks whose
+classes take no labels (Flax: impl_flax.losses); the loss family and the golden numerics use it
+when present (clause loss.flax_functions).
+
 Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
 """
 from __future__ import annotations
