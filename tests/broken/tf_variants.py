@@ -56,12 +56,13 @@ class LayerNormEpsIgnored(_Broken):
     defect = "eps-ignored"
 
     def apply(self):
-        from impl_tf.layers import attention, embeddings, encoder, heads
+        from impl_tf.layers import attention, embeddings, heads
 
         def layer_norm(config, name="LayerNorm"):
             return tf.keras.layers.LayerNormalization(name=name)
 
-        for module in (attention, embeddings, encoder, heads):
+        # the encoder's residual output blocks are attention.ResidualOutput
+        for module in (attention, embeddings, heads):
             patch(module, "layer_norm", layer_norm)
 
 
