@@ -128,6 +128,17 @@ class TFElectraForCausalLM(_GeneratorModel):
         return self.make_output(a, loss=loss, logits=logits, past_key_values=out["past_key_values"],
                                 cross_attentions=out["cross_attentions"], **_hidden_and_attentions(out))
 
+    def prepare_inputs_for_generation(self, input_ids, past_key_values=None, attention_mask=None, **kwargs):
+        """The next call's arguments in a generation loop. input_ids (B, S): every token so far; with a
+        cache (past_key_values from the previous call) only the last one, (B, 1), is fed. attention_mask
+        (B, S) covers the cached and the new positions (ones when omitted); positions follow the cache
+        length by default. Other keyword arguments (use_cache, ...) pass through."""
+        if attention_mask is None:
+            attention_mask = tf.ones_like(input_ids)
+        if past_key_values is not None:
+            input_ids = input_ids[:, -1:]
+        return {**kwargs, "input_ids": input_ids, "attention_mask": attention_mask, "past_key_values": past_key_values}
+
 
 class TFElectraForSequenceClassification(TFElectraPreTrainedModel):
     """Classifier on the first token: logits (B,K)."""

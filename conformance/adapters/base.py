@@ -10,6 +10,19 @@ the class's loss computed from a RunResult's fields and the label inputs, for fr
 classes take no labels (Flax: impl_flax.losses); the loss family and the golden numerics use it
 when present (clause loss.flax_functions).
 
+Optional method ``method_signature(class_name, method) -> inspect.Signature | None``: the signature of
+the class's public method ``method`` as users call it (no ``self``; None when the class has no such
+callable attribute). The signatures family checks the spec's ``methods`` with it (<Class>.method.<name>).
+
+Optional method ``call_native(handle, arguments) -> Any``: call the model with exactly ``arguments`` as
+keyword arguments, adding none of its own (``run`` always passes the mode, params and return_dict),
+and return what the model returned: its output object or tuple, leaves being framework arrays that
+``np.asarray`` converts. Values are numpy arrays ((B, S) ids and masks, (B, S, E) inputs_embeds,
+(B, Se, H) encoder_hidden_states, ...; (B, C, S) for multiple choice), plain Python values (None,
+bools), or ``OWN_PARAMETERS`` standing for the model's own parameter tree (Flax ``params``). The
+defaults family (omitted argument == its documented default passed explicitly) and the output-access
+check (behaviour.output_access) use it.
+
 Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
 """
 from __future__ import annotations
@@ -19,6 +32,25 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
+
+
+#: marker value for ``call_native``: the model's own parameter tree (spec default rule ``self.params``)
+OWN_PARAMETERS = "self.params"
+
+
+def public_method_signature(cls: type, method: str) -> inspect.Signature | None:
+    """Signature of ``cls.<method>`` as users call it (``self`` dropped), None when ``cls`` has no
+    public callable attribute of that name (helper of the optional ``method_signature``)."""
+    if method.startswith("_"):
+        return None
+    value = getattr(cls, method, None)
+    if value is None or not callable(value):
+        return None
+    signature = inspect.signature(value)
+    if inspect.isfunction(value):  # a plain method looked up on the class: self is still listed
+        parameters = list(signature.parameters.values())[1:]
+        signature = signature.replace(parameters=parameters)
+    return signature
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,22 @@ class HFAdapterBase:
     def constructor_signature(self, class_name: str) -> inspect.Signature:
         return inspect.signature(self.model_class(class_name))
 
+    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
+        """Optional protocol method (base.py)."""
+        from conformance.adapters.base import public_method_signature
+
+        return public_method_signature(self.model_class(class_name), method)
+
+    def call_native(self, handle, arguments: Mapping[str, Any]) -> Any:
+        """Optional protocol method (base.py): the model called with exactly ``arguments``
+        (OWN_PARAMETERS: the Flax model's own ``params``)."""
+        from conformance.adapters.base import OWN_PARAMETERS
+
+        model = handle.native
+        values = {k: (model.params if isinstance(v, str) and v == OWN_PARAMETERS else v) for k, v in arguments.items()}
+        with self._device(handle.device):
+            return model(**values)
+
     def hf_config(self, config: Mapping[str, Any]):
         from transformers import ElectraConfig
 

@@ -95,6 +95,12 @@ class FlaxAdapter:
         signature = inspect.signature(self.model_class(class_name).__call__)
         return signature.replace(parameters=[p for n, p in signature.parameters.items() if n != "self"])
 
+    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
+        """Optional protocol method (base.py)."""
+        from conformance.adapters.base import public_method_signature
+
+        return public_method_signature(self.model_class(class_name), method)
+
     def input_formats(self) -> tuple[str, ...]:
         return ("kwargs",)
 
@@ -145,6 +151,15 @@ class FlaxAdapter:
         fields = {k: _numpy(v) for k, v in output.items()}
         return RunResult(fields=fields, tuple_form=_numpy(as_tuple) if as_tuple is not None else None,
                          output_class=type(output).__name__)
+
+    def call_native(self, handle: Handle, arguments: Mapping[str, Any]) -> Any:
+        """Optional protocol method (base.py): the model called with exactly ``arguments``."""
+        from conformance.adapters.base import OWN_PARAMETERS
+
+        model = handle.native
+        values = {k: (model.params if isinstance(v, str) and v == OWN_PARAMETERS else v) for k, v in arguments.items()}
+        with self._device(handle.device):
+            return model(**values)
 
     def loss(self, handle: Handle, outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> np.ndarray:
         """Optional protocol method (loss.flax_functions): the class's loss from its outputs (RunResult

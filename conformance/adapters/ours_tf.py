@@ -82,6 +82,12 @@ class TFAdapter:
         sig = inspect.signature(self.model_class(class_name).call)
         return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
 
+    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
+        """Optional protocol method (base.py)."""
+        from conformance.adapters.base import public_method_signature
+
+        return public_method_signature(self.model_class(class_name), method)
+
     def input_formats(self) -> tuple[str, ...]:
         return ("kwargs", "tensor", "list", "dict")
 
@@ -189,6 +195,11 @@ class TFAdapter:
         fields = {k: _to_numpy(v) for k, v in output.items() if v is not None}
         return RunResult(fields=fields, tuple_form=_to_numpy(tuple_output) if tuple_form else None,
                          output_class=type(output).__name__)
+
+    def call_native(self, handle: Handle, arguments: Mapping[str, Any]) -> Any:
+        """Optional protocol method (base.py): the model called with exactly ``arguments``."""
+        with self._device(handle.device):
+            return handle.native(**arguments)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         if handle.class_name != "TFElectraForCausalLM":

@@ -1,9 +1,12 @@
 """Family 1, signatures: the constructor and call parameters of every class — names, order, kinds and
-Python defaults — equal the spec (classes.yaml; clause <Class>.init.<arg> / <Class>.call.<arg>)."""
+Python defaults — equal the spec (classes.yaml; clause <Class>.init.<arg> / <Class>.call.<arg>), and
+the class has every public method the spec lists (clause <Class>.method.<name>)."""
 from __future__ import annotations
 
 import inspect
 from typing import Any
+
+import pytest
 
 from conformance.tests._helpers import spec_class
 
@@ -75,3 +78,18 @@ def test_constructor_signature(check, adapter, class_name):
 def test_call_signature(check, adapter, class_name):
     where = f"{class_name}.{'call' if adapter.framework == 'tf' else '__call__'}"
     compare_signature(check, spec_class(class_name).call, adapter.call_signature(class_name), where)
+
+
+def test_public_methods(check, adapter, class_name):
+    """Each method of the spec's ``methods`` (framework-wide plus the class's own) is a public callable
+    of the class. The spec names the methods only; what they do is checked by the families that own
+    their behaviour (persistence, dtypes, decoding, ...)."""
+    lookup = getattr(adapter, "method_signature", None)
+    if lookup is None:
+        pytest.skip(f"adapter {adapter.name} has no method_signature (optional protocol method)")
+    methods = spec_class(class_name).methods
+    clauses = {m: f"{class_name}.method.{m}" for m in methods}
+    check.clause(*clauses.values())
+    missing = [m for m in methods if lookup(class_name, m) is None]
+    if missing:
+        check.fail(clauses[missing[0]], f"{class_name} lacks the public methods {missing} (spec lists {list(methods)})")
