@@ -63,6 +63,15 @@ def spec_tolerance(kind: str, dtype: str, device: str, field_name: str | None) -
     return as_tolerance(spec.tolerance(kind, dtype, device, field_name))
 
 
+def spec_tolerance_rule_id(kind: str, dtype: str, device: str, field_name: str | None) -> str | None:
+    """The clause id of the tolerances.yaml rule that decides this comparison (None for a spec
+    without rule ids)."""
+    from spec import load_spec
+
+    table = getattr(load_spec(), "tolerances", None)
+    return getattr(table.rule(kind, dtype, device, field_name), "id", None) if hasattr(table, "rule") else None
+
+
 def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -108,6 +117,9 @@ class Checker:
         Returns the max absolute error."""
         self.record.declare(clause)
         tol = spec_tolerance(kind, dtype, self.device, field)
+        rule_id = spec_tolerance_rule_id(kind, dtype, self.device, field)
+        if rule_id:
+            self.record.declare(rule_id)  # the tolerances.yaml rule this comparison is held to
         what = f"{field or 'value'}"
         a = np.asarray(actual, dtype=np.float64)
         e = np.asarray(expected, dtype=np.float64)
@@ -124,7 +136,7 @@ class Checker:
         ratio = float((diff / np.maximum(allowed, np.finfo(np.float64).tiny)).max()) if diff.size else 0.0
         worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), a.shape)) if a.size else ()
         self.record.measurements.append({
-            "clause": clause, "kind": kind, "field": field, "dtype": dtype, "device": self.device,
+            "clause": clause, "tolerance": rule_id, "kind": kind, "field": field, "dtype": dtype, "device": self.device,
             "max_abs_err": max_abs, "max_rel_err": max_rel, "atol": tol.atol, "rtol": tol.rtol,
             "error_ratio": ratio,  # max of |a - e| / (atol + rtol |e|); > 1 fails
         })

@@ -68,6 +68,59 @@ def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
         return dict(inputs, encoder_hidden_states=states), {}, {"arg": "encoder_hidden_states", "actual": states.shape}
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
+    if error_id == "error.past_key_values.shape" and case.class_name.startswith("TF"):
+        return _bad_tf_cache(case, draw)
+    return None
+
+
+def _bad_tf_cache(case, draw):
+    """A TF past_key_values that is not num_hidden_layers (key, value) pairs of (B, N, Sp, D): one
+    layer too many, or entries with the wrong head_dim or batch."""
+    cfg, ids = case.config, case.inputs["input_ids"]
+    batch, heads = ids.shape[0], cfg["num_attention_heads"]
+    head_dim, layers, past = cfg["hidden_size"] // heads, cfg["num_hidden_layers"], draw(st.integers(1, 3))
+    fault = draw(st.sampled_from(["layers", "head_dim", "batch"]), label="cache fault")
+    shape = {"layers": (batch, heads, past, head_dim), "head_dim": (batch, heads, past, head_dim + 1),
+             "batch": (batch + 1, heads, past, head_dim)}[fault]
+    pairs = layers + 1 if fault == "layers" else layers
+    cache = tuple((np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in range(pairs))
+    mask = np.ones((batch, past + ids.shape[-1]), ids.dtype)
+    values = {"arg": "past_key_values"} if fault == "layers" else {"arg": "past_key_values", "actual": shape}
+    return {"input_ids": ids, "attention_mask": mask, "past_key_values": cache}, {}, values
+
+
+#: Flax conditions met by calling the model object itself (init_cache, train without a key)
+FLAX_MODEL_TRIGGERS = ("error.dropout_rng.missing", "error.past_key_values.shape", "error.cache.overflow")
+
+
+def flax_trigger(error_id: str, handle, case, draw):
+    """(a call of the Flax model that meets the condition, placeholder values) for the conditions that
+    need the model itself: a missing dropout key, a cache from init_cache misused; else None."""
+    model, ids = handle.native, case.inputs["input_ids"]
+    if error_id == "error.dropout_rng.missing":
+        return (lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng"}
+    batch, seq = ids.shape
+    positions = np.broadcast_to(np.arange(seq), (batch, seq))
+    if error_id == "error.past_key_values.shape":
+        other = batch + draw(st.integers(1, 2))  # a cache made for another batch size
+        cache = model.init_cache(other, seq)
+        return (lambda: model(ids, attention_mask=np.ones((batch, seq), np.int32), position_ids=positions,
+                              past_key_values=cache)), {"arg": "past_key_values"}
+    if error_id == "error.cache.overflow":
+        max_length = draw(st.integers(1, seq - 1), label="init_cache max_length")
+        prompt = draw(st.integers(0, max_length), label="positions decoded before the overflowing call")
+        stop = min(seq, max_length + draw(st.integers(1, 2)))  # this call needs more positions than are left
+
+        def overflow():
+            cache = model.init_cache(batch, max_length)
+            mask = np.ones((batch, max_length), np.int32)
+            if prompt:
+                cache = model(ids[:, :prompt], attention_mask=mask, position_ids=positions[:, :prompt],
+                              past_key_values=cache).past_key_values
+            return model(ids[:, prompt:stop], attention_mask=mask, position_ids=positions[:, prompt:stop],
+                         past_key_values=cache)
+
+        return overflow, {"max_length": max_length, "actual_length": stop}
     return None
 
 
@@ -111,7 +164,8 @@ def _exception_types(error) -> tuple[type, ...]:
 
 
 #: config fields a condition needs before it can be met (cross-attention inputs need a cross-attention model)
-_CONFIG_FOR = {"error.encoder_hidden_states.shape": {"is_decoder": True, "add_cross_attention": True}}
+_CONFIG_FOR = {"error.encoder_hidden_states.shape": {"is_decoder": True, "add_cross_attention": True},
+               "error.past_key_values.shape": {"is_decoder": True}}
 _CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
 
 
@@ -125,11 +179,19 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
     needs = _CONFIG_FOR.get(error_id, {})
     case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,),
                              overrides=needs))
-    made = trigger(error_id, case, data.draw)
-    if made is None:
+    native_call = adapter.framework == "flax" and error_id in FLAX_MODEL_TRIGGERS
+    made = None if native_call else trigger(error_id, case, data.draw)
+    if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
-    inputs, kwargs, values = made
     handle = build(model_cache, class_name, case.config)
+    if native_call:
+        native = flax_trigger(error_id, handle, case, data.draw)
+        call, values = native
+        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values)):
+            result = call()
+            check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
+        return
+    inputs, kwargs, values = made
     with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values)):
         result = run(model_cache, handle, inputs, **kwargs)
         bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"

@@ -15,6 +15,8 @@ from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _DEFAULT_EPS = load_spec().config.field("layer_norm_eps").default
+#: behaviour.attention_rows: the largest probability a masked key may get in float32
+_MASKED_PROBABILITY = 1e-6
 
 
 def _field_id(class_name: str, field: str) -> str:
@@ -35,6 +37,7 @@ def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_na
     out = run(model_cache, build(model_cache, class_name, case.config), case.inputs, flags={"output_attentions": True})
     check.that("attentions" in out.fields, clause=clause, message="output_attentions=True gave no attentions")
     check.clause("decision.mask_value")
+    rows = "behaviour.attention_rows"
     seq = case.dims["seq"]
     causal = bool(case.config.get("is_decoder"))
     future = np.triu(np.ones((seq, seq)), k=1)[None, None] if causal else np.zeros((1, 1, seq, seq))
@@ -42,10 +45,11 @@ def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_na
     answered = allowed.sum(-1, keepdims=True) > 0  # queries with at least one visible key
     for probs in out.fields["attentions"]:
         probs = np.asarray(probs, np.float64)
-        check.allclose(probs.sum(-1), np.ones(probs.shape[:-1]), clause=clause, kind=SELF_KIND, field="attentions")
-        hidden_weight = np.where(answered, probs * (1 - allowed), 0.0)
-        check.allclose(hidden_weight, np.zeros_like(probs), clause="behaviour.causal_mask" if causal else clause,
-                       kind=SELF_KIND, field="attentions")
+        check.allclose(probs.sum(-1), np.ones(probs.shape[:-1]), clause=rows, kind=SELF_KIND, field="attentions")
+        hidden_weight = float(np.max(np.where(answered, probs * (1 - allowed), 0.0), initial=0.0))
+        check.that(hidden_weight < _MASKED_PROBABILITY, clause="behaviour.causal_mask" if causal else rows,
+                   message=f"a {'future' if causal else 'masked'} key gets probability {hidden_weight:.3g} "
+                           f"(allowed < {_MASKED_PROBABILITY:g})")
 
 
 @examples(2)
@@ -84,8 +88,12 @@ def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, 
     case = data.draw(S.cases(class_name, args=_INPUTS))
     out = run(model_cache, build(model_cache, class_name, case.config), case.inputs,
               flags={"output_hidden_states": True})
-    check.allclose(out.fields["hidden_states"][-1], out.fields["last_hidden_state"],
-                   clause=_field_id(class_name, "hidden_states"), kind=SELF_KIND, field="hidden_states")
+    layers = case.config["num_hidden_layers"]
+    check.equal(len(out.fields["hidden_states"]), layers + 1, clause="behaviour.last_hidden_state",
+                what=f"number of hidden_states entries (num_hidden_layers={layers} + the embedding output)")
+    check.clause(_field_id(class_name, "hidden_states"))
+    check.equal(np.asarray(out.fields["hidden_states"][-1]), np.asarray(out.fields["last_hidden_state"]),
+                clause="behaviour.last_hidden_state", what="hidden_states[-1] vs last_hidden_state")
 
 
 @examples(2)
@@ -130,7 +138,8 @@ def test_inputs_embeds_equals_ids(check, adapter, class_name, model_cache, data)
     embeds = np.asarray(table, np.float32)[case.inputs["input_ids"]]
     by_ids = run(model_cache, handle, case.inputs)
     by_embeds = run(model_cache, handle, dict(case.inputs, input_ids=None, inputs_embeds=embeds))
-    compare_outputs(check, by_embeds, by_ids, class_name, clause=sc.call_arg("inputs_embeds").id)
+    check.clause(sc.call_arg("inputs_embeds").id)
+    compare_outputs(check, by_embeds, by_ids, class_name, clause="behaviour.inputs_embeds_equals_ids")
 
 
 def _causal_only(class_name: str) -> None:
