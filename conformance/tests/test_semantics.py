@@ -1,6 +1,7 @@
 """Family 5, semantics: attention probabilities (rows sum to 1, masked and future keys get no
 weight), head_mask, hidden_states[-1] vs last_hidden_state, inputs_embeds vs input_ids, decoding with
-the cache vs the full pass, the causal mask, multiple-choice reshaping and the sequence summary."""
+the cache vs the full pass, the causal mask, multiple-choice reshaping, the sequence summary, and the
+Flax model-object API (params=, init_cache and the generation helpers)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import given, strategies as st
 from conformance import numpy_ref as ref
 from conformance import strategies as S
 from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, blame_alternative, build, compare_outputs, examples,
-                                        output_spec, run, spec_class)
+                                        output_spec, primary_field, run, spec_class)
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -228,3 +229,92 @@ def _summary_logits(hidden, w, cfg, lead):
         x = ref.linear(x, w["sequence_summary.summary.weight"], w["sequence_summary.summary.bias"])
     x = ref.ACTIVATIONS[cfg["summary_activation"]](x)
     return ref.linear(x, w["classifier.weight"], w["classifier.bias"]).reshape(lead)
+
+
+# ---- Flax model-object API: params=, init_cache and the generation helpers -----------------------
+def _flax_only(adapter, clause: str) -> None:
+    if adapter.framework != "flax":
+        pytest.skip(f"{clause} binds Flax classes only")
+
+
+def _native_fields(output) -> dict:
+    """Array fields of a Flax model output as numpy (opaque caches and tuples left out)."""
+    return {k: np.asarray(v) for k, v in output.items()
+            if v is not None and not isinstance(v, (dict, tuple, list))}
+
+
+@examples(1)
+@given(data=st.data())
+def test_flax_params_argument_overrides_model_params(check, adapter, class_name, model_cache, data):
+    """__call__(..., params=p) computes with p (here: another seed's parameters, as host numpy arrays)
+    and leaves model.params as they were."""
+    clause = "behaviour.flax.params_override"
+    _flax_only(adapter, clause)
+    import jax
+
+    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,)))
+    own = build(model_cache, class_name, case.config)
+    other = model_cache.get(class_name, case.config, seed=1)
+    before = adapter.get_weights(own)
+    foreign = jax.tree_util.tree_map(np.asarray, other.native.params)
+    got = _native_fields(own.native(**case.inputs, params=foreign))
+    want = _native_fields(other.native(**case.inputs))
+    plain = _native_fields(own.native(**case.inputs))
+    check.equal(sorted(got), sorted(want), clause=clause, what="output fields with params=")
+    for name, value in want.items():
+        check.allclose(got[name], value, clause=clause, kind=SELF_KIND, field=name)
+    name = primary_field(class_name)
+    check.that(not np.allclose(plain[name], want[name]), clause=clause,
+               message=f"two seeds gave the same {name}: the comparison cannot tell the params apart")
+    after = adapter.get_weights(own)
+    changed = [k for k in before if not np.array_equal(before[k], after[k])]
+    check.that(not changed, clause=clause, message=f"calling with params= modified model.params: {changed[:5]}")
+
+
+def _causal_lm_only(adapter, class_name: str) -> None:
+    _flax_only(adapter, "behaviour.flax.init_cache")
+    if "CausalLM" not in class_name:
+        pytest.skip("behaviour.flax.init_cache binds FlaxElectraForCausalLM only")
+
+
+@examples(1)
+@given(data=st.data())
+def test_flax_init_cache_and_generation_inputs(check, adapter, class_name, model_cache, data):
+    """init_cache(B, M) is a tree of zeros whose cached keys/values hold M positions of every layer's
+    heads; prepare_inputs_for_generation gives a (B, M) mask, the prompt's positions and a cache, and
+    update_inputs_for_generation advances the positions by one and carries the new cache, so that the
+    next token's logits equal the full pass."""
+    clause = "behaviour.flax.init_cache"
+    _causal_lm_only(adapter, class_name)
+    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+    cfg, ids = case.config, case.inputs["input_ids"]
+    batch, seq = ids.shape
+    prompt, max_length = seq - 1, seq + data.draw(st.integers(0, 3), label="spare cache positions")
+    model = build(model_cache, class_name, cfg).native
+    check.clause("decision.flax_cache")
+    from flax.traverse_util import flatten_dict
+
+    leaves = flatten_dict(dict(model.init_cache(batch, max_length)))
+    heads = cfg["num_attention_heads"]
+    kv_shape = (batch, max_length, heads, cfg["hidden_size"] // heads)
+    kv = {k: v for k, v in leaves.items() if k[-1] in ("cached_key", "cached_value")}
+    check.equal(len(kv), 2 * cfg["num_hidden_layers"], clause=clause, what="cached key/value entries (2 per layer)")
+    for path, value in leaves.items():
+        check.that(not np.any(np.asarray(value)), clause=clause, message=f"init_cache leaf {path} is not zeros")
+    for path, value in kv.items():
+        check.equal(tuple(np.shape(value)), kv_shape, clause=clause, what=f"shape of {'/'.join(path)}")
+    mask = np.ones((batch, prompt), np.int32)
+    kwargs = dict(model.prepare_inputs_for_generation(ids[:, :prompt], max_length, mask))
+    check.equal(tuple(np.shape(kwargs["attention_mask"])), (batch, max_length), clause=clause,
+                what="prepare_inputs_for_generation attention_mask shape")
+    check.equal(np.asarray(kwargs["position_ids"]), np.broadcast_to(np.arange(prompt), (batch, prompt)),
+                clause=clause, what="prompt position_ids (no padding)")
+    first = model(ids[:, :prompt], **kwargs)
+    step = dict(model.update_inputs_for_generation(first, dict(kwargs)))
+    check.equal(np.asarray(step["position_ids"]).reshape(batch), np.full(batch, prompt), clause=clause,
+                what="position_ids after update_inputs_for_generation")
+    check.that(step["past_key_values"] is first.past_key_values, clause=clause,
+               message="update_inputs_for_generation did not carry the call's new cache")
+    following = model(ids[:, prompt:], **step)
+    full = np.asarray(model(ids).logits)
+    check.allclose(following.logits[:, 0], full[:, prompt], clause=clause, kind=SELF_KIND, field="logits")
