@@ -1,0 +1,269 @@
+"""Parameters (params.yaml): every class has exactly the spec's parameters with the spec's shapes
+(params.<module>.<name>, params.class.<Class>), the tied output projection reads the word-embedding
+table (params.tied.*), and saved files name their weights by the naming rules (params.naming.*).
+
+Models use the golden cases' configs (built by the numerics family anyway): together they switch
+every ``when`` of params.yaml both ways except cross-attention, which one extra decoder config adds.
+Shape keys: B batch, S sequence, V vocab_size, E embedding_size.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conformance.golden_data import load_cases
+from conformance.tests._golden import call_arguments
+from conformance.tests._helpers import SELF_KIND
+from conformance.tests._params import (class_modules, expected_params, file_shape, flax_path, kind_of, leaf_rule,
+                                       module_of, module_prefix, naming, params_spec, tf_name, tied_param)
+from spec import load_spec
+
+CASES = load_cases()
+TIED = f"params.tied.{params_spec()['tied']['name']}"
+
+
+def configs_for(class_name: str) -> list[tuple[str, dict]]:
+    """(label, config) of every golden case of the class; the base class also gets the decoder case with
+    cross-attention."""
+    framework = load_spec().classes[class_name].framework
+    found = [(c.id, c.config()) for c in CASES if c.class_for(framework) == class_name]
+    if not params_spec()["classes"][class_name]["base_prefixed"]:
+        decoder = next(c for c in CASES if c.class_for(framework) == class_name and c.config().get("is_decoder"))
+        found.append(("cross_attention", {**decoder.config(), "add_cross_attention": True}))
+    return found
+
+
+def check_parameters(check, class_name: str, actual: dict, config: dict, label: str) -> None:
+    """``actual`` (canonical name -> array) has exactly the expected names and shapes."""
+    expected = expected_params(class_name, config)
+    class_clause = f"params.class.{class_name}"
+    modules = class_modules(class_name)
+    foreign = sorted(n for n in actual if n not in expected and module_of(n) not in (None, *modules))
+    check.that(not foreign, clause=class_clause,
+               message=f"[{label}] parameters of modules {class_name} does not have ({modules}): {foreign}")
+    for module in modules:
+        names = [e.name for e in expected.values() if e.module == module]
+        check.that(not names or any(n in actual for n in names), clause=class_clause,
+                   message=f"[{label}] {class_name} has none of the {module} parameters (e.g. {names[:2]})")
+    for name, e in expected.items():
+        check.that(name in actual, clause=e.clause, message=f"[{label}] {class_name} lacks {name} {e.shape}")
+        check.equal(tuple(np.shape(actual[name])), e.shape, clause=e.clause, what=f"[{label}] shape of {name}")
+    tied = tied_param(class_name, config)
+    if tied is not None:
+        check.that(tied not in actual, clause=TIED,
+                   message=f"[{label}] {tied} is a separate parameter, but the word-embedding table is shared")
+    for name in sorted(set(actual) - set(expected) - {tied}):
+        module = module_of(name)
+        entry = next((p for p in params_spec()["modules"].get(module, ()) if _matches(p["name"], name, class_name,
+                                                                                     module)), None)
+        clause = f"params.{module}.{entry['name']}" if entry else class_clause
+        check.fail(clause, f"[{label}] {class_name} has a parameter the spec does not list for this config: {name} "
+                           f"{np.shape(actual[name])}")
+
+
+def _matches(template: str, name: str, class_name: str, module: str) -> bool:
+    import re
+
+    pattern = re.escape(module_prefix(class_name, module) + template).replace(r"\{i\}", r"\d+")
+    return re.fullmatch(pattern, name) is not None
+
+
+def test_parameter_names_and_shapes(check, adapter, device, class_name, model_cache):
+    check.clause(f"params.class.{class_name}")
+    for label, config in configs_for(class_name):
+        handle = model_cache.get(class_name, config)
+        check_parameters(check, class_name, adapter.get_weights(handle), handle.config, label)
+
+
+def test_reference_checkpoints_hold_the_spec_parameters(check, adapter, device):
+    """The PyTorch reference's golden checkpoints (model.safetensors, written by transformers' PT classes)
+    store exactly the parameters params.yaml gives their classes: the spec's facts about the reference.
+    (The same for every adapter; it costs only the files' headers.)"""
+    for case in CASES:
+        check.clause(f"params.class.{case.reference_class}")
+        _, stored = _safetensors_keys(case.directory / params_spec()["files"]["safetensors"])
+        check_parameters(check, case.reference_class, {k: np.zeros(v) for k, v in stored.items()}, case.config(),
+                         case.id)
+
+
+def _lm_cases(framework: str):
+    heads = {c for c, e in params_spec()["classes"].items() if "generator_lm_head" in e["heads"]}
+    return [c for c in CASES if c.class_for(framework) in heads]
+
+
+def test_tied_output_projection_reads_the_word_embeddings(check, adapter, device, model_cache):
+    """Changing the word-embedding rows of tokens absent from the input changes exactly those logit
+    columns when the projection is tied (and none when the config unties it and the framework stores
+    its own projection)."""
+    check.clause(TIED)
+    cases = [c for c in _lm_cases(adapter.framework) if c.class_for(adapter.framework) in adapter.classes()]
+    if not cases:
+        pytest.skip(f"{adapter.name} implements no class with a generator_lm_head")
+    tolerance = load_spec().tolerance(SELF_KIND, "float32", device)
+    for case in cases:
+        class_name = case.class_for(adapter.framework)
+        config = case.config()
+        inputs, flags = call_arguments(case, class_name)
+        base = model_cache.get(class_name, config)
+        weights = adapter.get_weights(base)
+        before = np.asarray(model_cache.run(base, inputs).fields["logits"], np.float64)
+        table_name = module_prefix(class_name, "base") + "embeddings.word_embeddings.weight"
+        unused = np.setdiff1d(np.arange(weights[table_name].shape[0]), np.asarray(inputs["input_ids"]))
+        changed = dict(weights)
+        table = weights[table_name].copy()
+        table[unused] = np.random.default_rng(0).normal(size=(len(unused), table.shape[1])).astype(table.dtype)
+        changed[table_name] = table
+        after = np.asarray(model_cache.run(model_cache.get(class_name, config, weights=changed), inputs)
+                           .fields["logits"], np.float64)
+        model_cache.get(class_name, config)  # the initial weights again
+        used = np.setdiff1d(np.arange(table.shape[0]), unused)
+        check.allclose(after[..., used], before[..., used], clause=TIED, kind=SELF_KIND, field="logits")
+        moved = float(np.max(np.abs(after[..., unused] - before[..., unused])))
+        allowed = tolerance.atol + tolerance.rtol * float(np.max(np.abs(before[..., unused])))
+        tied = tied_param(class_name, config) is not None
+        check.that((moved > allowed) == tied, clause=TIED,
+                   message=f"{case.id}: new word-embedding rows moved their logit columns by {moved:.3g} "
+                           f"(tolerance {allowed:.3g}); the projection is {'tied' if tied else 'untied'}")
+
+
+# -- names in saved files (params.naming) ----------------------------------------------------------
+def _split_leaf(key: str) -> tuple[str, str]:
+    sep = "/" if "/" in key else "."
+    stem, _, leaf = key.rpartition(sep)
+    return stem, leaf.split(":")[0]
+
+
+def _leaf_clause(canonical: str, framework: str, actual_leaf: str) -> str:
+    """The naming rule a wrong leaf name breaks: the module's kind (module_kinds / default_kind) when
+    the leaf is another kind's, else the leaf table."""
+    parts = canonical.split(".")
+    for kind, rules in naming()["leaves"].items():
+        if kind != kind_of(canonical) and rules.get(parts[-1], {}).get(framework) == actual_leaf:
+            listed = parts[-2] in naming()["module_kinds"]
+            return "params.naming.module_kinds" if listed else "params.naming.default_kind"
+    return "params.naming.leaves"
+
+
+def _tf_variants(key: str) -> dict[str, str]:
+    """Rule -> the TF name ``key`` would be if that one rule were broken (what an implementation that
+    ignores it writes)."""
+    rules = naming()
+    scope, _, rest = key.partition("/")
+    bare = key[:-len(rules["tf_suffix"])]
+    index = rules["tf_layer_index"].replace("{i}", "")
+    return {"params.naming.tf_suffix": bare,
+            "params.naming.tf_model_scopes": rest,
+            "params.naming.tf_base_scope": key.replace(f"/{rules['tf_base_scope']}/", "/", 1),
+            "params.naming.tf_layer_index": key.replace(f"/{index}", "/layer/")}
+
+
+def _blame(e, key: str, stored: dict, framework: str) -> tuple[str, str]:
+    """(clause, what was found instead) for an expected key missing from a file."""
+    if framework == "tf":
+        for clause, variant in _tf_variants(key).items():
+            if variant != key and variant in stored:
+                return clause, variant
+    stem = _split_leaf(key)[0]
+    near = sorted(k for k in stored if _split_leaf(k)[0] == stem)
+    if near and framework != "pt":
+        return _leaf_clause(e.name, framework, _split_leaf(near[0])[1]), near[0]
+    return e.clause, ", ".join(near) or "nothing similar"
+
+
+def check_names(check, expected: dict, stored: dict, framework: str, name_of, what: str) -> None:
+    """``stored`` (file key -> shape) holds exactly ``name_of(canonical)`` for every expected parameter,
+    in the framework's layout (framework 'pt': canonical names and layout)."""
+    wanted = {name_of(n): e for n, e in expected.items()}
+    for key, e in wanted.items():
+        if key not in stored:
+            clause, found = _blame(e, key, stored, framework)
+            check.fail(clause, f"{what}: no {key!r} for {e.name}; found {found}")
+        transposed = framework != "pt" and bool(leaf_rule(e.name).get("transpose"))
+        shape = file_shape(e.name, e.shape, framework) if framework != "pt" else e.shape
+        check.equal(tuple(stored[key]), shape, clause="params.naming.leaves" if transposed else e.clause,
+                    what=f"{what}: shape of {key}")
+    extra = sorted(set(stored) - set(wanted))
+    check.that(not extra, clause="params.naming.leaves", message=f"{what}: keys that name no spec parameter: {extra}")
+
+
+def _safetensors_keys(path) -> tuple[str, dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return (f.metadata() or {}).get("format", ""), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+def _msgpack_keys(path) -> dict:
+    """Tree path joined with '/' -> shape."""
+    from flax.serialization import msgpack_restore
+
+    def flat(tree, prefix=()):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from flat(value, (*prefix, str(key)))
+            else:
+                yield "/".join((*prefix, str(key))), tuple(np.shape(value))
+
+    return dict(flat(msgpack_restore(path.read_bytes())))
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check_h5(check, path, class_name: str, expected: dict) -> None:
+    """tf_model.h5: root attributes, one group per top-level layer listing its weights' TF names
+    (plus the shared ones of h5_layer_shares), datasets at <layer>/<TF name>."""
+    import h5py
+
+    rules = naming()
+    scope = rules["tf_model_scopes"][class_name]
+    names = {e.name: tf_name(e.name, scope) for e in expected.values()}
+    with h5py.File(path, "r") as f:
+        for key, value in rules["h5_root_attrs"].items():
+            check.equal(_text(f.attrs.get(key)), value, clause="params.naming.h5_root_attrs",
+                        what=f"h5 root attribute {key}")
+        layers = [_text(x) for x in f.attrs.get("layer_names", [])]
+        stored, listed = {}, {}
+        for layer in layers:
+            listed[layer] = [_text(x) for x in f[layer].attrs.get("weight_names", [])]
+            for n in listed[layer]:
+                check.that(f"{layer}/{n}" in f, clause="params.naming.h5_root_attrs",
+                           message=f"h5 group {layer} lists {n} but has no dataset {layer}/{n}")
+                stored[n] = tuple(f[f"{layer}/{n}"].shape)
+    check_names(check, expected, stored, "tf", lambda n: names[n], "tf_model.h5")
+    tops = {n.split("/")[1] for n in names.values()}
+    check.equal(sorted(layers), sorted(tops), clause="params.naming.h5_root_attrs", what="h5 layer_names")
+    for layer, weights in listed.items():
+        shares = rules["h5_layer_shares"].get(layer, ())
+        own = {n for n in names.values() if n.split("/")[1] == layer}
+        shared = {n for n in names.values() if any(n.split("/", 1)[1].startswith(s) for s in shares)}
+        check.equal(sorted(set(weights)), sorted(own | shared),
+                    clause="params.naming.h5_layer_shares" if shared else "params.naming.h5_root_attrs",
+                    what=f"weight_names of h5 layer {layer}")
+
+
+def test_saved_weight_names(check, adapter, device, class_name, model_cache, tmp_path):
+    """model.safetensors and the framework's own file name the weights by the naming rules."""
+    _, config = configs_for(class_name)[0]
+    handle = model_cache.get(class_name, config)
+    expected = expected_params(class_name, handle.config)
+    files = params_spec()["files"]
+    check.clause(*(f"params.naming.{rule}" for rule in ("leaves", "module_kinds", "default_kind")))
+    adapter.save(handle, str(tmp_path / "safe"), formats=("safetensors",))
+    fmt, stored = _safetensors_keys(tmp_path / "safe" / files["safetensors"])
+    if fmt == "tf":  # transformers' own TF safetensors (files.safetensors): TF names without the model scope
+        check_names(check, expected, stored, "tf", lambda n: tf_name(n, None), "model.safetensors (tf)")
+    elif fmt == "flax":
+        check_names(check, expected, stored, "flax", lambda n: ".".join(flax_path(n)), "model.safetensors (flax)")
+    else:
+        check_names(check, expected, stored, "pt", lambda n: n, f"model.safetensors ({fmt or 'no format'})")
+    if adapter.framework == "tf":
+        check.clause(*(f"params.naming.{rule}" for rule in ("tf_suffix", "tf_model_scopes", "tf_base_scope",
+                                                             "tf_layer_index", "h5_root_attrs", "h5_layer_shares")))
+        adapter.save(handle, str(tmp_path / "native"), formats=("h5",))
+        check_h5(check, tmp_path / "native" / files["h5"], class_name, expected)
+    else:
+        adapter.save(handle, str(tmp_path / "native"), formats=("msgpack",))
+        stored = _msgpack_keys(tmp_path / "native" / files["msgpack"])
+        check_names(check, expected, stored, "flax", lambda n: "/".join(flax_path(n)), "flax_model.msgpack")
