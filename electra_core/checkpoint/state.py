@@ -152,7 +152,7 @@ def _default_tf_scope(state: Mapping, config: Any) -> str:
     names = {n for n in state if not n.endswith(tied)}
     scopes = data["naming"]["tf_model_scopes"]
     for class_name, scope in scopes.items():
-        if set(expected_shapes(class_name, config)) == names:
+        if {n for n in expected_shapes(class_name, config) if not n.endswith(tied)} == names:
             return scope
     return next(iter(scopes.values()))
 
