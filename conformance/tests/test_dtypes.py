@@ -1,6 +1,7 @@
 """Family 9, dtypes: a bfloat16/float16 computation stays within the spec's low_precision_vs_float32
 tolerance of the float32 computation with the same weights; parameters stay float32
-(behaviour.flax.dtype); int32 and int64 ids give identical outputs (behaviour.tf.int_dtypes)."""
+(behaviour.flax.dtype); int32 and int64 ids give identical outputs (behaviour.tf.int_dtypes); the Flax
+precision casts (behaviour.flax.precision_casts); numpy vs tf.Tensor inputs (behaviour.tf.array_types)."""
 from __future__ import annotations
 
 import numpy as np
@@ -87,3 +88,79 @@ def test_int32_and_int64_ids_agree(check, adapter, class_name, model_cache, data
     narrow = run(model_cache, handle, {k: v.astype(np.int32) for k, v in case.inputs.items()})
     wide = run(model_cache, handle, {k: v.astype(np.int64) for k, v in case.inputs.items()})
     compare_outputs(check, wide, narrow, class_name, clause="behaviour.tf.int_dtypes", exact=True)
+
+
+_CASTS = {"to_bf16": "bfloat16", "to_fp16": "float16", "to_fp32": "float32"}
+
+
+@examples(1)
+@given(data=st.data())
+def test_flax_precision_casts(check, adapter, class_name, model_cache, data):
+    """to_bf16 / to_fp16 / to_fp32 cast the floating leaves (only where the mask is True), leave the
+    input tree and integer leaves alone, and to_fp32(to_bf16(p)) is p within bfloat16 rounding."""
+    clause = "behaviour.flax.precision_casts"
+    if adapter.framework != "flax":
+        pytest.skip(f"{clause} binds Flax classes only")
+    import jax.numpy as jnp
+    from flax.traverse_util import flatten_dict, unflatten_dict
+
+    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+    model = build(model_cache, class_name, case.config).native
+    flat = {k: np.asarray(v) for k, v in flatten_dict(dict(model.params)).items()}
+    flat[("step_counter",)] = np.arange(3, dtype=np.int32)  # an integer leaf is never cast
+    tree = unflatten_dict({k: jnp.asarray(v) for k, v in flat.items()})
+    chosen = data.draw(st.sampled_from(["kernel", "bias", "embedding", "scale"]), label="masked leaf name")
+    mask = unflatten_dict({k: k[-1] == chosen for k in flat})
+    for method, target in _CASTS.items():
+        source = model.to_bf16(tree) if method == "to_fp32" else tree
+        source_dtypes = {k: np.asarray(v).dtype for k, v in flatten_dict(dict(source)).items()}
+        for use_mask in (False, True):
+            out = flatten_dict(dict(getattr(model, method)(source, mask=mask if use_mask else None)))
+            check.equal(sorted(out), sorted(flat), clause=clause, what=f"{method} tree structure")
+            for key, value in out.items():
+                cast = flat[key].dtype.kind == "f" and (not use_mask or key[-1] == chosen)
+                want = np.dtype(jnp.dtype(target)) if cast else source_dtypes[key]
+                check.equal(str(np.asarray(value).dtype), str(want), clause=clause,
+                            what=f"{method}(mask={'leaf ' + chosen if use_mask else None}) dtype of {'/'.join(key)}")
+    unchanged = {k: np.asarray(v) for k, v in flatten_dict(dict(tree)).items()}
+    check.that(all(unchanged[k].dtype == flat[k].dtype and np.array_equal(unchanged[k], flat[k]) for k in flat),
+               clause=clause, message="a cast modified its input tree")
+    round_trip = flatten_dict(dict(model.to_fp32(model.to_bf16(tree))))
+    half_ulp = float(jnp.finfo(jnp.bfloat16).eps) / 2  # round to nearest: relative error <= eps / 2
+    for key, value in flat.items():
+        if value.dtype.kind == "f":
+            err = np.abs(np.asarray(round_trip[key], np.float64) - value)
+            check.that(bool(np.all(err <= half_ulp * np.abs(value))), clause=clause,
+                       message=f"to_fp32(to_bf16(p)) moved {'/'.join(key)} by {err.max():.3g}, more than bfloat16 "
+                               f"rounding")
+
+
+@examples(1)
+@given(data=st.data())
+def test_tf_numpy_and_tensor_inputs_agree(check, adapter, class_name, model_cache, data):
+    """numpy arrays and tf.Tensors give identical outputs, and the outputs are tf.Tensors."""
+    clause = "behaviour.tf.array_types"
+    if adapter.framework != "tf":
+        pytest.skip(f"{clause} binds TF classes only")
+    import tensorflow as tf
+
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    model = build(model_cache, class_name, case.config).native
+    by_numpy = model(**case.inputs, output_hidden_states=True)
+    by_tensor = model(**{k: tf.constant(v) for k, v in case.inputs.items()}, output_hidden_states=True)
+    for name, value in by_numpy.items():
+        if value is None:
+            continue
+        parts, others = _leaves(value), _leaves(by_tensor[name])
+        kinds = sorted({type(p).__name__ for p in parts if not isinstance(p, tf.Tensor)})
+        check.that(not kinds, clause=clause, message=f"output {name} holds {kinds}, not tf.Tensors")
+        check.equal(len(others), len(parts), clause=clause, what=f"{name} entries")
+        for i, (a, b) in enumerate(zip(parts, others)):
+            check.equal(np.asarray(b), np.asarray(a), clause=clause, what=f"{name}[{i}] from tf.Tensor vs numpy inputs")
+
+
+def _leaves(value) -> list:
+    """The tensors of an output field, nested tuples (a TF cache of (key, value) pairs) flattened."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
