@@ -214,3 +214,87 @@ def test_mismatched_checkpoint(check, adapter, device, tmp_path):
     for name in changed:
         check.that(in_model in loaded[name].shape and bool(np.all(np.isfinite(loaded[name]))), clause=MISMATCHED,
                    message=f"{name}: shape {loaded[name].shape} should use intermediate_size {in_model}")
+
+
+# -- bad checkpoints and failed saves (errors.yaml, when: load / save) ------------------------------
+def spec_exception(clause: str) -> type:
+    """The Python exception type an error clause names: a spec exception (CheckpointError, ...) is
+    checked as the builtin it derives from, which is what callers can catch."""
+    import builtins
+
+    spec = load_spec()
+    name = spec.errors[clause].exception
+    return getattr(builtins, spec.exceptions[name].base if name in spec.exceptions else name)
+
+
+def _base_checkpoint(framework: str, tmp_path, name: str):
+    """A copy of the reference's base-model checkpoint (config.json + model.safetensors) of the
+    framework's base class, at tmp_path/name."""
+    case = case_for(_base_class(framework))
+    return shutil.copytree(case.directory, tmp_path / name)
+
+
+def test_corrupt_checkpoint(check, adapter, device, tmp_path):
+    """A truncated model.safetensors and a framework file that is not of its format each raise
+    error.checkpoint.corrupt naming the file."""
+    clause = "error.checkpoint.corrupt"
+    class_name = _base_class(adapter.framework)
+    files = load_spec().raw("params")["files"]
+    truncated = _base_checkpoint(adapter.framework, tmp_path, "truncated")
+    data = (truncated / files["safetensors"]).read_bytes()
+    (truncated / files["safetensors"]).write_bytes(data[:len(data) // 2])
+    garbled = _base_checkpoint(adapter.framework, tmp_path, "garbled")
+    (garbled / files["safetensors"]).unlink()
+    native = NATIVE[adapter.framework][2]
+    (garbled / native).write_bytes(b"this is not a " + native.encode() + b" file\n" * 8)
+    for directory, file_name in ((truncated, files["safetensors"]), (garbled, native)):
+        with check.raises(spec_exception(clause), clause=clause, words=(file_name,)):
+            adapter.load(class_name, str(directory))
+
+
+def test_missing_checkpoint_file(check, adapter, device, tmp_path):
+    """A directory without a weights file the framework reads, or without config.json, raises
+    error.checkpoint.missing_file naming the location."""
+    clause = "error.checkpoint.missing_file"
+    class_name = _base_class(adapter.framework)
+    files = load_spec().raw("params")["files"]
+    no_weights = _base_checkpoint(adapter.framework, tmp_path, "no_weights_here")
+    (no_weights / files["safetensors"]).unlink()
+    no_config = _base_checkpoint(adapter.framework, tmp_path, "no_config_here")
+    (no_config / files["config"]).unlink()
+    for directory in (no_weights, no_config):
+        with check.raises(spec_exception(clause), clause=clause, words=(directory.name,)):
+            adapter.load(class_name, str(directory))
+
+
+def test_config_of_another_model_type(check, adapter, device, tmp_path):
+    clause = "error.checkpoint.wrong_model_type"
+    directory = _base_checkpoint(adapter.framework, tmp_path, "bert")
+    config_file = directory / load_spec().raw("params")["files"]["config"]
+    config = json.loads(config_file.read_text())
+    config["model_type"] = "bert"
+    config_file.write_text(json.dumps(config))
+    with check.raises(spec_exception(clause), clause=clause, words=("model_type", "bert", "electra")):
+        adapter.load(_base_class(adapter.framework), str(directory))
+
+
+def test_failed_save_keeps_the_checkpoint(check, adapter, device, model_cache, tmp_path):
+    """Saving another model (another config) into a checkpoint directory where the weights file cannot
+    be written (a directory occupies its name) raises error.save.failure naming the file, and leaves
+    every existing file byte for byte, with no temporary file behind."""
+    clause = "error.save.failure"
+    class_name = _base_class(adapter.framework)
+    directory = _base_checkpoint(adapter.framework, tmp_path, "existing")
+    fmt, _, file_name = NATIVE[adapter.framework]
+    (directory / file_name).mkdir()
+    (directory / file_name / "occupied").write_text("x")
+    before = {p.name: (p.read_bytes() if p.is_file() else None) for p in directory.iterdir()}
+    other = next(c for c in ALL if c.class_for(adapter.framework) == class_name
+                 and spec_config_fields(c.config()) != spec_config_fields(case_for(class_name).config()))
+    handle = model_cache.get(class_name, other.config())
+    with check.raises(spec_exception(clause), clause=clause, words=(file_name,)):
+        adapter.save(handle, str(directory), formats=(fmt,))
+    after = {p.name: (p.read_bytes() if p.is_file() else None) for p in directory.iterdir()}
+    check.equal(sorted(after), sorted(before), clause=clause, what="files in the checkpoint directory after the failed save")
+    for name, content in before.items():
+        check.that(after[name] == content, clause=clause, message=f"{name} changed although the save failed")

@@ -207,10 +207,39 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
             raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
                                       f"unchanged: {type(e).__name__}: {e}") from e
         target.mkdir(exist_ok=True)  # only now: a failed first save leaves no empty directory behind
-        written = []
-        for item in sorted(tmp.iterdir()):
-            os.replace(item, target / item.name)
-            written.append(target / item.name)
-        return written
+        return _move_into_place(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, target: Path) -> list[Path]:
+    """Rename every file of ``tmp`` over its namesake in ``target``. The files they replace are first
+    moved aside into ``tmp`` and moved back if any rename fails, so the existing checkpoint is either
+    fully replaced or left unchanged (files.save.atomic)."""
+    items = sorted(tmp.iterdir())
+    for item in items:
+        dest = target / item.name
+        if dest.is_dir() and not dest.is_symlink():
+            raise CheckpointSaveError(f"cannot write {str(dest)!r}: a directory of that name is in the way; "
+                                      f"existing files left unchanged")
+    aside = tmp / ".previous"
+    aside.mkdir()
+    replaced: list[tuple[Path, Path | None]] = []  # (destination, its previous file or None)
+    try:
+        for item in items:
+            dest = target / item.name
+            previous = None
+            if dest.exists() or dest.is_symlink():
+                previous = aside / item.name
+                os.replace(dest, previous)
+            replaced.append((dest, previous))
+            os.replace(item, dest)
+    except OSError as e:
+        for dest, previous in reversed(replaced):
+            if previous is not None:
+                os.replace(previous, dest)
+            elif dest.exists():
+                dest.unlink()
+        raise CheckpointSaveError(f"writing {str(target)!r} failed, existing files left unchanged: "
+                                  f"{type(e).__name__}: {e}") from e
+    return [target / item.name for item in items]
