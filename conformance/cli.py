@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
     run.add_argument("--pytest-arg", action="append", default=[], help="extra pytest argument (repeatable)")
     run.add_argument("--tests", default="conformance.tests", help="test package (--pyargs) or path to run")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="implementations run at once, one pytest process each (default: min(#impls, #cpus))")
     diff = sub.add_parser("diff", help="compare two reports; non-zero exit on regressions")
     diff.add_argument("old")
     diff.add_argument("new")
@@ -132,22 +134,51 @@ class Progress:
                 print(text, flush=True)
 
 
-def run_one(args, impl: str, parts: Path) -> tuple[int, Path, Path]:
-    safe = impl.replace(":", "_").replace("/", "_")
-    report, progress, log = parts / f"{safe}.json", parts / f".{safe}.progress", parts / f"{safe}.log"
-    for path in (report, progress):
-        path.unlink(missing_ok=True)
-    cmd = pytest_command(args, impl, report, progress)
-    print(f"[{impl}] running: {' '.join(cmd[2:])}", flush=True)
-    watcher = Progress(impl, progress)
-    with open(log, "w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=environment_for(impl))
-        while proc.poll() is None:
-            watcher.poll()
-            time.sleep(0.5)
-    watcher.poll(final=True)
-    progress.unlink(missing_ok=True)
-    return proc.returncode, report, log
+class ImplementationRun:
+    """One implementation's pytest process, its log, progress file and per-implementation report."""
+
+    def __init__(self, args, impl: str, parts: Path):
+        safe = impl.replace(":", "_").replace("/", "_")
+        self.impl = impl
+        self.report, self.progress, self.log = parts / f"{safe}.json", parts / f".{safe}.progress", parts / f"{safe}.log"
+        for path in (self.report, self.progress):
+            path.unlink(missing_ok=True)
+        self.cmd = pytest_command(args, impl, self.report, self.progress)
+        self.watcher = Progress(impl, self.progress)
+        self.proc = None
+        self.returncode = None
+
+    def start(self) -> None:
+        print(f"[{self.impl}] running: {' '.join(self.cmd[2:])}", flush=True)
+        with open(self.log, "w", encoding="utf-8") as log_file:
+            self.proc = subprocess.Popen(self.cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                                         env=environment_for(self.impl))
+
+    def poll(self) -> bool:
+        """Prints progress; True once the process has finished."""
+        if self.proc is None or self.returncode is not None:
+            return self.returncode is not None
+        self.watcher.poll()
+        code = self.proc.poll()
+        if code is not None:
+            self.returncode = code
+            self.watcher.poll(final=True)
+            self.progress.unlink(missing_ok=True)
+        return code is not None
+
+
+def run_all(args, impls: list[str], parts: Path, jobs: int) -> list[ImplementationRun]:
+    """Runs one pytest process per implementation, at most ``jobs`` at a time, in the given order."""
+    runs = [ImplementationRun(args, impl, parts) for impl in impls]
+    waiting, active = list(runs), []
+    while waiting or active:
+        while waiting and len(active) < jobs:
+            run = waiting.pop(0)
+            run.start()
+            active.append(run)
+        active = [run for run in active if not run.poll()]
+        time.sleep(0.5)
+    return runs
 
 
 def cmd_run(args) -> int:
@@ -158,9 +189,10 @@ def cmd_run(args) -> int:
     report_path = Path(args.report)
     parts = report_path.with_name(report_path.stem + ".parts")  # per-implementation reports and logs
     parts.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, args.jobs or min(len(impls), os.cpu_count() or 1))
     documents, status = [], 0
-    for impl in impls:
-        rc, report, log = run_one(args, impl, parts)
+    for run in run_all(args, impls, parts, jobs):
+        impl, rc, report, log = run.impl, run.returncode, run.report, run.log
         if not report.exists():
             tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
             print(f"[{impl}] pytest exited with {rc} without a report; last lines of {log}:\n{tail}")
