@@ -10,6 +10,11 @@ the class's loss computed from a RunResult's fields and the label inputs, for fr
 classes take no labels (Flax: impl_flax.losses); the loss family and the golden numerics use it
 when present (clause loss.flax_functions).
 
+Optional method: ``model_class(class_name) -> type``, the implementation's own class of that name, for the
+clauses about a framework's user-facing API that the protocol does not wrap (behaviour.flax.do_init:
+``Cls(config, _do_init=False)``, ``init_weights(rng, input_shape)``, ``from_pretrained(..., _do_init=False)``;
+behaviour.tf.resize_token_embeddings: ``model.resize_token_embeddings(n)`` on a built model's ``native``).
+
 Optional method ``method_signature(class_name, method) -> inspect.Signature | None``: the signature of
 the class's public method ``method`` as users call it (no ``self``; None when the class has no such
 callable attribute). The signatures family checks the spec's ``methods`` with it (<Class>.method.<name>).
@@ -22,6 +27,16 @@ and return what the model returned: its output object or tuple, leaves being fra
 bools), or ``OWN_PARAMETERS`` standing for the model's own parameter tree (Flax ``params``). The
 defaults family (omitted argument == its documented default passed explicitly) and the output-access
 check (behaviour.output_access) use it.
+
+Optional method ``run_chunks(handle, inputs, sizes) -> np.ndarray``: causal LM only; feed
+inputs["input_ids"] (B, S) in consecutive chunks of ``sizes`` tokens (summing to S), each call passing
+the previous call's key/value cache and attention_mask over the cached and current positions
+(position_ids omitted where the implementation's default is under test), and return the logits of
+every position, (B, S, V). Chunks of several tokens after a cache put relative position distances to
+the test (decision.relative_positions_with_cache).
+
+Optional method ``save_pretrained_defaults(handle, directory) -> None``: the model's
+``save_pretrained(directory)`` with every optional argument left at its default (decision.save_format).
 
 Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
 """

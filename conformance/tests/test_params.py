@@ -267,3 +267,41 @@ def test_saved_weight_names(check, adapter, device, class_name, model_cache, tmp
         adapter.save(handle, str(tmp_path / "native"), formats=("msgpack",))
         stored = _msgpack_keys(tmp_path / "native" / files["msgpack"])
         check_names(check, expected, stored, "flax", lambda n: "/".join(flax_path(n)), "flax_model.msgpack")
+
+
+def test_tf_resize_token_embeddings(check, adapter, device, model_cache):
+    """resize_token_embeddings(n), growing then shrinking: the first min(n, V) rows of the word-embedding
+    table and of the MLM bias are kept, config.vocab_size is n, the head stays tied and the logits are
+    n wide, unchanged for the kept tokens."""
+    clause = "behaviour.tf.resize_token_embeddings"
+    if adapter.framework != "tf":
+        pytest.skip("behaviour.tf.resize_token_embeddings binds TF classes only")
+    case = next((c for c in _lm_cases("tf") if c.class_for("tf") in adapter.classes()
+                 and tied_param(c.class_for("tf"), c.config())), None)
+    if case is None:
+        pytest.skip(f"{adapter.name} implements no TF class with a tied generator_lm_head")
+    class_name, config = case.class_for("tf"), case.config()
+    check.clause(clause)
+    handle = model_cache.build(class_name, config)  # resized below: not the shared cached model
+    vocab = config["vocab_size"]
+    inputs = {k: v for k, v in call_arguments(case, class_name)[0].items() if k not in case.labels()}
+    inputs["input_ids"] = np.asarray(inputs["input_ids"]) % (vocab // 2)  # valid for every size below
+    table, bias = (module_prefix(class_name, "base") + "embeddings.word_embeddings.weight",
+                   "generator_lm_head.bias")
+    before, old_vocab = adapter.get_weights(handle), vocab
+    logits_before = np.asarray(adapter.run(handle, inputs).fields["logits"])
+    for size in (vocab + 4, vocab // 2):
+        handle.native.resize_token_embeddings(size)
+        after = adapter.get_weights(handle)
+        keep = min(size, old_vocab)
+        check.equal(handle.native.config.vocab_size, size, clause=clause, what="config.vocab_size after resizing")
+        for name in (table, bias):
+            check.equal(after[name].shape[0], size, clause=clause, what=f"rows of {name} after resizing to {size}")
+            check.equal(after[name][:keep], before[name][:keep], clause=clause, what=f"kept rows of {name}")
+        check.that(tied_param(class_name, config) not in after, clause=clause,
+                   message=f"resizing untied the output projection: {tied_param(class_name, config)} appeared")
+        logits = np.asarray(adapter.run(handle, inputs).fields["logits"])
+        check.equal(logits.shape[-1], size, clause=clause, what="logits width after resizing")
+        check.allclose(logits[..., :min(size, vocab)], logits_before[..., :min(size, vocab)], clause=clause,
+                       kind=SELF_KIND, field="logits")
+        before, old_vocab = after, size

@@ -1,11 +1,11 @@
 """Family 8, persistence (files.yaml): save/load round trips in safetensors and the framework's own
 format (files.roundtrip), the PyTorch reference's checkpoints and the other framework's
 safetensors load (files.cross_framework_load), base <-> head checkpoints (files.head_from_base), and
-mismatched shapes (files.load.mismatched, error.checkpoint.shape_mismatch).
+mismatched shapes (files.load.mismatched, error.checkpoint.shape_mismatch), corrupt, incomplete and
+foreign checkpoints (error.checkpoint.*), a save that fails (error.save.failure: a directory occupies
+the weights file's name, which stops root too) and Flax's _do_init=False (behaviour.flax.do_init).
 
-Models carry the golden weights (conformance/golden), so every parameter is non-trivial. The atomic
-save rule (files.save.atomic) needs a write that fails part-way, which an adapter cannot be made to
-do from outside (permissions do not stop root); electra_core's unit tests cover it.
+Models carry the golden weights (conformance/golden), so every parameter is non-trivial.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conformance.golden_data import GoldenCase, load_cases
+from conformance.tests._helpers import SELF_KIND
 from conformance.tests._golden import (OTHER_MODELS, call_arguments, class_under_test, compare_fields, golden_run,
                                        other_outputs, our_other_adapter, weights_of)
 from electra_core.config import ElectraConfig
@@ -298,3 +299,70 @@ def test_failed_save_keeps_the_checkpoint(check, adapter, device, model_cache, t
     check.equal(sorted(after), sorted(before), clause=clause, what="files in the checkpoint directory after the failed save")
     for name, content in before.items():
         check.that(after[name] == content, clause=clause, message=f"{name} changed although the save failed")
+
+
+# -- Flax's lazy initialisation (behaviour.flax.do_init) --------------------------------------------
+def _tree_leaves(tree, prefix=()) -> dict:
+    """{path tuple: numpy leaf} of a nested params tree (a top-level 'params' key is unwrapped)."""
+    if not prefix and set(tree) == {"params"}:
+        tree = tree["params"]
+    out = {}
+    for key, value in tree.items():
+        if hasattr(value, "items"):
+            out.update(_tree_leaves(value, (*prefix, str(key))))
+        else:
+            out[(*prefix, str(key))] = np.asarray(value)
+    return out
+
+
+def canonical_from_tree(check, tree, class_name: str, config: dict, *, clause: str) -> dict:
+    """The canonical state dict of a Flax params tree whose paths and shapes must be exactly those
+    params.yaml gives the class (naming rules applied from the spec)."""
+    from conformance.tests._params import expected_params, file_shape, flax_path, leaf_rule
+
+    leaves = _tree_leaves(tree)
+    expected = expected_params(class_name, config)
+    paths = {flax_path(name): e for name, e in expected.items()}
+    check.equal(sorted("/".join(p) for p in leaves), sorted("/".join(p) for p in paths), clause=clause,
+                what="paths of the params tree")
+    state = {}
+    for path, e in paths.items():
+        check.equal(leaves[path].shape, file_shape(e.name, e.shape, "flax"), clause=clause, what=f"shape of {path}")
+        state[e.name] = leaves[path].T if leaf_rule(e.name).get("transpose") else leaves[path]
+    return state
+
+
+def test_flax_do_init_false(check, adapter, device, model_cache, tmp_path):
+    """_do_init=False: no params (model.params raises ValueError); init_weights(rng, input_shape) returns
+    the spec's tree; the call takes params=...; from_pretrained(..., _do_init=False) returns
+    (model, params) holding the checkpoint's weights."""
+    clause = "behaviour.flax.do_init"
+    if adapter.framework != "flax":
+        pytest.skip("behaviour.flax.do_init binds Flax classes only")
+    if not hasattr(adapter, "model_class"):
+        pytest.skip(f"{adapter.name} has no model_class() (optional adapter method) to reach the class")
+    import jax
+
+    class_name = _base_class("flax")
+    case = case_for(class_name)
+    check.clause(clause)
+    handle = model_cache.get(class_name, case.config())
+    cls = adapter.model_class(class_name)
+    lazy = cls(handle.native.config, _do_init=False)
+    with check.raises(ValueError, clause=clause):
+        lazy.params  # noqa: B018
+    inputs, flags = call_arguments(case, class_name)
+    tree = lazy.init_weights(jax.random.PRNGKey(0), np.shape(inputs["input_ids"]))
+    state = canonical_from_tree(check, tree, class_name, handle.config, clause=clause)
+    got = lazy(**inputs, params=tree, **flags)
+    reference = model_cache.run(model_cache.get(class_name, case.config(), weights=state), inputs, flags=flags)
+    compare_fields(check, class_name, {k: (tuple(map(np.asarray, v)) if isinstance(v, tuple) else np.asarray(v))
+                                       for k, v in got.items() if v is not None},
+                   dict(reference.fields), kind=SELF_KIND, clause=clause)
+    saved = model_cache.get(class_name, case.config(), weights=weights_of(case))
+    adapter.save(saved, str(tmp_path), formats=("safetensors",))
+    loaded = cls.from_pretrained(str(tmp_path), _do_init=False)
+    check.that(isinstance(loaded, tuple) and len(loaded) == 2, clause=clause,
+               message=f"from_pretrained(_do_init=False) returned {type(loaded).__name__}, not (model, params)")
+    state = canonical_from_tree(check, loaded[1], class_name, handle.config, clause=clause)
+    check_same_weights(check, state, weights_of(case), clause=clause)
