@@ -1,6 +1,8 @@
 """Family 3, defaults: omitting an argument equals passing the default its spec rule documents
 (classes.yaml `default`; clause <Class>.call.default.<arg>): zeros_like(input_ids) token types,
-ones(...) attention masks, arange(...) positions, and config.<field> output flags."""
+ones(...) attention masks (over the encoder positions too), arange(...) positions, config.<field>
+output flags and return_dict, and the plain defaults (none, false, self.params) of the mode, parameter,
+cache and alternative-input arguments, which need the adapter's exact call (call_native)."""
 from __future__ import annotations
 
 import re
@@ -10,7 +12,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import (SELF_KIND, build, eval_count, eval_shape, examples, run,
+from conformance.adapters.base import OWN_PARAMETERS
+from conformance.tests._helpers import (SELF_KIND, build, eval_count, eval_shape, examples, full_config, run,
                                         spec_class, tensor_fields)
 
 _TENSOR_RULE = re.compile(r"^(ones|zeros|ones_like|zeros_like|arange)\((.*)\)$")
@@ -20,7 +23,7 @@ def computable_default(rule: str, case) -> np.ndarray | None:
     """The array a tensor default rule stands for, for this case's inputs (None: not a tensor rule,
     or one this family cannot build, e.g. shapes over enc_seq without encoder inputs)."""
     m = _TENSOR_RULE.match(rule)
-    if m is None or "enc_seq" in rule:
+    if m is None or ("enc_seq" in rule and "enc_seq" not in case.dims):
         return None
     fn, arg = m.groups()
     ids = case.inputs["input_ids"]
@@ -53,6 +56,7 @@ def test_omitted_tensor_equals_documented_default(check, adapter, class_name, mo
     handle = build(model_cache, class_name, case.config)
     omitted = tensor_fields(run(model_cache, handle, case.inputs))
     check.clause("behaviour.defaults_equal_explicit")
+    check.clause(*(["decision.flax_token_type_ids_default"] if "token_type_ids" in names else []))
     for name in names:
         p = spec_class(class_name).call_arg(name)
         explicit_inputs = dict(case.inputs, **{name: computable_default(p.default, case)})
@@ -82,3 +86,129 @@ def test_omitted_flag_equals_config_value(check, adapter, class_name, model_cach
     for field, value in explicit.items():
         check.allclose(omitted[field], value, clause=spec_class(class_name).call_arg(names[0]).default_id,
                        kind=SELF_KIND, field=field.split(".")[0])
+
+
+# ---- encoder inputs: encoder_attention_mask defaults to ones(batch enc_seq) ----------------------
+#: config of a decoder with cross-attention, which reads encoder_hidden_states and their mask
+_CROSS_ATTENTION = {"is_decoder": True, "add_cross_attention": True}
+
+
+def normal_array(data, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 array of standard normal values from a drawn seed (encoder states, embeddings)."""
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed of a float input")
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def _encoder_mask_args(class_name: str) -> list[str]:
+    return [p.name for p in spec_class(class_name).call if _TENSOR_RULE.match(p.default) and "enc_seq" in p.default]
+
+
+@examples(1)
+@given(data=st.data())
+def test_omitted_encoder_mask_equals_documented_default(check, adapter, class_name, model_cache, data):
+    """With cross-attention on, an omitted encoder_attention_mask equals its rule (all encoder
+    positions attended) passed explicitly."""
+    names = _encoder_mask_args(class_name)
+    if not names:
+        pytest.skip(f"{class_name} takes no encoder inputs")
+    if "choices" in spec_class(class_name).lead:
+        pytest.skip("the spec gives encoder_hidden_states of a multiple-choice class as (batch, enc_seq, H) while "
+                    "its encoder runs on batch*choices rows: no unambiguous input to build (reported to the lead)")
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+                             shapes=(S.SHAPE_BUCKETS[0],), overrides=_CROSS_ATTENTION))
+    enc_seq = case.dims["seq"] + 1  # unequal to seq, so a mask over the wrong axis cannot pass
+    case.dims["enc_seq"] = enc_seq
+    hidden = full_config(case.config)["hidden_size"]
+    case.inputs["encoder_hidden_states"] = normal_array(data, (case.dims["batch"], enc_seq, hidden))
+    handle = build(model_cache, class_name, case.config)
+    omitted = tensor_fields(run(model_cache, handle, case.inputs))
+    for name in names:
+        p = spec_class(class_name).call_arg(name)
+        explicit_inputs = dict(case.inputs, **{name: computable_default(p.default, case)})
+        explicit = tensor_fields(run(model_cache, handle, explicit_inputs))
+        check.equal(sorted(explicit), sorted(omitted), clause=p.default_id,
+                    what=f"fields with {name} passed explicitly")
+        for field, value in omitted.items():
+            check.allclose(explicit[field], value, clause=p.default_id, kind=SELF_KIND, field=field.split(".")[0])
+
+
+# ---- plain defaults through the exact call: none, false, true, self.params, config.return_dict ----
+_ABSENT = object()
+
+
+def plain_default(rule: str, config) -> object:
+    """The value a non-tensor default rule stands for (_ABSENT: not such a rule)."""
+    if rule in ("none", "false", "true"):
+        return {"none": None, "false": False, "true": True}[rule]
+    if rule == "self.params":
+        return OWN_PARAMETERS
+    if rule.startswith("config."):
+        return full_config(config)[rule[len("config."):]]
+    return _ABSENT
+
+
+def _plain_args(class_name: str) -> list:
+    """Call arguments with a plain default rule that the other tests of this family do not cover
+    (the config.<field> output flags have their own test)."""
+    covered = set(_flag_defaults(class_name))
+    return [p for p in spec_class(class_name).call
+            if p.name not in covered and not p.required and plain_default(p.default, {}) is not _ABSENT]
+
+
+def _flat_arrays(value, prefix: str, out: dict) -> dict:
+    if isinstance(value, (tuple, list)):
+        for i, v in enumerate(value):
+            _flat_arrays(v, f"{prefix}.{i}", out)
+    elif value is not None and not isinstance(value, dict):  # a dict is an opaque Flax cache
+        out[prefix] = np.asarray(value)
+    return out
+
+
+def native_arrays(output) -> tuple[str, dict]:
+    """(form, arrays) of what a model call returned: form is the output class name or 'tuple';
+    arrays maps field (or tuple position) names, nested tuples flattened as name.i, to numpy."""
+    if hasattr(output, "keys"):
+        out = {}
+        for name in output.keys():
+            _flat_arrays(output[name], name, out)
+        return type(output).__name__, out
+    return "tuple", _flat_arrays(tuple(output), "", {})
+
+
+@examples(1)
+@given(data=st.data())
+def test_omitted_plain_argument_equals_documented_default(check, adapter, class_name, model_cache, data):
+    """Omitting each argument with a plain default (params, dropout_rng, train / training,
+    return_dict, past_key_values, encoder_hidden_states, input_ids vs inputs_embeds, labels, ...) gives
+    what passing that default explicitly gives. The bucket config keeps its dropout rates (a call
+    that trained would differ) and its spec-default return_dict (a config with another value would
+    cost every Flax class one more compilation)."""
+    call_native = getattr(adapter, "call_native", None)
+    if call_native is None:
+        pytest.skip(f"adapter {adapter.name} has no call_native (optional protocol method)")
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+                             shapes=(S.SHAPE_BUCKETS[0],)))
+    handle = build(model_cache, class_name, case.config)
+    embeds = None
+    baselines = {}  # frozenset of the base argument names -> (form, arrays) with everything else omitted
+    for p in _plain_args(class_name):
+        base = dict(case.inputs)
+        if p.name in base:  # input_ids is optional only with its alternative, inputs_embeds
+            if embeds is None:
+                shape = eval_shape(spec_class(class_name).call_arg("inputs_embeds").shape, case.config, case.dims)
+                embeds = normal_array(data, shape)
+            base = {k: v for k, v in base.items() if k != p.name}
+            base["inputs_embeds"] = embeds
+        check.clause(p.default_id)
+        key = frozenset(base)
+        if key not in baselines:
+            baselines[key] = native_arrays(call_native(handle, base))
+        form, omitted = baselines[key]
+        value = plain_default(p.default, case.config)
+        explicit_form, explicit = native_arrays(call_native(handle, dict(base, **{p.name: value})))
+        check.equal(form, explicit_form, clause=p.default_id,
+                    what=f"form of the output with {p.name} omitted vs passed as {p.default!r}")
+        check.equal(sorted(omitted), sorted(explicit), clause=p.default_id,
+                    what=f"fields with {p.name} omitted vs passed as {p.default!r}")
+        for field, value in explicit.items():
+            check.allclose(omitted[field], value, clause=p.default_id, kind=SELF_KIND, field=None)

@@ -1,9 +1,11 @@
 """Family 2, outputs: which fields are present (outputs.yaml present_when), their shapes, tuple
 lengths and dtypes, the output class, and the return_dict=False tuple (present fields in spec order,
-absent ones dropped). Clauses <OutputClass>.field.<name> and <Class>.output.<name>."""
+absent ones dropped), and access to the output object itself: attribute, key and index (clause
+behaviour.output_access). Clauses <OutputClass>.field.<name> and <Class>.output.<name>."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
@@ -92,3 +94,61 @@ def test_tuple_form_order(check, adapter, class_name, model_cache, data):
             check.equal(np.shape(a), np.shape(e), clause=fspec.id,
                         what=f"tuple element for {fspec.name} (expected at position {names.index(fspec.name)})")
             check.allclose(a, e, clause=fspec.id, kind=SELF_KIND, field=fspec.name)
+
+
+def _same(a, b) -> bool:
+    """Two accesses of one output object give the same value (tuples element-wise, caches by identity)."""
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b) \
+            and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return a is b
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+@examples(1)
+@given(data=st.data())
+def test_output_access(check, adapter, class_name, model_cache, data):
+    """The model's own output object gives each present field by attribute, by key and by integer
+    index over the present fields (spec order); absent fields read None as attributes and are not
+    keys; to_tuple() equals the return_dict=False tuple."""
+    call_native = getattr(adapter, "call_native", None)
+    if call_native is None:
+        pytest.skip(f"adapter {adapter.name} has no call_native (optional protocol method)")
+    clause = "behaviour.output_access"
+    check.clause(clause)
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+                             shapes=(S.SHAPE_BUCKETS[0],)))
+    handle = build(model_cache, class_name, case.config)
+    output = call_native(handle, dict(case.inputs, return_dict=True))
+    names = [f.name for f in output_spec(class_name).fields]
+    keys = list(output.keys())
+    check.that(set(keys) <= set(names), clause=clause,
+               message=f"keys {keys} include names that are not fields of {spec_class(class_name).output_class}")
+    present = [n for n in names if n in keys]
+    check.equal(keys, present, clause=clause, what="keys of the output (present fields in spec order)")
+    for name in names:
+        value = getattr(output, name)
+        if name not in keys:
+            check.that(value is None, clause=clause, message=f"absent field {name} reads {type(value).__name__} "
+                                                             f"as an attribute, expected None")
+            continue
+        check.that(value is not None, clause=clause, message=f"key {name} holds None (absent fields are no keys)")
+        index = present.index(name)
+        check.that(_same(value, output[name]), clause=clause, message=f"attribute and key access of {name} differ")
+        check.that(_same(value, output[index]), clause=clause,
+                   message=f"index {index} does not give {name} (present fields: {present})")
+    as_tuple = output.to_tuple()
+    check.equal(len(as_tuple), len(present), clause=clause, what=f"length of to_tuple() (present fields {present})")
+    returned = call_native(handle, dict(case.inputs, return_dict=False))
+    check.that(isinstance(returned, tuple) and len(returned) == len(present), clause=clause,
+               message=f"return_dict=False gave {type(returned).__name__} of length "
+                       f"{len(returned) if isinstance(returned, tuple) else '-'}; expected a tuple of {len(present)}")
+    for name, item, other in zip(present, as_tuple, returned):
+        check.that(_same(item, getattr(output, name)), clause=clause, message=f"to_tuple() element of {name} differs")
+        if isinstance(item, dict):
+            continue  # an opaque cache: a fresh object per call
+        pairs = zip(item, other) if isinstance(item, (tuple, list)) else [(item, other)]
+        for a, b in pairs:
+            if not isinstance(a, (tuple, list, dict)):
+                check.allclose(np.asarray(b), np.asarray(a), clause=clause, kind=SELF_KIND, field=name)
