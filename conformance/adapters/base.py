@@ -10,6 +10,11 @@ the class's loss computed from a RunResult's fields and the label inputs, for fr
 classes take no labels (Flax: impl_flax.losses); the loss family and the golden numerics use it
 when present (clause loss.flax_functions).
 
+Optional method (TF adapters): ``export_serving(handle, directory) -> None``, write a SavedModel of the
+model to ``directory`` whose "serving_default" signature takes int32 input_ids, attention_mask and
+token_type_ids of dynamic shape ((B, S), or (B, C, S) for multiple choice) and returns the output's
+tensor fields by name (clause behaviour.tf.saved_model).
+
 Optional method: ``model_class(class_name) -> type``, the implementation's own class of that name, for the
 clauses about a framework's user-facing API that the protocol does not wrap (behaviour.flax.do_init:
 ``Cls(config, _do_init=False)``, ``init_weights(rng, input_shape)``, ``from_pretrained(..., _do_init=False)``;

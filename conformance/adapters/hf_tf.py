@@ -146,6 +146,17 @@ class HFTFAdapter(HFAdapterBase):
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         raise NotImplementedError(f"transformers has no TF causal LM for ELECTRA ({handle.class_name})")
 
+    def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: save_pretrained with its defaults."""
+        handle.native.save_pretrained(directory)
+
+    def export_serving(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: a SavedModel whose serving_default is transformers' ``serving``
+        specialised to the model's input_signature (int32, dynamic shape), as its save_pretrained does."""
+        model = handle.native
+        serving = model.serving.get_concrete_function(model.input_signature)
+        tf.saved_model.save(model, directory, signatures={"serving_default": serving})
+
     def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
         for fmt in formats:
             if fmt not in _FORMATS:

@@ -222,7 +222,32 @@ class TFAdapter:
                 past = out.past_key_values
         return np.concatenate(logits, axis=1)
 
+    def run_chunks(self, handle: Handle, inputs: Mapping[str, Any], sizes) -> np.ndarray:
+        """Optional protocol method: chunks through the returned past_key_values, position_ids omitted."""
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        bounds = np.cumsum([0, *sizes])
+        past, logits = None, []
+        with self._device(handle.device):
+            for start, stop in zip(bounds[:-1], bounds[1:]):
+                out = model(ids[:, start:stop], attention_mask=mask[:, :stop], past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logits.append(np.asarray(out.logits))
+        return np.concatenate(logits, axis=1)
+
+    def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: save_pretrained with its defaults."""
+        handle.native.save_pretrained(directory)
+
     # -- files ---------------------------------------------------------------------------------
+    def export_serving(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: a SavedModel with impl_tf's serving signature (int32 (B, S) inputs)."""
+        import tensorflow as tf
+
+        model = handle.native
+        tf.saved_model.save(model, directory, signatures={"serving_default": model.serving_function()})
+
     def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
         unknown = [f for f in formats if f not in ("safetensors", "h5")]
         if unknown:

@@ -1,6 +1,7 @@
 """Family 4, invariances (behaviour.yaml): right padding changes nothing at the real positions,
 examples of a batch are independent and permutable, inference is deterministic, dropout acts only
-in training mode, compiled equals eager, and every TF input format gives the same outputs."""
+in training mode, compiled equals eager, every TF input format gives the same outputs, and a TF
+SavedModel's serving signature reproduces the eager outputs."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import (SELF_KIND, batch_rows, build, compare_outputs, compile_clause,
+from conformance.tests._helpers import (SELF_KIND, always_fields, batch_rows, build, compare_outputs, compile_clause,
                                         examples, max_difference, mode_clause, run, seq_prefix, spec_class)
 
 _ALL_OUTPUTS = {"output_attentions": True, "output_hidden_states": True}
@@ -117,3 +118,39 @@ def test_tf_input_formats_agree(check, adapter, class_name, model_cache, data):
         got = run(model_cache, handle, inputs, input_format=fmt)
         compare_outputs(check, got, ids_only if fmt == "tensor" else reference, class_name,
                         clause="behaviour.tf.input_formats", exact=True)
+
+
+def _serving_every_class() -> bool:
+    """Whether the SavedModel round trip runs for every class (thorough profile) or the bare encoder only."""
+    from hypothesis import settings
+
+    return settings.default.max_examples >= 100
+
+
+@pytest.mark.family("persistence")
+@examples(1)
+@given(data=st.data())
+def test_tf_saved_model_serving_reproduces_eager(check, adapter, class_name, model_cache, data, tmp_path):
+    """Export with the serving signature, reload, call it with int32 inputs: the output class's tensor
+    fields come back equal to the eager call's. Exporting costs seconds per class, so dev/ci export the
+    bare encoder only and the thorough profile every class."""
+    clause = "behaviour.tf.saved_model"
+    if adapter.framework != "tf":
+        pytest.skip(f"{clause} binds TF classes only")
+    if not (_serving_every_class() or class_name.endswith("ElectraModel")):
+        pytest.skip("the SavedModel round trip runs for the bare encoder only outside the thorough profile")
+    if not hasattr(adapter, "export_serving"):
+        pytest.skip(f"{adapter.name} has no export_serving (optional adapter method)")
+    import tensorflow as tf
+
+    case = data.draw(S.cases(class_name, args=_INPUTS))
+    handle = build(model_cache, class_name, case.config)
+    adapter.export_serving(handle, str(tmp_path))
+    serving = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    served = serving(**{k: tf.constant(v, tf.int32) for k, v in case.inputs.items()})
+    eager = run(model_cache, handle, case.inputs)
+    for name in always_fields(class_name):
+        check.that(name in served, clause=clause, message=f"the serving signature does not return {name}: "
+                                                          f"{sorted(served)}")
+        check.allclose(np.asarray(served[name]), eager.fields[name], clause=clause, kind="compiled_vs_eager",
+                       field=name)
