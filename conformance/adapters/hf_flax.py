@@ -98,6 +98,27 @@ class HFFlaxAdapter(HFAdapterBase):
                 logits.append(np.asarray(out.logits))
         return np.concatenate(logits, axis=1)
 
+    def run_chunks(self, handle: Handle, inputs: Mapping[str, Any], sizes) -> np.ndarray:
+        """Optional protocol method: chunks through init_cache's cache; position_ids passed explicitly,
+        as transformers' default ignores the cache (decision.flax_position_ids_with_cache)."""
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        positions = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
+        bounds = np.cumsum([0, *sizes])
+        with self._device(handle.device):
+            cache, logits = model.init_cache(*ids.shape), []
+            for start, stop in zip(bounds[:-1], bounds[1:]):
+                out = model(ids[:, start:stop], attention_mask=mask, position_ids=positions[:, start:stop],
+                            past_key_values=cache)
+                cache = out.past_key_values
+                logits.append(np.asarray(out.logits))
+        return np.concatenate(logits, axis=1)
+
+    def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: save_pretrained with its defaults."""
+        handle.native.save_pretrained(directory)
+
     def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
         for fmt in formats:
             if fmt not in ("safetensors", "msgpack"):

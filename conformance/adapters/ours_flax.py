@@ -198,6 +198,24 @@ class FlaxAdapter:
                 logits.append(np.asarray(out.logits))
         return np.concatenate(logits, axis=1)
 
+    def run_chunks(self, handle: Handle, inputs: Mapping[str, Any], sizes) -> np.ndarray:
+        """Optional protocol method: chunks through init_cache's cache, position_ids omitted."""
+        model = handle.native
+        ids = np.asarray(inputs["input_ids"])
+        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        bounds = np.cumsum([0, *sizes])
+        with self._device(handle.device):
+            cache, logits = model.init_cache(*ids.shape), []
+            for start, stop in zip(bounds[:-1], bounds[1:]):
+                out = model(ids[:, start:stop], attention_mask=mask, past_key_values=cache)
+                cache = out.past_key_values
+                logits.append(np.asarray(out.logits))
+        return np.concatenate(logits, axis=1)
+
+    def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
+        """Optional protocol method: save_pretrained with its defaults."""
+        handle.native.save_pretrained(directory)
+
     # -- files ------------------------------------------------------------------------------------
     def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
         unknown = [f for f in formats if f not in ("safetensors", "msgpack")]

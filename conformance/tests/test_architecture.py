@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import numpy_model as nm
+from conformance import numpy_ref as ref
 from conformance import strategies as S
 from conformance.tests._helpers import REFERENCE_KIND, blame_alternative, build, examples, run, spec_class
 from spec import load_spec
@@ -20,6 +21,18 @@ _HEAD_CLAUSE = {"pretraining": "architecture.discriminator_head", "masked_lm": "
                 "causal_lm": "architecture.generator_head", "sequence_classification":
                 "architecture.sequence_classification_head", "token_classification":
                 "architecture.token_classification_head", "question_answering": "architecture.question_answering_head"}
+
+
+def _generator_logits(h: np.ndarray, weights, prefix: str, cfg, act: str) -> np.ndarray:
+    """The generator head (architecture.generator_head) with activation ``act`` in place of exact
+    gelu: the reading decision.generator_activation rules out. h (B,S,H) -> (B,S,V)."""
+    w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
+    g = ref.ACTIVATIONS[act](ref.linear(h, w["generator_predictions.dense.weight"], w["generator_predictions.dense.bias"]))
+    g = ref.layer_norm(g, w["generator_predictions.LayerNorm.weight"], w["generator_predictions.LayerNorm.bias"],
+                       cfg["layer_norm_eps"])
+    table = w["generator_lm_head.weight"] if not cfg.get("tie_word_embeddings", True) else \
+        w[f"{prefix}embeddings.word_embeddings.weight"]
+    return g @ table.T + w["generator_lm_head.bias"]
 
 
 def _flat_mask(case) -> np.ndarray:
@@ -40,8 +53,12 @@ def test_encoder_layers_recomputed(check, adapter, class_name, model_cache, data
     clauses = ["architecture.self_attention", "architecture.attention_mask", "architecture.attention_output",
                "architecture.feed_forward", f"activation.{cfg['hidden_act']}"]
     if cfg["position_embedding_type"] != "absolute":
-        clauses.append("architecture.relative_positions")
+        clauses += ["architecture.relative_positions", "decision.relative_position_embeddings"]
     check.clause(*clauses)
+    if cfg["position_embedding_type"] != "absolute":
+        table = "attention.self.distance_embedding.weight"
+        check.that(table in nm.layer_weights(weights, prefix, 0), clause="decision.relative_position_embeddings",
+                   message=f"position_embedding_type={cfg['position_embedding_type']!r} but layer 0 has no {table}")
     default_eps = load_spec().config.field("layer_norm_eps").default
     for layer in range(cfg["num_hidden_layers"]):
         h = np.asarray(out.fields["hidden_states"][layer], np.float64)
@@ -53,6 +70,9 @@ def test_encoder_layers_recomputed(check, adapter, class_name, model_cache, data
                         for act in load_spec().config.field("hidden_act").choices if act != cfg["hidden_act"]]
         alternatives.append(("ElectraConfig.field.layer_norm_eps", f"LayerNorm epsilon {default_eps:g}",
                              nm.encoder_layer(h, w, dict(cfg, layer_norm_eps=default_eps), bias)[0]))
+        if cfg["position_embedding_type"] != "absolute":
+            alternatives.append(("decision.relative_position_embeddings", "no relative position terms",
+                                 nm.encoder_layer(h, w, dict(cfg, position_embedding_type="absolute"), bias)[0]))
         alternatives.append(("architecture.attention_mask", "no padding mask",
                              nm.encoder_layer(h, w, cfg, nm.additive_mask(np.ones_like(_flat_mask(case)), causal))[0]))
         blame_alternative(check, got, want, alternatives)
@@ -78,10 +98,90 @@ def test_head_recomputed(check, adapter, class_name, model_cache, data):
     want = nm.head_outputs(head, h, weights, prefix, cfg)
     clause = _HEAD_CLAUSE[head]
     check.clause(clause)
+    if head in ("masked_lm", "causal_lm"):
+        check.clause("decision.generator_activation")
     for name, expected in want.items():
+        if head in ("masked_lm", "causal_lm") and cfg["hidden_act"] != "gelu":
+            blame_alternative(check, out.fields[name], expected, [(
+                "decision.generator_activation", f"the generator head applying hidden_act={cfg['hidden_act']!r} "
+                f"instead of exact gelu", _generator_logits(h, weights, prefix, cfg, cfg["hidden_act"]))])
         if head == "pretraining":
             alternatives = [(f"activation.{cfg['hidden_act']}", f"hidden_act={act!r}",
                              nm.head_outputs(head, h, weights, prefix, dict(cfg, hidden_act=act))[name])
                             for act in load_spec().config.field("hidden_act").choices if act != cfg["hidden_act"]]
             blame_alternative(check, out.fields[name], expected, alternatives)
         check.allclose(out.fields[name], expected, clause=clause, kind=REFERENCE_KIND, field=name)
+
+
+# -- every activation name, as hidden_act and as summary_activation --------------------------------
+def _activation_pairs() -> list[tuple[str, str]]:
+    """(hidden_act, summary_activation) pairs covering every activation name of behaviour.yaml in a
+    slot config.yaml allows it in, with half as many models as names: hidden_act choices in order
+    beside summary_activation choices in reverse order."""
+    spec = load_spec()
+    hidden = list(spec.config.field("hidden_act").choices)
+    summary = list(reversed(spec.config.field("summary_activation").choices))
+    names = list(spec.behaviour.activations)
+    pairs = []
+    while {n for pair in pairs for n in pair} < set(names):
+        i = len(pairs)
+        pairs.append((hidden[i % len(hidden)], summary[i % len(summary)]))
+    return pairs
+
+
+def _multiple_choice_class(framework: str) -> str:
+    return next(c.name for c in load_spec().classes_for(framework) if "choices" in c.lead)
+
+
+_ACTIVATION_SHAPE = (2, S.CHOICES, 5)  # (B, C, S): one input shape for every activation model
+
+
+@pytest.mark.parametrize("hidden_act,summary_activation", _activation_pairs(),
+                         ids=[f"{h}+{s}" for h, s in _activation_pairs()])
+def test_activation_formulas(check, adapter, device, model_cache, hidden_act, summary_activation):
+    """A one-layer multiple-choice model with hidden_act and summary_activation set: its feed-forward
+    layer (architecture.feed_forward) and its sequence summary (architecture.multiple_choice_head)
+    recomputed in NumPy with the formulas of behaviour.yaml (activation.<name>); an output that another
+    activation explains far better names that activation's clause. Every name of config.yaml's choices
+    must build (decision.activation_names)."""
+    class_name = _multiple_choice_class(adapter.framework)
+    if not adapter.supports(class_name, "float32", device).ok:
+        pytest.skip(f"{adapter.name} does not implement {class_name}")
+    hidden_clause, summary_clause = f"activation.{hidden_act}", f"activation.{summary_activation}"
+    check.clause(hidden_clause, summary_clause, "decision.activation_names")
+    cfg = S.config_bucket(0, class_name, hidden_act=hidden_act, summary_activation=summary_activation,
+                          summary_type="first", summary_use_proj=True, num_hidden_layers=1)
+    try:
+        handle = build(model_cache, class_name, cfg)
+    except Exception as err:  # noqa: BLE001 - the finding: a name the spec allows is refused
+        check.fail("decision.activation_names", f"hidden_act={hidden_act!r} / summary_activation="
+                                                f"{summary_activation!r} failed to build: {type(err).__name__}: {err}")
+    ids = np.random.default_rng(0).integers(0, cfg["vocab_size"], _ACTIVATION_SHAPE).astype(np.int32)
+    out = run(model_cache, handle, {"input_ids": ids}, flags={"output_hidden_states": True})
+    weights = adapter.get_weights(handle)
+    hidden = [np.asarray(h, np.float64) for h in out.fields["hidden_states"]]
+    bias = nm.additive_mask(np.ones(hidden[0].shape[:2]), causal=False)
+    layer = nm.layer_weights(weights, spec_class(class_name).param_prefix, 0)
+
+    def feed_forward(act):
+        return nm.encoder_layer(hidden[0], layer, dict(cfg, hidden_act=act), bias)[0]
+
+    def summary_logits(act):
+        x = ref.linear(hidden[-1][:, 0], weights["sequence_summary.summary.weight"],
+                       weights["sequence_summary.summary.bias"])
+        x = ref.ACTIVATIONS[act](x)
+        return ref.linear(x, weights["classifier.weight"], weights["classifier.bias"]).reshape(ids.shape[:2])
+
+    choices = {"hidden_act": load_spec().config.field("hidden_act").choices,
+               "summary_activation": load_spec().config.field("summary_activation").choices}
+    blame_alternative(check, hidden[1], feed_forward(hidden_act),
+                      [(f"activation.{hidden_act}", f"hidden_act={alt!r} (config: {hidden_act!r})", feed_forward(alt))
+                       for alt in choices["hidden_act"] if alt != hidden_act])
+    check.allclose(hidden[1], feed_forward(hidden_act), clause=hidden_clause, kind=REFERENCE_KIND,
+                   field="hidden_states")
+    logits = out.fields["logits"]
+    blame_alternative(check, logits, summary_logits(summary_activation),
+                      [(summary_clause, f"summary_activation={alt!r} (config: {summary_activation!r})",
+                        summary_logits(alt)) for alt in choices["summary_activation"] if alt != summary_activation])
+    check.allclose(logits, summary_logits(summary_activation), clause=summary_clause, kind=REFERENCE_KIND,
+                   field="logits")

@@ -184,6 +184,7 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
     if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
     handle = build(model_cache, class_name, case.config)
+    check.clause(*(d.id for d in load_spec().decisions.values() if error_id in d.affects))  # decided errors
     if native_call:
         native = flax_trigger(error_id, handle, case, data.draw)
         call, values = native

@@ -135,6 +135,7 @@ def test_inputs_embeds_equals_ids(check, adapter, class_name, model_cache, data)
         pytest.skip(f"{class_name} has no inputs_embeds argument")
     case = data.draw(S.cases(class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
+    check.clause("decision.tf_inputs_embeds_width")  # inputs_embeds (B,S,E) replaces the word lookup
     table = adapter.get_weights(handle)[sc.param_prefix + "embeddings.word_embeddings.weight"]
     embeds = np.asarray(table, np.float32)[case.inputs["input_ids"]]
     by_ids = run(model_cache, handle, case.inputs)
@@ -155,6 +156,7 @@ def test_decoding_with_cache_equals_full_pass(check, adapter, class_name, model_
     case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), mask_kinds=("full", "left")))
     prompt = data.draw(st.integers(1, case.dims["seq"] - 1), label="prompt length")
     handle = build(model_cache, class_name, case.config)
+    check.clause("decision.flax_cache", "decision.flax_position_ids_with_cache")  # positions omitted, cache used
     full = np.asarray(run(model_cache, handle, case.inputs).fields["logits"], np.float64)
     stepwise = np.asarray(adapter.run_incremental(handle, case.inputs, prompt), np.float64)
     real = (case.inputs["attention_mask"] == 1)[..., None]
