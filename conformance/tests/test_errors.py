@@ -103,9 +103,8 @@ def flax_trigger(error_id: str, handle, case, draw):
     positions = np.broadcast_to(np.arange(seq), (batch, seq))
     if error_id == "error.past_key_values.shape":
         other = batch + draw(st.integers(1, 2))  # a cache made for another batch size
-        cache = model.init_cache(other, seq)
         return (lambda: model(ids, attention_mask=np.ones((batch, seq), np.int32), position_ids=positions,
-                              past_key_values=cache)), {"arg": "past_key_values"}
+                              past_key_values=model.init_cache(other, seq))), {"arg": "past_key_values"}
     if error_id == "error.cache.overflow":
         max_length = draw(st.integers(1, seq - 1), label="init_cache max_length")
         prompt = draw(st.integers(0, max_length), label="positions decoded before the overflowing call")
