@@ -64,12 +64,15 @@ def spec_tolerance(kind: str, dtype: str, device: str, field_name: str | None) -
 
 
 def spec_tolerance_rule_id(kind: str, dtype: str, device: str, field_name: str | None) -> str | None:
-    """The clause id of the tolerances.yaml rule that decides this comparison (None for a spec
-    without rule ids)."""
+    """The clause id of the tolerances.yaml rule that decides this comparison; None when the spec has
+    no such rule (a spec without rule ids, or a kind the spec does not know)."""
     from spec import load_spec
 
     table = getattr(load_spec(), "tolerances", None)
-    return getattr(table.rule(kind, dtype, device, field_name), "id", None) if hasattr(table, "rule") else None
+    try:
+        return getattr(table.rule(kind, dtype, device, field_name), "id", None)
+    except (AttributeError, LookupError, ValueError):
+        return None
 
 
 def _short(value: Any, limit: int = 200) -> str:
