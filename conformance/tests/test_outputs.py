@@ -128,7 +128,10 @@ def test_output_access(check, adapter, class_name, model_cache, data):
     present = [n for n in names if n in keys]
     check.equal(keys, present, clause=clause, what="keys of the output (present fields in spec order)")
     for name in names:
-        value = getattr(output, name)
+        try:
+            value = getattr(output, name)
+        except AttributeError as error:
+            check.fail(clause, f"{type(output).__name__} has no attribute {name!r} ({error}); absent fields read None")
         if name not in keys:
             check.that(value is None, clause=clause, message=f"absent field {name} reads {type(value).__name__} "
                                                              f"as an attribute, expected None")
