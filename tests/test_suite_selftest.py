@@ -22,6 +22,7 @@ VARIANTS = [
     ("TanhGelu", "test_semantics", "test_sequence_summary_options and TFElectraForMultipleChoice",
      "ElectraConfig.field.summary_activation"),
     ("TanhGelu", "test_architecture", "test_encoder_layers_recomputed and TFElectraModel", "activation.gelu"),
+    ("QuickGeluAsSilu", "test_architecture", "test_activation_formulas and quick_gelu", "activation.quick_gelu"),
     ("LayerNormEpsIgnored", "test_semantics", "test_encoder_input_is_the_embedding_layer and TFElectraModel",
      "ElectraConfig.field.layer_norm_eps"),
     ("PaddingMaskIgnored", "test_invariances", "test_right_padding_changes_nothing and TFElectraModel",

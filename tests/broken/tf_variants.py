@@ -51,6 +51,16 @@ class TanhGelu(_Broken):
         patch(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS, gelu=activations.gelu_tanh))
 
 
+class QuickGeluAsSilu(_Broken):
+    """quick_gelu computed as silu, x * sigmoid(x), instead of x * sigmoid(1.702 x)."""
+    defect = "quick-gelu-as-silu"
+
+    def apply(self):
+        from impl_tf import activations
+
+        patch(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS, quick_gelu=activations.ACTIVATIONS["silu"]))
+
+
 class LayerNormEpsIgnored(_Broken):
     """Every LayerNorm uses Keras' default epsilon instead of config.layer_norm_eps."""
     defect = "eps-ignored"
