@@ -27,7 +27,8 @@ def _generator_logits(h: np.ndarray, weights, prefix: str, cfg, act: str) -> np.
     """The generator head (architecture.generator_head) with activation ``act`` in place of exact
     gelu: the reading decision.generator_activation rules out. h (B,S,H) -> (B,S,V)."""
     w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
-    g = ref.ACTIVATIONS[act](ref.linear(h, w["generator_predictions.dense.weight"], w["generator_predictions.dense.bias"]))
+    dense = ref.linear(h, w["generator_predictions.dense.weight"], w["generator_predictions.dense.bias"])
+    g = ref.ACTIVATIONS[act](dense)
     g = ref.layer_norm(g, w["generator_predictions.LayerNorm.weight"], w["generator_predictions.LayerNorm.bias"],
                        cfg["layer_norm_eps"])
     table = w["generator_lm_head.weight"] if not cfg.get("tie_word_embeddings", True) else \
