@@ -37,6 +37,8 @@ VARIANTS = [
      "loss.ignore_index"),
     ("DropoutInInference", "test_invariances", "test_dropout_only_in_training and TFElectraModel",
      "behaviour.tf.training_flag"),
+    ("PrepareInputsMissing", "test_signatures", "test_public_methods and TFElectraForCausalLM",
+     "TFElectraForCausalLM.method.prepare_inputs_for_generation"),
     ("flax:TanhGelu", "test_architecture", "test_encoder_layers_recomputed and FlaxElectraModel", "activation.gelu"),
     ("flax:TokenTypesDefaultOnes", "test_defaults",
      "test_omitted_tensor_equals_documented_default and FlaxElectraModel",

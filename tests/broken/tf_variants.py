@@ -158,3 +158,13 @@ class DropoutInInference(_Broken):
         for module in (attention, common, embeddings, encoder, heads, sequence_summary):
             if hasattr(module, "dropout"):
                 patch(module, "dropout", dropout)
+
+
+class PrepareInputsMissing(_Broken):
+    """TFElectraForCausalLM lacks prepare_inputs_for_generation (the defect the signatures family found)."""
+    defect = "no-prepare-inputs"
+
+    def apply(self):
+        from impl_tf import TFElectraForCausalLM
+
+        patch(TFElectraForCausalLM, "prepare_inputs_for_generation", None)
