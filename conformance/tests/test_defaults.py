@@ -31,7 +31,7 @@ def computable_default(rule: str, case) -> np.ndarray | None:
         return (np.ones_like if fn == "ones_like" else np.zeros_like)(ids)
     if fn in ("ones", "zeros"):
         shape = eval_shape(arg, case.config, case.dims)
-        shape = case.lead + shape[1:] if shape[:1] == (case.dims["batch"],) else shape
+        shape = case.lead + shape[1:] if arg.split()[0] == "batch" else shape  # (batch, ...) per $lead
         return (np.ones if fn == "ones" else np.zeros)(shape, dtype=ids.dtype)
     start, stop = (eval_count(a.strip(), case.config, case.dims) for a in arg.split(","))
     return np.broadcast_to(np.arange(start, stop, dtype=ids.dtype), ids.shape).copy()
@@ -111,15 +111,14 @@ def test_omitted_encoder_mask_equals_documented_default(check, adapter, class_na
     names = _encoder_mask_args(class_name)
     if not names:
         pytest.skip(f"{class_name} takes no encoder inputs")
-    if "choices" in spec_class(class_name).lead:
-        pytest.skip("the spec gives encoder_hidden_states of a multiple-choice class as (batch, enc_seq, H) while "
-                    "its encoder runs on batch*choices rows: no unambiguous input to build (reported to the lead)")
     case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
                              shapes=(S.SHAPE_BUCKETS[0],), overrides=_CROSS_ATTENTION))
     enc_seq = case.dims["seq"] + 1  # unequal to seq, so a mask over the wrong axis cannot pass
     case.dims["enc_seq"] = enc_seq
-    hidden = full_config(case.config)["hidden_size"]
-    case.inputs["encoder_hidden_states"] = normal_array(data, (case.dims["batch"], enc_seq, hidden))
+    states_shape = eval_shape(spec_class(class_name).call_arg("encoder_hidden_states").shape, case.config, case.dims)
+    case.inputs["encoder_hidden_states"] = normal_array(data, states_shape)
+    if "choices" in spec_class(class_name).lead:
+        check.clause("decision.multiple_choice_encoder_inputs")
     handle = build(model_cache, class_name, case.config)
     compared = tuple(f.name for f in output_spec(class_name).fields if f.name not in NOT_COMPARED)
     omitted = tensor_fields(run(model_cache, handle, case.inputs), compared)
