@@ -45,7 +45,7 @@ VARIANTS = [
      "FlaxElectraModel.call.default.token_type_ids"),
     ("flax:PaddingMaskIgnored", "test_semantics",
      "test_attention_rows_sum_to_one_and_skip_masked_keys and FlaxElectraModel",
-     "FlaxBaseModelOutputWithPastAndCrossAttentions.field.attentions"),
+     "behaviour.attention_rows"),
 ]
 
 
