@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Tests: set up .venv-test (tf, flax and the reference package) and run
-#   1. the project's unit tests (tests/),
-#   2. the conformance suite against our implementations, diffed against the committed baselines,
-#   3. the conformance suite against transformers' own TF/Flax classes, checked against their
-#      expectations files.
+# Tests: set up .venv-test (tf, flax and the reference package) and run, sharing the machine's cores:
+#   1. the project's unit tests (tests/, without the slow marker), in the background;
+#   2. the conformance suite (ci profile) against our implementations (tf, flax) and transformers'
+#      own classes (hf-tf, hf-flax), one pytest process per implementation, two at a time. Ours must
+#      pass everything; transformers' results must match conformance/expectations/hf-*.yaml;
+#   3. a diff of our results against the committed baselines (conformance/baselines/).
+# Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
 source "$(dirname "$0")/_venv.sh" .venv-test "test"
-status=0
-python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" || status=1
 mkdir -p reports
-electra-conformance run --impl tf --impl flax --devices cpu --profile ci --report reports/ci-ours.json || status=1
+start=$SECONDS
+python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
+unit_tests=$!
+status=0
+electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --jobs 2 --devices cpu --profile ci \
+  --report reports/ci.json || status=1
 for impl in tf flax; do
-  electra-conformance diff "conformance/baselines/$impl.json" reports/ci-ours.json --impl "$impl" || status=1
+  electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
 done
-electra-conformance run --impl hf-tf --impl hf-flax --devices cpu --profile ci --report reports/ci-hf.json || status=1
+unit_status=0
+wait "$unit_tests" || unit_status=$?
+echo "---- unit tests (reports/unit-tests.log)"
+cat reports/unit-tests.log
+[ "$unit_status" -eq 0 ] || status=1
+echo "test.sh: $((SECONDS - start)) s, exit status $status"
 exit $status
