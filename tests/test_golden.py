@@ -36,6 +36,8 @@ def _dims(case) -> dict:
     lead = _spec_class(case).lead.split()
     dims = dict(zip(lead, ids.shape[:-1]))
     dims["seq"], dims["past_seq"] = ids.shape[-1], 0
+    if "encoder_hidden_states" in case.input_names:  # cross-attention cases: (B, Se, H)
+        dims["enc_seq"] = case.inputs()["encoder_hidden_states"].shape[-2]
     return dims
 
 

@@ -27,6 +27,8 @@ TINY = dict(vocab_size=40, embedding_size=16, hidden_size=16, num_hidden_layers=
 #   padding: per batch row, "none" | "right" | "left" | "single" (one visible token)
 #   flags: extra call flags per class (the decoder's bare model is asked for its key/value cache)
 #   position_ids: pass explicit (shuffled-offset) position ids;  head_mask: None | "heads" (N,) | "layers" (L, N)
+#   encoder: cross-attention inputs, {"seq": Se, "padding": per row as above} -> encoder_hidden_states (B, Se, H)
+#            and encoder_attention_mask (B, Se)
 CASES = (
     dict(id="abs_gelu", config=dict(TINY),
          classes=ALL_HEADS, batch=3, seq=8, choices=3,
@@ -54,6 +56,11 @@ CASES = (
          config=dict(TINY, is_decoder=True, use_cache=True),
          classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
          batch=3, seq=8, choices=1, padding=("none", "right", "right"), position_ids=False, head_mask=None),
+    dict(id="cross_attention",
+         config=dict(TINY, is_decoder=True, add_cross_attention=True, use_cache=False),
+         classes=("ElectraModel", "ElectraForCausalLM"),
+         batch=3, seq=8, choices=1, padding=("none", "right", "right"), position_ids=False, head_mask=None,
+         encoder=dict(seq=6, padding=("right", "none", "left"))),
 )
 
 #: call flags every golden output was produced with (``flags_for`` adds a case's per-class extras)
@@ -118,11 +125,21 @@ def draw_inputs(case: dict, class_name: str) -> dict[str, np.ndarray]:
         head_mask.reshape(-1)[1] = 0.0                                      # one masked head
         head_mask.reshape(-1)[-1] = 0.5                                     # and one scaled head
         inputs["head_mask"] = head_mask
+    if "encoder" in case:
+        inputs.update(_encoder_inputs(rng, case["encoder"], rows, cfg["hidden_size"]))
     if mc:
         inputs = {k: (v.reshape(case["batch"], case["choices"], seq) if k != "head_mask" else v)
                   for k, v in inputs.items()}
     inputs.update(_labels(rng, class_name, case, mask, ids, labels_k))
     return inputs
+
+
+def _encoder_inputs(rng, encoder: dict, rows: int, hidden: int) -> dict[str, np.ndarray]:
+    """encoder_hidden_states (B, Se, H) standard normal and encoder_attention_mask (B, Se), Se = encoder["seq"]."""
+    seq = encoder["seq"]
+    padding = tuple(encoder["padding"][i % len(encoder["padding"])] for i in range(rows))
+    states = rng.standard_normal((rows, seq, hidden)).astype(np.float32)
+    return {"encoder_hidden_states": states, "encoder_attention_mask": _mask(padding, seq)}
 
 
 def _labels(rng, class_name: str, case: dict, mask: np.ndarray, ids: np.ndarray, k: int) -> dict:

@@ -71,9 +71,10 @@ def golden_run(adapter, device: str, model_cache, case: GoldenCase, class_name: 
 
 
 def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *, kind: str,
-                   clause: str) -> list[str]:
-    """allclose of every tensor field of the class's output class present in ``expected``; a field
-    the expected outputs have but ``actual`` lacks fails its field clause. Returns the names compared."""
+                   clause: str, field_clauses: Mapping[str, str] | None = None) -> list[str]:
+    """allclose of every tensor field of the class's output class present in ``expected``, failing
+    ``clause`` (or ``field_clauses[field]`` where given); a field the expected outputs have but
+    ``actual`` lacks fails its field clause. Returns the names compared."""
     compared = []
     for f in load_spec().output_of(class_name).fields:
         if f.container is not None or f.name not in expected:
@@ -87,7 +88,8 @@ def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *
             check.equal(len(value), len(expected[f.name]), clause=f.id, what=f"number of {f.name} entries")
             pairs = list(zip(value, expected[f.name]))
         for a, e in pairs:
-            check.allclose(np.asarray(a, dtype=np.float32), e, clause=clause, kind=kind, field=f.name)
+            check.allclose(np.asarray(a, dtype=np.float32), e, clause=(field_clauses or {}).get(f.name, clause),
+                           kind=kind, field=f.name)
         compared.append(f.name)
     check.that(bool(compared), clause=clause, message=f"no output field of {class_name} to compare")
     return compared

@@ -1,6 +1,8 @@
 """Family 7, numerics: every class matches the PyTorch reference on the golden data
 (conformance/golden: weights, inputs and every output field; clause behaviour.golden), and the
-TF and Flax implementations agree on the same weights (behaviour.cross_framework).
+TF and Flax implementations agree on the same weights (behaviour.cross_framework). A case whose config
+adds cross-attention feeds encoder_hidden_states (B, Se, H) and a padded encoder_attention_mask (B, Se),
+and its `cross_attentions` are compared under architecture.cross_attention.
 
 One test per golden case (its id is in the test id); the class under test is the spec class of the
 adapter's framework whose ``reference`` is the case's PyTorch class. Flax classes return no loss;
@@ -20,6 +22,7 @@ from spec import load_spec
 
 GOLDEN = "behaviour.golden"
 CROSS = "behaviour.cross_framework"
+CROSS_ATTENTION = "architecture.cross_attention"
 
 CASES = {c.id: c for c in load_cases()}
 
@@ -29,6 +32,8 @@ def config_clauses(case) -> list[str]:
     reference with these settings is only possible when they are implemented as the spec decides."""
     cfg = case.config()
     out = [f"activation.{cfg.get('hidden_act', 'gelu')}"]
+    if cfg.get("add_cross_attention"):
+        out.append(CROSS_ATTENTION)
     if cfg.get("position_embedding_type", "absolute") != "absolute":
         out.append("decision.relative_position_embeddings")
     if case.reference_class in ("ElectraForMaskedLM", "ElectraForCausalLM"):
@@ -50,7 +55,10 @@ def test_matches_golden(check, adapter, device, model_cache, golden):
     check.clause(GOLDEN, *config_clauses(case))
     handle, actual = golden_run(adapter, device, model_cache, case, class_name)
     expected = case.outputs()
-    compare_fields(check, class_name, actual, expected, kind="golden", clause=GOLDEN)
+    # the cross-attention probabilities are that block's own output (the inputs carry encoder_hidden_states
+    # (B, Se, H) and a padded encoder_attention_mask (B, Se))
+    cross = {"cross_attentions": CROSS_ATTENTION} if case.config().get("add_cross_attention") else {}
+    compare_fields(check, class_name, actual, expected, kind="golden", clause=GOLDEN, field_clauses=cross)
     spec_class = load_spec().classes[class_name]
     if "loss" in expected and spec_class.loss and not spec_class.labels and hasattr(adapter, "loss"):
         labels = load_spec().raw("losses")["losses"][spec_class.loss]["labels"]
