@@ -51,7 +51,9 @@ def load_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | Non
     if matched.unexpected:
         _report(f"{cls.__name__}: the checkpoint {loaded.path} holds parameters the model does not use, ignored: "
                 f"{sorted(matched.unexpected)}")
-    params = pt_to_flax(matched.state)
+    # files.dtype_on_load: float16 / bfloat16 files load as float32 (dtype= is the computation dtype only)
+    params = pt_to_flax({name: np.asarray(value, np.float32) if jnp.issubdtype(np.asarray(value).dtype, jnp.floating)
+                         else value for name, value in matched.state.items()})
     fresh = sorted(matched.missing) + sorted(n for n, _, _ in matched.mismatched)
     if fresh:
         details = "".join(f"; {n}: checkpoint shape {got}, model shape {want}" for n, want, got in matched.mismatched)

@@ -46,6 +46,8 @@ VARIANTS = [
     ("flax:PaddingMaskIgnored", "test_semantics",
      "test_attention_rows_sum_to_one_and_skip_masked_keys and FlaxElectraModel",
      "behaviour.attention_rows"),
+    ("flax:HalfCheckpointKept", "test_persistence", "test_half_precision_checkpoint_loads_as_float32",
+     "files.dtype_on_load"),
 ]
 
 

@@ -69,3 +69,23 @@ class PaddingMaskIgnored(_Broken):
             prepared["attention_mask"] = jnp.ones_like(prepared["attention_mask"])
 
         _edit_prepared_inputs(change)
+
+
+class HalfCheckpointKept(_Broken):
+    """from_pretrained keeps a float16 file's dtype instead of loading float32 weights (the defect
+    test_half_precision_checkpoint_loads_as_float32 found in impl_flax)."""
+
+    defect = "half-checkpoint-kept"
+
+    def apply(self) -> None:
+        import numpy as np
+
+        from impl_flax import checkpoint
+
+        original = checkpoint.pt_to_flax
+
+        def keep_half(state):
+            return original({k: np.asarray(v, np.float16) if np.asarray(v).dtype == np.float32 else v
+                             for k, v in state.items()})
+
+        patch(checkpoint, "pt_to_flax", keep_half)
