@@ -236,6 +236,25 @@ class TFAdapter:
                 logits.append(np.asarray(out.logits))
         return np.concatenate(logits, axis=1)
 
+    def loss_gradients(self, handle: Handle, inputs: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Optional protocol method (loss.differentiable): the call's loss with labels among ``inputs``
+        (training off) and d loss / d weight under canonical names (tf.GradientTape)."""
+        import tensorflow as tf
+
+        from impl_tf.weights import canonical_variables
+
+        variables = canonical_variables(handle.native)
+        with self._device(handle.device), tf.GradientTape() as tape:
+            loss = handle.native(**{k: v for k, v in inputs.items() if v is not None}, training=False,
+                                 return_dict=True).loss
+        grads = tape.gradient(loss, [v.value for v, _ in variables.values()],  # the tf.Variable of each Keras one
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        out = {}
+        for (name, (_, transpose)), grad in zip(variables.items(), grads):
+            value = np.asarray(tf.convert_to_tensor(grad).numpy())
+            out[name] = np.ascontiguousarray(value.T) if transpose else value
+        return np.asarray(loss.numpy()), out
+
     def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
         """Optional protocol method: save_pretrained with its defaults."""
         handle.native.save_pretrained(directory)

@@ -5,8 +5,8 @@
 For a few golden cases with a loss (``GRADIENT_CASES``: a masked LM with -100 labels, a question
 answering head with an end position outside the sequence, a regression sequence classifier with a
 head mask), this loads the committed golden checkpoint (conformance/golden/<case>/<Class>/), calls the
-reference in eval mode (no dropout) on the committed golden inputs, labels included, back-propagates
-the loss and writes ``gradients/<case>/<Class>.safetensors`` holding
+reference in eval mode (no dropout; the word embeddings' padding_idx cleared, see ``reference_gradients``) on the
+committed golden inputs, labels included, back-propagates the loss and writes ``gradients/<case>/<Class>.safetensors`` holding
 
     loss              ()      the reference's loss
     grad.<name>       (...)   d loss / d parameter, for every parameter under its canonical PyTorch
@@ -65,6 +65,12 @@ def reference_gradients(case_id: str) -> tuple[dict[str, np.ndarray], dict[str, 
     case = get_case(case_id, GOLDEN_DIR)
     model = getattr(transformers, case.reference_class).from_pretrained(
         str(case.directory), attn_implementation="eager").eval()
+    # nn.Embedding(padding_idx=pad_token_id) gives the pad row no gradient: a PyTorch training
+    # convention, not the loss's derivative (TF and Flax embeddings have no such rule); cleared here
+    # so the stored gradient is the derivative (the forward pass does not read padding_idx)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            module.padding_idx = None
     inputs = case.inputs()
     output = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, return_dict=True)
     output.loss.backward()
