@@ -45,6 +45,22 @@ def _jnp_dtype(dtype: str):
     return getattr(jnp, dtype)
 
 
+def _head_loss(handle: Handle, outputs: Mapping[str, Any], inputs: Mapping[str, Any]):
+    """impl_flax.losses.<head> of the class on its outputs and the label inputs (a jax scalar)."""
+    from impl_flax import losses
+    from spec import load_spec
+
+    head = load_spec().classes[handle.class_name].loss
+    fn = getattr(losses, head)
+    if head == "question_answering":
+        return fn(outputs["start_logits"], outputs["end_logits"], inputs["start_positions"], inputs["end_positions"])
+    if head == "pretraining":
+        return fn(outputs["logits"], inputs["labels"], inputs.get("attention_mask"))
+    if head == "sequence_classification":
+        return fn(outputs["logits"], inputs["labels"], handle.native.config.problem_type)
+    return fn(outputs["logits"], inputs["labels"])
+
+
 class FlaxAdapter:
     name = "flax"
     framework = "flax"
@@ -165,21 +181,24 @@ class FlaxAdapter:
         """Optional protocol method (loss.flax_functions): the class's loss from its outputs (RunResult
         fields) through impl_flax.losses.<head>; ``inputs`` holds the label arguments (labels, or
         start_positions/end_positions) and attention_mask where the loss uses it."""
-        from impl_flax import losses
-        from spec import load_spec
+        return np.asarray(_head_loss(handle, outputs, inputs))
 
-        head = load_spec().classes[handle.class_name].loss
-        fn = getattr(losses, head)
-        if head == "question_answering":
-            value = fn(outputs["start_logits"], outputs["end_logits"], inputs["start_positions"],
-                       inputs["end_positions"])
-        elif head == "pretraining":
-            value = fn(outputs["logits"], inputs["labels"], inputs.get("attention_mask"))
-        elif head == "sequence_classification":
-            value = fn(outputs["logits"], inputs["labels"], handle.native.config.problem_type)
-        else:
-            value = fn(outputs["logits"], inputs["labels"])
-        return np.asarray(value)
+    def loss_gradients(self, handle: Handle, inputs: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Optional protocol method (loss.differentiable): impl_flax.losses' function of the head applied
+        to the model's outputs (train off), and its jax.grad with respect to the params under canonical
+        names; ``inputs`` holds the call inputs and the label arguments."""
+        from electra_core.checkpoint import flax_to_pt
+
+        model = handle.native
+        arrays = {k: v for k, v in inputs.items() if v is not None and k not in LABEL_ARGUMENTS}
+
+        def loss_of(params):
+            outputs = model(**arrays, params=params, train=False, return_dict=True)
+            return _head_loss(handle, outputs, inputs)
+
+        with self._device(handle.device):
+            loss, grads = jax.value_and_grad(loss_of)(model.params)
+        return np.asarray(loss), flax_to_pt(jax.tree_util.tree_map(np.asarray, grads))
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         model = handle.native
