@@ -43,6 +43,13 @@ the test (decision.relative_positions_with_cache).
 Optional method ``save_pretrained_defaults(handle, directory) -> None``: the model's
 ``save_pretrained(directory)`` with every optional argument left at its default (decision.save_format).
 
+Optional method ``loss_gradients(handle, inputs) -> (loss, {canonical name: gradient})``: the class's
+loss (a float32 scalar) with training off, and its gradient with respect to every parameter as numpy
+arrays under canonical names, shaped like ``get_weights``' arrays (Linear weights (out, in), a tied
+LM head counted in the word embeddings). ``inputs`` are the call inputs ((B, S) ids and masks; (B, C, S)
+for multiple choice) plus the label arguments (labels, start_positions/end_positions); Flax adapters
+apply the head's impl_flax.losses function to the outputs (clause loss.differentiable).
+
 Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
 """
 from __future__ import annotations

@@ -88,6 +88,19 @@ class HFTFAdapter(HFAdapterBase):
 
         return tf_to_pt({w.name: w.numpy() for w in handle.native.weights})
 
+    def loss_gradients(self, handle: Handle, inputs: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Optional protocol method (loss.differentiable): the call's loss with labels among ``inputs``
+        (training off) and d loss / d weight under canonical names (tf.GradientTape)."""
+        from electra_core.checkpoint import tf_to_pt
+
+        weights = handle.native.weights
+        with self._device(handle.device), tf.GradientTape() as tape:
+            loss = handle.native(**{k: v for k, v in inputs.items() if v is not None}, training=False,
+                                 return_dict=True).loss
+        grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return (np.asarray(loss.numpy()),
+                tf_to_pt({w.name: tf.convert_to_tensor(g).numpy() for w, g in zip(weights, grads)}))
+
     def load_weights(self, handle: Handle, state_dict: Mapping[str, np.ndarray]) -> None:
         from electra_core.checkpoint import pt_to_tf
 
