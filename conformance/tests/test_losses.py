@@ -9,6 +9,8 @@ method ``loss(handle, outputs, inputs) -> array`` (outputs: the RunResult fields
 arguments plus attention_mask)."""
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -90,24 +92,44 @@ def _decisions(head: str, framework: str) -> list[str]:
     return [d for (h, fw), d in _LOSS_DECISIONS.items() if h == head and fw in (None, framework)]
 
 
+#: the problem types of loss.sequence_classification, each checked in every example of that head
+_PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
 @examples(3)
 @given(data=st.data())
 def test_loss_equals_numpy_recomputation(check, adapter, class_name, model_cache, data):
     head = _head(class_name)
-    problem, overrides = None, {}
-    if head == "sequence_classification":  # every problem type of loss.sequence_classification
-        kinds = ["regression", "single_label_classification", "multi_label_classification"]
-        problem = data.draw(st.sampled_from(kinds), label="problem type")
-        overrides = {"num_labels": 1} if problem == "regression" else {}
+    if head == "sequence_classification":
+        pytest.skip("checked once per problem type by test_sequence_classification_problem_types")
+    _check_loss(check, adapter, class_name, model_cache, data, head, None)
+
+
+@examples(1)
+@given(data=st.data())
+def test_sequence_classification_problem_types(check, adapter, class_name, model_cache, data):
+    """Each example checks every problem type of loss.sequence_classification (regression,
+    single-label, multi-label), so none depends on what a draw happens to pick."""
+    head = _head(class_name)
+    if head != "sequence_classification":
+        pytest.skip(f"problem types bind loss.sequence_classification, not loss.{head}")
+    for problem in _PROBLEM_TYPES:
+        _check_loss(check, adapter, class_name, model_cache, data, head, problem)
+
+
+def _check_loss(check, adapter, class_name, model_cache, data, head, problem) -> None:
+    overrides = {"num_labels": 1} if problem == "regression" else {}
     case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), overrides=overrides))
     cfg = case.config
-    if problem != "regression" and cfg["num_labels"] == 1:
-        problem = "regression"
+    if problem is not None and problem != "regression" and cfg["num_labels"] == 1:
+        cfg = dict(cfg, num_labels=2)  # a classification problem needs two labels at least
     case.inputs.update(S.draw_labels(data.draw, class_name, cfg, case.lead, case.dims["seq"], problem_type=problem))
     handle = build(model_cache, class_name, cfg)
     fields, loss = _loss_of(adapter, model_cache, handle, class_name, case.inputs)
     expected, rules = expected_loss(head, fields, case.inputs, cfg)
     check.clause(*rules, "loss.scalar", "decision.loss_shape", *_decisions(head, adapter.framework))
+    if adapter.framework == "flax":
+        check.clause("loss.flax_functions")  # the standalone function of the head computed this loss
     check.that(loss is not None, clause=f"loss.{head}", message="labels were given but no loss was returned")
     check.equal(np.shape(loss), (), clause="loss.scalar", what="loss shape")
     check.that(np.asarray(loss).dtype == np.float32, clause="loss.float32",
@@ -148,3 +170,25 @@ def test_ignored_labels_do_not_count(check, adapter, class_name, model_cache, da
                                dict(case.inputs, labels=np.full_like(labels, IGNORE)))
         check.that(bool(np.isnan(nan_loss)), clause="loss.masked_lm.all_ignored",
                    message=f"every label -100 gave loss {nan_loss!r}; the spec says NaN")
+
+
+@examples(1)
+@given(data=st.data())
+def test_pretraining_labels_have_no_ignore_index(check, adapter, class_name, model_cache, data):
+    """loss.pretraining.no_ignore_index: a pretraining label of -100 is not skipped but rejected like
+    any label outside {0, 1} (error.labels.out_of_range naming labels and the value)."""
+    if spec_class(class_name).loss != "pretraining":
+        pytest.skip(f"loss.pretraining.no_ignore_index binds the pretraining head, not {class_name}")
+    if adapter.framework != "tf":
+        pytest.skip("Flax heads take no labels (loss.flax_functions); checked on the TF class")
+    error = load_spec().errors["error.labels.out_of_range"]
+    clause = "loss.pretraining.no_ignore_index"
+    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,)))
+    labels = S.draw_labels(data.draw, class_name, case.config, case.lead, case.dims["seq"])["labels"]
+    labels.flat[0] = IGNORE
+    handle = build(model_cache, class_name, case.config)
+    exception = load_spec().exceptions.get(error.exception)
+    expected_type = getattr(builtins, exception.base if exception else error.exception)
+    with check.raises(expected_type, clause=clause, words=("labels", str(IGNORE))):
+        fields, loss = _loss_of(adapter, model_cache, handle, class_name, dict(case.inputs, labels=labels))
+        check.that(False, clause=clause, message=f"a -100 label gave loss {loss!r} instead of an error")
