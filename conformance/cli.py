@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tests", default="conformance.tests", help="test package (--pyargs) or path to run")
     run.add_argument("--jobs", type=int, default=None,
                      help="implementations run at once, one pytest process each (default: min(#impls, #cpus))")
+    run.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                     help="per implementation: tests not started by then are skipped; the report is still written")
+    run.add_argument("--compile-cache", default="auto",
+                     help="JAX persistent compilation cache shared by the processes of this and later runs: "
+                          "DIR, auto (~/.cache/electra-conformance/jax) or none. An environment that already "
+                          "sets JAX_COMPILATION_CACHE_DIR keeps it")
     diff = sub.add_parser("diff", help="compare two reports; non-zero exit on regressions")
     diff.add_argument("old")
     diff.add_argument("new")
@@ -84,13 +90,28 @@ def pytest_command(args, impl: str, report: Path, progress: Path) -> list[str]:
     cmd += ["--require-devices"] if args.require_devices else []
     cmd += ["--strict-stale"] if args.strict_stale else []
     cmd += ["--dtypes", args.dtypes] if args.dtypes else []
+    cmd += ["--conformance-deadline", str(args.deadline)] if args.deadline else []
     cmd += ["-k", args.keyword] if args.keyword else []
     return cmd + list(args.pytest_arg)
 
 
-def environment_for(impl: str) -> dict:
+def compile_cache_dir(value: str) -> Path | None:
+    if value == "none":
+        return None
+    if value == "auto":
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "electra-conformance" / "jax"
+    return Path(value)
+
+
+def environment_for(impl: str, compile_cache: Path | None = None) -> dict:
+    """The pytest process's environment. With ``compile_cache``, JAX keeps every compiled program there
+    (also the per-operation ones of eager calls): implementations drawing the same shapes, and later runs,
+    load them instead of compiling again. The key covers the program, JAX version and backend."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if compile_cache is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(compile_cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
     env.pop("TF_USE_LEGACY_KERAS", None)  # our impl_tf is Keras 3; only adapters that need tf-keras set it
     env.update(BUILTIN_ENVIRONMENT.get(impl, {}))
     return env
@@ -145,6 +166,7 @@ class ImplementationRun:
             path.unlink(missing_ok=True)
         self.cmd = pytest_command(args, impl, self.report, self.progress)
         self.watcher = Progress(impl, self.progress)
+        self.compile_cache = args.compile_cache
         self.proc = None
         self.returncode = None
 
@@ -152,7 +174,7 @@ class ImplementationRun:
         print(f"[{self.impl}] running: {' '.join(self.cmd[2:])}", flush=True)
         with open(self.log, "w", encoding="utf-8") as log_file:
             self.proc = subprocess.Popen(self.cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                                         env=environment_for(self.impl))
+                                         env=environment_for(self.impl, compile_cache_dir(self.compile_cache)))
 
     def poll(self) -> bool:
         """Prints progress; True once the process has finished."""
@@ -213,6 +235,10 @@ def cmd_run(args) -> int:
     print("\n".join(render.matrix_lines(merged)))
     for entry in merged["expectations"]["stale"]:
         print(f"WARNING stale expectation ({entry['impl']}): {entry['clause']} @ {entry['test']}")
+    deadline = merged["run_info"].get("deadline") or {}
+    if deadline.get("tests_skipped"):
+        print(f"WARNING incomplete run: {deadline['tests_skipped']} test(s) skipped at the deadline "
+              f"of {deadline['seconds']:g} s")
     print(f"report: {report_path}\nrendered: {md} and {page}")
     return status if status else (0 if merged["summary"]["ok"] else 1)
 

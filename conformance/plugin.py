@@ -33,6 +33,9 @@ def pytest_addoption(parser):
                 help="expectation entries that match no test fail the run")
     g.addoption("--dtypes", default="float32,bfloat16,float16", metavar="LIST",
                 help="computation dtypes for tests that take the `dtype` fixture")
+    g.addoption("--conformance-deadline", type=float, default=None, metavar="SECONDS",
+                help="tests that would start later than this after the session began are skipped (reason: "
+                     "deadline); the report is still written and records the deadline (for time-boxed runs)")
     g.addoption("--conformance-progress", default=None, metavar="PATH",
                 help="append JSON-lines progress events here (used by electra-conformance run)")
 

@@ -142,6 +142,8 @@ def build_report(state, session) -> dict:
         "start": state.started.isoformat(), "end": ended.isoformat(),
         "duration_s": round(time.monotonic() - state.t0, 3),
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
+        "deadline": {"seconds": session.config.getoption("conformance_deadline", None),
+                     "tests_skipped": getattr(state, "deadline_skips", 0)},
     }
     spec_ids = _safe(spec_clause_ids, [])
     return {
@@ -170,6 +172,10 @@ def merge_reports(documents: list[dict]) -> dict:
     run_info["start"] = min(i["start"] for i in infos)
     run_info["end"] = max(i["end"] for i in infos)
     run_info["duration_s"] = round(sum(i["duration_s"] for i in infos), 3)
+    deadlines = [i["deadline"] for i in infos if "deadline" in i]
+    if deadlines:
+        run_info["deadline"] = {"seconds": deadlines[0]["seconds"],
+                                "tests_skipped": sum(d["tests_skipped"] for d in deadlines)}
     family_cache: dict = {}
     for d in documents:
         for fam, counts in d["family_cache"].items():

@@ -15,6 +15,7 @@ from conformance.registry import AdapterError, resolve_adapter
 from conformance.results import Collector, ItemInfo, failed_clauses, failure_text
 
 KNOWN_DTYPES = ("float32", "bfloat16", "float16")
+DEADLINE_REASON = "run deadline reached"
 _INFO = pytest.StashKey[object]()
 #: the "implementation" of tests that take no adapter (spec and tokenizer checks): run once per process
 SHARED = "shared"
@@ -67,6 +68,7 @@ class RunState:
         self.store = ModelStore()
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.t0 = time.monotonic()
+        self.deadline_skips = 0
         self.document = None
 
     @classmethod
@@ -121,6 +123,10 @@ class RunState:
         adapter = self.adapters.get(info.impl)
         if adapter is None:
             return
+        deadline = self.config.getoption("conformance_deadline")
+        if deadline is not None and time.monotonic() - self.t0 > deadline:
+            self.deadline_skips += 1
+            pytest.skip(f"{DEADLINE_REASON} ({deadline:g} s, --conformance-deadline)")
         if info.device is not None and info.device not in self.present[info.impl]:
             reason = _devices.absence_reason(info.impl, info.device, self.present[info.impl])
             if self.config.getoption("require_devices"):
@@ -190,6 +196,9 @@ class RunState:
         for entry in self.document["expectations"]["stale"]:
             tr.write_line(f"WARNING stale expectation ({entry['impl']}, {entry['file']}): clause "
                           f"{entry['clause']} @ {entry['test']} matched no test", yellow=True)
+        if self.deadline_skips:
+            tr.write_line(f"WARNING incomplete run: {self.deadline_skips} test(s) skipped at the deadline of "
+                          f"{self.config.getoption('conformance_deadline'):g} s", yellow=True)
         coverage = self.document["coverage"]
         tr.write_line(f"clause coverage: {coverage['exercised_count']} of {coverage['spec_count']} spec clauses "
                       f"exercised")

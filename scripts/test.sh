@@ -9,6 +9,10 @@
 source "$(dirname "$0")/_venv.sh" .venv-test "test"
 mkdir -p reports
 start=$SECONDS
+# One JAX compilation cache for every process below: the unit tests, our Flax implementation and
+# transformers' Flax classes draw the same shapes, so most programs compile once instead of three times.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.cache/jax}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
 python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
 unit_tests=$!
 status=0

@@ -115,3 +115,30 @@ def test_missing_dependency_names_the_package_and_extra(suite):
     assert "needs the package 'jax'" in result.stderr.str() and "electra-conformance[flax]" in result.stderr.str()
     with pytest.raises(AdapterError, match="some_missing_package_xyz"):
         resolve_adapter("needs_other:Adapter")
+
+
+def test_run_shares_a_jax_compile_cache_unless_the_environment_sets_one(monkeypatch, tmp_path):
+    from conformance import cli
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    env = cli.environment_for("flax", cli.compile_cache_dir(str(tmp_path)))
+    assert env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path)
+    assert env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"  # eager per-op programs are cached too
+    assert "JAX_COMPILATION_CACHE_DIR" not in cli.environment_for("flax", cli.compile_cache_dir("none"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.compile_cache_dir("auto") == tmp_path / "xdg" / "electra-conformance" / "jax"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")
+    assert cli.environment_for("flax", tmp_path)["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+
+
+def test_deadline_skips_the_rest_and_still_writes_the_report(suite):
+    full = run_suite(suite, "--conformance-profile", "dev")[1]
+    result, doc = run_suite(suite, "--conformance-profile", "dev", "--conformance-deadline", "0")
+    assert result.ret == 0, result.stdout.str()
+    validate_report(doc)
+    adapter_tests = [r for r in full["results"] if r["impl"] == "fake"]
+    skipped = [r for r in doc["results"] if r["impl"] == "fake" and "run deadline reached" in r["message"]]
+    assert len(skipped) == len(adapter_tests) > 0
+    assert doc["run_info"]["deadline"] == {"seconds": 0.0, "tests_skipped": len(skipped)}
+    assert full["run_info"]["deadline"] == {"seconds": None, "tests_skipped": 0}
+    assert "incomplete run" in result.stdout.str()
