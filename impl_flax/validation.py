@@ -24,6 +24,14 @@ def _as_array(x: Any) -> Any:
     return np.asarray(x)
 
 
+def _cast(x, dtype):
+    """``x`` as ``dtype``: host (numpy) inputs stay numpy, so that the jitted call moves all of them to the
+    device in one transfer instead of one dispatched operation each; jax arrays and tracers stay jax."""
+    if isinstance(x, (jax.Array, jax.core.Tracer)):
+        return x if x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype)
+
+
 def _dtype_kind(x) -> str:
     return np.dtype(x.dtype).kind
 
@@ -96,7 +104,7 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
                              f"this call adds {seq}, needing {past + seq}")
 
     if token_type_ids is None:
-        token_type_ids = jnp.zeros(shape, jnp.int32)
+        token_type_ids = np.zeros(shape, np.int32)
     else:
         token_type_ids = integer_ids("token_type_ids", token_type_ids)
         check_shape("token_type_ids", token_type_ids, shape)
@@ -107,7 +115,10 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
         if past_known and past + seq > limit:
             raise ValueError(f"sequence length {past + seq} (cached {past} + new {seq}) exceeds "
                              f"max_position_embeddings {limit}")
-        position_ids = jnp.broadcast_to(past + jnp.arange(seq, dtype=jnp.int32), shape)
+        if past_known:
+            position_ids = np.broadcast_to(np.arange(int(past), int(past) + seq, dtype=np.int32), shape)
+        else:
+            position_ids = jnp.broadcast_to(past + jnp.arange(seq, dtype=jnp.int32), shape)
     else:
         position_ids = integer_ids("position_ids", position_ids)
         check_shape("position_ids", position_ids, shape)
@@ -121,10 +132,10 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
     encoder_hidden_states, encoder_attention_mask = _prepare_encoder_inputs(
         config, shape[0] if lead_rank == 1 else shape[0] * shape[1], encoder_hidden_states, encoder_attention_mask)
     return {
-        "input_ids": jnp.asarray(input_ids, jnp.int32),
+        "input_ids": _cast(input_ids, np.int32),
         "attention_mask": attention_mask,
-        "token_type_ids": jnp.asarray(token_type_ids, jnp.int32),
-        "position_ids": jnp.asarray(position_ids, jnp.int32),
+        "token_type_ids": _cast(token_type_ids, np.int32),
+        "position_ids": _cast(position_ids, np.int32),
         "head_mask": head_mask,
         "encoder_hidden_states": encoder_hidden_states,
         "encoder_attention_mask": encoder_attention_mask,
@@ -136,21 +147,22 @@ def _prepare_attention_mask(attention_mask, shape: tuple, past: int, capacity: i
     lead, seq = shape[:-1], shape[-1]
     if capacity is None:
         if attention_mask is None:
-            return jnp.ones(shape, jnp.int32)
+            return np.ones(shape, np.int32)
         attention_mask = check_numeric("attention_mask", attention_mask)
         check_shape("attention_mask", attention_mask, shape)
-        return jnp.asarray(attention_mask, jnp.int32)
+        return _cast(attention_mask, np.int32)
     if attention_mask is None:
-        return jnp.ones(lead + (capacity,), jnp.int32)
+        return np.ones(lead + (capacity,), np.int32)
     attention_mask = check_numeric("attention_mask", attention_mask)
     length = attention_mask.shape[-1] if attention_mask.ndim == len(shape) else None
     accepted = (capacity,) if is_traced(past) else (past + seq, capacity)
     if tuple(attention_mask.shape[:-1]) != lead or length not in accepted:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
                          f"{lead + (past + seq,)} (cached + new positions) or {lead + (capacity,)} (the cache length)")
-    attention_mask = jnp.asarray(attention_mask, jnp.int32)
+    attention_mask = _cast(attention_mask, np.int32)
     if length < capacity:  # later positions are hidden by the causal mask; pad to a fixed shape
-        attention_mask = jnp.pad(attention_mask, [(0, 0)] * len(lead) + [(0, capacity - length)], constant_values=1)
+        pad = np.pad if isinstance(attention_mask, np.ndarray) else jnp.pad
+        attention_mask = pad(attention_mask, [(0, 0)] * len(lead) + [(0, capacity - length)], constant_values=1)
     return attention_mask
 
 
@@ -161,11 +173,11 @@ def _prepare_head_mask(config, head_mask, compute_dtype):
         return None
     head_mask = check_numeric("head_mask", head_mask)
     if tuple(head_mask.shape) == (heads,):
-        head_mask = jnp.broadcast_to(jnp.asarray(head_mask)[None, :], (layers, heads))
+        head_mask = (np if isinstance(head_mask, np.ndarray) else jnp).broadcast_to(head_mask[None, :], (layers, heads))
     elif tuple(head_mask.shape) != (layers, heads):
         raise ValueError(f"head_mask has shape {tuple(head_mask.shape)}, expected {(heads,)} (num_attention_heads,) "
                          f"or {(layers, heads)} (num_hidden_layers, num_attention_heads)")
-    return jnp.asarray(head_mask, compute_dtype)
+    return _cast(head_mask, compute_dtype)
 
 
 def _prepare_encoder_inputs(config, batch: int, encoder_hidden_states, encoder_attention_mask):
@@ -185,9 +197,9 @@ def _prepare_encoder_inputs(config, batch: int, encoder_hidden_states, encoder_a
                          f"(batch, enc_seq, hidden_size)")
     enc_shape = tuple(encoder_hidden_states.shape[:2])
     if encoder_attention_mask is None:
-        encoder_attention_mask = jnp.ones(enc_shape, jnp.int32)
+        encoder_attention_mask = np.ones(enc_shape, np.int32)
     else:
         encoder_attention_mask = check_numeric("encoder_attention_mask", encoder_attention_mask)
         check_shape("encoder_attention_mask", encoder_attention_mask, enc_shape)
-        encoder_attention_mask = jnp.asarray(encoder_attention_mask, jnp.int32)
-    return jnp.asarray(encoder_hidden_states), encoder_attention_mask
+        encoder_attention_mask = _cast(encoder_attention_mask, np.int32)
+    return encoder_hidden_states, encoder_attention_mask

@@ -13,6 +13,9 @@ start=$SECONDS
 # transformers' Flax classes draw the same shapes, so most programs compile once instead of three times.
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.cache/jax}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
+# The test models are tiny: compiling dominates running, so XLA skips its CPU code optimisations
+# (about 40% less time for the Flax runs; the programs and their numerics stay XLA's).
+export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0}"
 python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
 unit_tests=$!
 status=0

@@ -142,3 +142,16 @@ def test_deadline_skips_the_rest_and_still_writes_the_report(suite):
     assert doc["run_info"]["deadline"] == {"seconds": 0.0, "tests_skipped": len(skipped)}
     assert full["run_info"]["deadline"] == {"seconds": None, "tests_skipped": 0}
     assert "incomplete run" in result.stdout.str()
+
+
+def test_our_adapter_without_its_framework_is_refused_when_resolved(monkeypatch):
+    """Not later, in the middle of a test (a GPU machine with JAX but no TensorFlow showed this): the
+    cross-framework comparison then skips, naming the missing package."""
+    import sys
+
+    from conformance.registry import AdapterError, resolve_adapter
+
+    monkeypatch.delitem(sys.modules, "conformance.adapters.ours_tf", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(AdapterError, match=r"needs the package 'tensorflow'.*electra-conformance\[tf\]"):
+        resolve_adapter("tf")

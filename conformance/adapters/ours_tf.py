@@ -17,6 +17,8 @@ import numpy as np
 
 from conformance.adapters.base import Handle, RunResult, Support
 
+import tensorflow  # noqa: E402,F401  (a missing tensorflow must surface as ModuleNotFoundError at import)
+
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
