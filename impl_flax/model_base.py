@@ -100,7 +100,8 @@ class FlaxElectraPreTrainedModel:
 
     def _init_variables(self, rng, input_shape: tuple) -> dict:
         params_rng, dropout_rng = jax.random.split(rng)
-        return self._module.init({"params": params_rng, "dropout": dropout_rng}, **self._dummy_inputs(input_shape))
+        inputs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in self._dummy_inputs(input_shape).items()}
+        return self._module.lazy_init({"params": params_rng, "dropout": dropout_rng}, **inputs)
 
     def init_weights(self, rng, input_shape: tuple, params: dict | None = None) -> dict:
         """Fresh parameters from ``rng``; with ``params``, only the missing entries are filled in."""
