@@ -2,8 +2,7 @@
 # Tests: set up .venv-test (tf, flax and the reference package) and run, sharing the machine's cores:
 #   1. the project's unit tests (tests/, without the slow marker), in the background;
 #   2. the conformance suite (ci profile) against our implementations (tf, flax) and transformers'
-#      own classes (hf-tf, hf-flax), one pytest process per implementation, two at a time (hf-flax
-#      last: it then finds most of its programs in the compile cache that flax filled). Ours must
+#      own classes (hf-tf, hf-flax), one pytest process per implementation, two at a time. Ours must
 #      pass everything; transformers' results must match conformance/expectations/hf-*.yaml;
 #   3. a diff of our results against the committed baselines (conformance/baselines/).
 # Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
@@ -17,10 +16,11 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENT
 # The test models are tiny: compiling dominates running, so XLA skips its CPU code optimisations
 # (about 40% less time for the Flax runs; the programs and their numerics stay XLA's).
 export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0}"
-python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
+# (at a lower CPU priority: the conformance runs are the longer chain, the unit tests fill the gaps)
+nice -n 10 python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
 unit_tests=$!
 status=0
-electra-conformance run --impl flax --impl tf --impl hf-tf --impl hf-flax --jobs 2 --devices cpu --profile ci \
+electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --jobs 2 --devices cpu --profile ci \
   --report reports/ci.json || status=1
 for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
