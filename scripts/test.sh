@@ -16,9 +16,17 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENT
 # The test models are tiny: compiling dominates running, so XLA skips its CPU code optimisations
 # (about 40% less time for the Flax runs; the programs and their numerics stay XLA's).
 export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0}"
-# (at a lower CPU priority: the conformance runs are the longer chain, the unit tests fill the gaps)
-nice -n 10 python -m pytest tests -q -m "not slow" -p no:cacheprovider "$@" > reports/unit-tests.log 2>&1 &
-unit_tests=$!
+# Unit tests: two processes over halves of the files (about equal time), at a lower CPU priority, so
+# that the conformance runs (the longer chain) go first and the unit tests fill the gaps and the end.
+unit_half_1=(tests/test_flax_*.py tests/test_checkpoint_interop.py)
+mapfile -t unit_half_2 < <(ls tests/test_*.py | grep -v -e '/test_flax_' -e '/test_checkpoint_interop.py')
+unit_tests=()
+for half in 1 2; do
+  files="unit_half_$half[@]"
+  ( nice -n 10 python -m pytest "${!files}" -q -m "not slow" -p no:cacheprovider "$@"
+    rc=$?; [ "$rc" -eq 5 ] && rc=0; exit "$rc" ) > "reports/unit-tests-$half.log" 2>&1 &  # 5: -k selected none here
+  unit_tests+=($!)
+done
 status=0
 electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --jobs 2 --devices cpu --profile ci \
   --report reports/ci.json || status=1
@@ -26,9 +34,13 @@ for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
 done
 unit_status=0
-wait "$unit_tests" || unit_status=$?
-echo "---- unit tests (reports/unit-tests.log)"
-cat reports/unit-tests.log
+for pid in "${unit_tests[@]}"; do
+  wait "$pid" || unit_status=$?
+done
+for half in 1 2; do
+  echo "---- unit tests, part $half (reports/unit-tests-$half.log)"
+  cat "reports/unit-tests-$half.log"
+done
 [ "$unit_status" -eq 0 ] || status=1
 echo "test.sh: $((SECONDS - start)) s, exit status $status"
 exit $status
