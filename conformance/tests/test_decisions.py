@@ -168,16 +168,17 @@ def _fragments(error, values: dict) -> tuple[str, ...]:
 # ---- persistence ---------------------------------------------------------------------------------
 @pytest.mark.family("persistence")
 def test_default_save_writes_canonical_safetensors(check, adapter, device, model_cache, tmp_path):
-    """decision.save_format: save_pretrained(directory) with its defaults writes model.safetensors holding
-    every parameter under its canonical PyTorch name, tagged with the first metadata format files.yaml
-    lists (the canonical one); it loads back with equal weights."""
+    """decision.save_format and files.api.save_pretrained (its default): save_pretrained(directory) with
+    its defaults writes model.safetensors holding every parameter under its canonical PyTorch name,
+    tagged with the first metadata format files.yaml lists (the canonical one); it loads back with
+    equal weights."""
     if not hasattr(adapter, "save_pretrained_defaults"):
         pytest.skip(f"adapter {adapter.name} has no save_pretrained_defaults (optional protocol method)")
     from safetensors import safe_open
 
     class_name = _base_class(adapter.framework)
     clause = "decision.save_format"
-    check.clause(clause, "files.safetensors")
+    check.clause(clause, "files.safetensors", "files.api.save_pretrained")
     handle = build(model_cache, class_name, S.config_bucket(0, class_name))
     adapter.save_pretrained_defaults(handle, str(tmp_path))
     entry = load_spec().raw("files")["files"]["safetensors"]
