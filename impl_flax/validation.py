@@ -116,7 +116,7 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
             raise ValueError(f"sequence length {past + seq} (cached {past} + new {seq}) exceeds "
                              f"max_position_embeddings {limit}")
         if past_known:
-            position_ids = np.broadcast_to(np.arange(int(past), int(past) + seq, dtype=np.int32), shape)
+            position_ids = np.broadcast_to(np.arange(seq, dtype=np.int32) + np.int32(past), shape)
         else:
             position_ids = jnp.broadcast_to(past + jnp.arange(seq, dtype=jnp.int32), shape)
     else:
