@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="electra-conformance", description="ELECTRA conformance suite")
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the suite against implementations (default)")
-    run.add_argument("--impl", action="append", help="tf, flax, hf-tf, hf-flax or module:attr (default: tf, flax)")
+    run.add_argument("--impl", action="append", help="tf, flax, hf-tf, hf-flax or module:attr; repeatable or comma-separated (default: tf,flax)")
     run.add_argument("--devices", default="auto")
     run.add_argument("--require-devices", action="store_true")
     run.add_argument("--profile", default="ci", choices=("dev", "ci", "thorough"))
@@ -204,7 +204,7 @@ def run_all(args, impls: list[str], parts: Path, jobs: int) -> list[Implementati
 
 
 def cmd_run(args) -> int:
-    impls = args.impl or ["tf", "flax"]
+    impls = [name for given in (args.impl or ["tf,flax"]) for name in given.split(",") if name]
     if args.expectations not in ("auto", "none") and len(impls) > 1:
         print("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
         return 2

@@ -54,3 +54,11 @@ def cache_length(past_key_values: Any):
         if path[-1] == "cache_index":
             return value
     raise ValueError("past_key_values holds no cache_index: expected the cache dict from init_cache")
+
+
+def cache_capacity(past_key_values: Any) -> int:
+    """M, the number of positions the cache can hold (its max_length)."""
+    for path, value in flatten_dict(dict(past_key_values)).items():
+        if path[-1] == "cached_key":
+            return np.shape(value)[1]
+    raise ValueError("past_key_values holds no cached_key: expected the cache dict from init_cache")

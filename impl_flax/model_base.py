@@ -1,8 +1,9 @@
 """FlaxElectraPreTrainedModel: the user-facing wrapper around a linen module.
 
-It owns the parameters (``.params``, validated on assignment), builds them (``init_weights``), fills in
-and checks call inputs on the host (``validation``), and runs ``module.apply`` through one ``jax.jit``
-per model, compiled once per input shapes and flags. Shapes: B batch, C choices, S sequence, L layers,
+It owns the parameters (``.params``, validated on assignment), builds them (``init_weights``), checks
+call inputs on the host (``validation``), and runs ``module.apply`` through one ``jax.jit`` per model,
+compiled once per input shapes, flags and set of given inputs (omitted inputs get their defaults inside
+the compiled call: no host work and no transfer for them). Shapes: B batch, C choices, S sequence, L layers,
 N heads, H hidden.
 """
 from __future__ import annotations
@@ -274,6 +275,7 @@ def _forward(params, cache, dropout_rng, inputs, *, module, output_class, flags)
     """The traced body: module.apply with the "cache" collection mutable when a cache is given."""
     _TRACE_COUNTS[module] = _TRACE_COUNTS.get(module, 0) + 1
     output_attentions, output_hidden_states, train = flags
+    inputs = validation.fill_defaults(inputs, cache)
     variables = {"params": params}
     if cache is not None:
         variables["cache"] = cache

@@ -12,6 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from electra_core.value_checks import check_values_in_range
+from impl_flax.cache import cache_capacity, cache_length
+
 
 def is_traced(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
@@ -50,14 +53,9 @@ def check_shape(name: str, x, expected: tuple) -> None:
 
 
 def check_range(name: str, x, upper: int, upper_name: str) -> None:
-    """Values of ``x`` in [0, upper); ValueError naming the first offending value."""
-    if is_traced(x) or x.size == 0:
-        return
-    values = np.asarray(x)
-    bad = values[(values < 0) | (values >= upper)]
-    if bad.size:
-        raise ValueError(f"{name} holds {int(bad.flat[0])}, outside [0, {upper}) "
-                         f"(the allowed range is 0 <= {name} < {upper_name} = {upper})")
+    """Values of ``x`` in [0, upper) (``upper_name`` names the bound); not checked on tracers."""
+    if not is_traced(x):
+        check_values_in_range(name, x, 0, upper, upper_name)
 
 
 def check_numeric(name: str, x):
@@ -76,7 +74,9 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
     ``lead_rank``: 1 for (B, S) inputs, 2 for multiple choice (B, C, S).
     ``cache_state``: (batch, Sp, M) of a Flax cache, or None without a cache.
     Returns the module inputs: ids (lead.., S) int32, attention_mask (lead.., Sk) int32 (Sk = M with a
-    cache, else S), head_mask (L, N), encoder inputs or None.
+    cache, else S), head_mask (L, N), encoder inputs or None. An omitted attention_mask, token_type_ids
+    or position_ids stays None: ``fill_defaults`` builds it inside the jitted call, so that it costs no
+    host allocation and no transfer to the device.
     """
     rank = lead_rank + 1
     if input_ids is None:
@@ -103,9 +103,7 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
             raise ValueError(f"the cache from init_cache has max_length {capacity}; it holds {past} positions and "
                              f"this call adds {seq}, needing {past + seq}")
 
-    if token_type_ids is None:
-        token_type_ids = np.zeros(shape, np.int32)
-    else:
+    if token_type_ids is not None:
         token_type_ids = integer_ids("token_type_ids", token_type_ids)
         check_shape("token_type_ids", token_type_ids, shape)
         check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
@@ -115,10 +113,6 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
         if past_known and past + seq > limit:
             raise ValueError(f"sequence length {past + seq} (cached {past} + new {seq}) exceeds "
                              f"max_position_embeddings {limit}")
-        if past_known:
-            position_ids = np.broadcast_to(np.arange(seq, dtype=np.int32) + np.int32(past), shape)
-        else:
-            position_ids = jnp.broadcast_to(past + jnp.arange(seq, dtype=jnp.int32), shape)
     else:
         position_ids = integer_ids("position_ids", position_ids)
         check_shape("position_ids", position_ids, shape)
@@ -134,8 +128,8 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
     return {
         "input_ids": _cast(input_ids, np.int32),
         "attention_mask": attention_mask,
-        "token_type_ids": _cast(token_type_ids, np.int32),
-        "position_ids": _cast(position_ids, np.int32),
+        "token_type_ids": None if token_type_ids is None else _cast(token_type_ids, np.int32),
+        "position_ids": None if position_ids is None else _cast(position_ids, np.int32),
         "head_mask": head_mask,
         "encoder_hidden_states": encoder_hidden_states,
         "encoder_attention_mask": encoder_attention_mask,
@@ -143,16 +137,14 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
 
 
 def _prepare_attention_mask(attention_mask, shape: tuple, past: int, capacity: int | None):
-    """(lead.., S) without a cache; with a cache (B, Sp+S) or (B, M), returned as (B, M)."""
+    """(lead.., S) without a cache; with a cache (B, Sp+S) or (B, M), returned as (B, M); None stays None."""
     lead, seq = shape[:-1], shape[-1]
+    if attention_mask is None:
+        return None
     if capacity is None:
-        if attention_mask is None:
-            return np.ones(shape, np.int32)
         attention_mask = check_numeric("attention_mask", attention_mask)
         check_shape("attention_mask", attention_mask, shape)
         return _cast(attention_mask, np.int32)
-    if attention_mask is None:
-        return np.ones(lead + (capacity,), np.int32)
     attention_mask = check_numeric("attention_mask", attention_mask)
     length = attention_mask.shape[-1] if attention_mask.ndim == len(shape) else None
     accepted = (capacity,) if is_traced(past) else (past + seq, capacity)
@@ -203,3 +195,21 @@ def _prepare_encoder_inputs(config, batch: int, encoder_hidden_states, encoder_a
         check_shape("encoder_attention_mask", encoder_attention_mask, enc_shape)
         encoder_attention_mask = _cast(encoder_attention_mask, np.int32)
     return encoder_hidden_states, encoder_attention_mask
+
+
+def fill_defaults(inputs: dict, cache: dict | None) -> dict:
+    """Inside the jitted call: the documented defaults of the omitted inputs. attention_mask: ones
+    (lead.., S), or (B, M) with a cache; token_type_ids: zeros; position_ids: Sp + arange(S), where Sp
+    is the cache's written length (0 without a cache)."""
+    ids = inputs["input_ids"]
+    shape, seq = ids.shape, ids.shape[-1]
+    filled = dict(inputs)
+    if filled["token_type_ids"] is None:
+        filled["token_type_ids"] = jnp.zeros(shape, jnp.int32)
+    if filled["position_ids"] is None:
+        past = 0 if cache is None else cache_length(cache).astype(jnp.int32)
+        filled["position_ids"] = jnp.broadcast_to(past + jnp.arange(seq, dtype=jnp.int32), shape)
+    if filled["attention_mask"] is None:
+        keys = shape if cache is None else shape[:-1] + (cache_capacity(cache),)
+        filled["attention_mask"] = jnp.ones(keys, jnp.int32)
+    return filled

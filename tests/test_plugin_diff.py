@@ -147,3 +147,11 @@ def test_cli_baseline_keeps_one_implementation(old, tmp_path):
     validate_report(doc)
     assert {r["impl"] for r in doc["results"]} == {"fake2"} and doc["summary"]["total"] == 2
     assert cli.main(["baseline", str(tmp_path / "m.json"), "--impl", "nope", "-o", str(out)]) == 1
+
+
+def test_cli_run_takes_comma_separated_implementations(capsys):
+    # "--impl tf,flax" names two implementations, like "--impl tf --impl flax": an expectations
+    # PATH (which fits only one) is refused before anything runs
+    for impls in (["--impl", "tf,flax"], ["--impl", "tf", "--impl", "flax"]):
+        assert cli.main(["run", *impls, "--expectations", "some.yaml"]) == 2
+        assert "applies to a single --impl" in capsys.readouterr().out

@@ -5,7 +5,7 @@ Shape keys: B batch, S sequence.
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
+import numpy as np
 
 from conformance.adapters.ours_flax import FlaxAdapter
 from tests.broken.patching import patch
@@ -55,7 +55,7 @@ class TokenTypesDefaultOnes(_Broken):
     def apply(self):
         def change(given, prepared):
             if given.get("token_type_ids") is None:
-                prepared["token_type_ids"] = jnp.ones_like(prepared["token_type_ids"])
+                prepared["token_type_ids"] = np.ones(np.shape(given["input_ids"]), np.int32)
 
         _edit_prepared_inputs(change)
 
@@ -66,7 +66,7 @@ class PaddingMaskIgnored(_Broken):
 
     def apply(self):
         def change(given, prepared):
-            prepared["attention_mask"] = jnp.ones_like(prepared["attention_mask"])
+            prepared["attention_mask"] = None  # the in-trace default: all ones
 
         _edit_prepared_inputs(change)
 
@@ -78,8 +78,6 @@ class HalfCheckpointKept(_Broken):
     defect = "half-checkpoint-kept"
 
     def apply(self) -> None:
-        import numpy as np
-
         from impl_flax import checkpoint
 
         original = checkpoint.pt_to_flax
