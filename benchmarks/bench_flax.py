@@ -6,6 +6,9 @@ weights, same inputs, same process. Prints tokens/s for both, their ratio and th
 Configs: electra-small (E128, H256, L12, N4, I1024, V30522), an electra-base-sized encoder
 (E=H=768, L12, N12, I3072, V30522) and minilm, the trained all-MiniLM-L6-v2 checkpoint converted to
 ELECTRA (H384, L6, N12, I1536; realistic weights); batch 8 x seq 128, float32.
+
+ratio = transformers' median time / ours (above 1: ours is faster); "rounds" is the lowest and the
+highest ratio of single interleaved rounds, the spread that machine noise alone produces.
 """
 from __future__ import annotations
 
@@ -38,8 +41,8 @@ def _seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def _timed(fns, iters: int) -> tuple[list[float], list[float]]:
-    """First-call seconds (trace + compile + run) of each, then the median of ``iters`` runs of each,
+def _timed(fns, iters: int) -> tuple[list[float], list[list[float]]]:
+    """First-call seconds (trace + compile + run) of each, then the seconds of ``iters`` runs of each,
     interleaved so that a change in machine load hits all alike."""
     first = [_seconds(fn) for fn in fns]
     for fn in fns:  # warm-up
@@ -48,7 +51,7 @@ def _timed(fns, iters: int) -> tuple[list[float], list[float]]:
     for _ in range(iters):
         for fn, times in zip(fns, runs):
             times.append(_seconds(fn))
-    return first, [statistics.median(times) for times in runs]
+    return first, runs
 
 
 def bench(name: str, iters: int) -> dict:
@@ -87,7 +90,7 @@ def bench(name: str, iters: int) -> dict:
     # between the two columns of ours is the host-side cost of our __call__ (checks, outputs).
     reference_jitted = jax.jit(lambda p, i, m, t: reference(i, attention_mask=m, token_type_ids=t, params=p)[0])
     ours_jitted = jax.jit(lambda p, i, m, t: ours(i, attention_mask=m, token_type_ids=t, params=p)[0])
-    (our_first, ref_first, _), (our_time, ref_time, our_jit_time) = _timed(
+    (our_first, ref_first, _), (our_runs, ref_runs, our_jit_runs) = _timed(
         [lambda: ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state,
          lambda: reference_jitted(params, ids, mask, types),
          lambda: ours_jitted(params, ids, mask, types)], iters)
@@ -95,8 +98,13 @@ def bench(name: str, iters: int) -> dict:
     error = float(jnp.max(jnp.abs(ours(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
                                   - reference_jitted(params, ids, mask, types))))
     tokens = BATCH * SEQ
+    our_time, ref_time, our_jit_time = (statistics.median(runs) for runs in (our_runs, ref_runs, our_jit_runs))
+    # each interleaved round gives one ratio; their spread shows how much of a difference is noise
+    round_ratios = sorted(r / o for r, o in zip(ref_runs, our_runs))
     return dict(config=name, ours_tokens_per_s=tokens / our_time, ref_tokens_per_s=tokens / ref_time,
-                ratio=ref_time / our_time, ours_in_jit_tokens_per_s=tokens / our_jit_time, ours_compile_s=our_first, ref_compile_s=ref_first, max_abs_diff=error)
+                ratio=ref_time / our_time, ratio_low=round_ratios[0], ratio_high=round_ratios[-1],
+                ours_in_jit_tokens_per_s=tokens / our_jit_time, ours_compile_s=our_first, ref_compile_s=ref_first,
+                max_abs_diff=error)
 
 
 def main() -> None:
@@ -106,11 +114,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; batch {BATCH} x seq {SEQ}, float32, "
           f"median of {args.iters} interleaved runs")
-    print(f"{'config':7} {'impl_flax tok/s':>16} {'transformers tok/s':>19} {'ratio':>6} "
+    print(f"{'config':7} {'impl_flax tok/s':>16} {'transformers tok/s':>19} {'ratio':>6} {'rounds':>11} "
           f"{'compile ours s':>15} {'compile ref s':>14} {'max|diff|':>10} {'ours in jit tok/s':>18}")
     for name in args.configs.split(","):
         r = bench(name, args.iters)
         print(f"{r['config']:7} {r['ours_tokens_per_s']:16.0f} {r['ref_tokens_per_s']:19.0f} {r['ratio']:6.2f} "
+              f"{r['ratio_low']:5.2f}-{r['ratio_high']:<5.2f} "
               f"{r['ours_compile_s']:15.2f} {r['ref_compile_s']:14.2f} {r['max_abs_diff']:10.1e} "
               f"{r['ours_in_jit_tokens_per_s']:18.0f}")
 

@@ -6,7 +6,8 @@ batch 8 x seq 128. Each side runs in its own subprocess (the reference needs TF_
 
 Both sides stay alive in worker processes and are timed in alternating rounds (best round counts), so
 a busy machine affects both alike. Prints tokens/s of both, their ratio (ours / reference), XLA compile
-time (first call) and the eager latency of one forward. Not a test: numbers depend on the machine.
+time (first call) and the eager latency of one forward. "rounds" is the lowest and highest ratio of
+single rounds: the spread machine noise alone produces. Not a test: numbers depend on the machine.
 """
 from __future__ import annotations
 
@@ -150,24 +151,27 @@ def main() -> None:
         sides = {side: WorkerProcess(side, args) for side in ("ours", "reference")}
         try:
             info = {side: w.ask(op="setup", config=name, eager_iters=args.eager_iters) for side, w in sides.items()}
-            best = {side: float("inf") for side in sides}
+            steps = {side: [] for side in sides}
             for _ in range(args.rounds):  # alternate so both sides see the same machine load
                 for side, w in sides.items():
-                    best[side] = min(best[side], w.ask(op="time", iters=args.iters)["step_s"])
+                    steps[side].append(w.ask(op="time", iters=args.iters)["step_s"])
         finally:
             for w in sides.values():
                 w.close()
-        rows.append((name, info, best))
+        rows.append((name, info, steps))
     tokens = args.batch * args.seq
     print(f"TFElectraModel forward, batch {args.batch} x seq {args.seq}, tf.function(jit_compile=True), "
           f"best of {args.rounds} alternating rounds of {args.iters} steps; device {rows[0][1]['ours']['device']}")
-    header = f"{'config':7} {'side':13} {'tokens/s':>10} {'ratio':>6} {'compile s':>10} {'eager ms':>9}"
+    header = f"{'config':7} {'side':13} {'tokens/s':>10} {'ratio':>6} {'rounds':>11} {'compile s':>10} {'eager ms':>9}"
     print(header)
     print("-" * len(header))
-    for name, info, best in rows:
+    for name, info, steps in rows:
+        best = {side: min(times) for side, times in steps.items()}
         ratio = best["reference"] / best["ours"]
+        # one ratio per alternating round: their spread is what machine noise alone produces
+        round_ratios = sorted(r / o for r, o in zip(steps["reference"], steps["ours"]))
         for side, label in (("ours", "impl_tf"), ("reference", "transformers")):
-            shown = f"{ratio:6.2f}" if side == "ours" else " " * 6
+            shown = f"{ratio:6.2f} {round_ratios[0]:5.2f}-{round_ratios[-1]:<5.2f}" if side == "ours" else " " * 18
             print(f"{name:7} {label:13} {tokens / best[side]:10.0f} {shown} {info[side]['compile_s']:10.2f} "
                   f"{1000 * info[side]['eager_latency_s']:9.1f}")
 

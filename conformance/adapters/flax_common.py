@@ -1,10 +1,29 @@
-"""What the two Flax adapters (ours and transformers') share: calling a Flax model eagerly or under an
-outer jax.jit cached per (flags, train, return_dict) in ``handle.extra["jit"]``."""
+"""What the two Flax adapters (ours and transformers') share: devices and dtypes, calling a Flax model
+eagerly or under an outer jax.jit cached per (flags, train, return_dict) in ``handle.extra["jit"]``,
+decoding in chunks through a key/value cache, and loading a saved model.
+
+Shape keys: B batch, S sequence, V vocab."""
 from __future__ import annotations
 
+from typing import Any, Mapping, Sequence
+
 import jax
+import numpy as np
 
 from conformance.adapters.base import Handle
+from conformance.adapters.common import DTYPES
+
+
+def jax_devices() -> list[str]:
+    """The platforms among cpu, gpu and tpu that jax has devices for."""
+    found = []
+    for platform in ("cpu", "gpu", "tpu"):
+        try:
+            if jax.devices(platform):
+                found.append(platform)
+        except RuntimeError:
+            pass
+    return found
 
 
 def call_flax_model(handle: Handle, arrays: dict, flags: dict, train: bool, seed: int | None, compiled: bool,
@@ -23,3 +42,52 @@ def call_flax_model(handle: Handle, arrays: dict, flags: dict, train: bool, seed
     if jitted is None:
         jitted = handle.extra["jit"][key] = jax.jit(call)
     return jitted(model.params, arrays, rng)
+
+
+def jax_device(device: str):
+    """A context making the first ``device`` (cpu, gpu, tpu) jax's default."""
+    return jax.default_device(jax.devices(device)[0])
+
+
+def jnp_dtype(dtype: str):
+    import jax.numpy as jnp
+
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
+    return getattr(jnp, dtype)
+
+
+def feed_in_chunks(model, inputs: Mapping[str, Any], sizes: Sequence[int], explicit_positions: bool = False):
+    """Logits (B, S, V) of a Flax causal LM fed inputs["input_ids"] (B, S) in consecutive chunks of
+    ``sizes`` tokens through the cache of ``init_cache(B, S)``, with the attention mask over all S
+    positions. Given token_type_ids and position_ids are sliced per chunk; ``explicit_positions``
+    passes arange(S) positions when none are given (else the model's default is used)."""
+    ids = np.asarray(inputs["input_ids"])
+    mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+    per_token = {k: np.asarray(inputs[k]) for k in ("token_type_ids", "position_ids") if inputs.get(k) is not None}
+    if explicit_positions and "position_ids" not in per_token:
+        per_token["position_ids"] = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
+    bounds = np.cumsum([0, *sizes])
+    cache, logits = model.init_cache(*ids.shape), []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        out = model(ids[:, start:stop], attention_mask=mask, past_key_values=cache,
+                    **{k: v[:, start:stop] for k, v in per_token.items()})
+        cache = out.past_key_values
+        logits.append(np.asarray(out.logits))
+    return np.concatenate(logits, axis=1)
+
+
+def prompt_then_tokens(prompt_len: int, seq: int) -> list[int]:
+    """Chunk sizes of incremental decoding: the prompt in one call, then one token per call."""
+    return [prompt_len] + [1] * (seq - prompt_len)
+
+
+def load_saved(model_class, class_name: str, directory: str, kwargs: dict[str, Any]) -> Handle:
+    """``model_class.from_pretrained(directory, ...)`` on the requested device and dtype (kwargs "device",
+    "dtype"; the rest go to from_pretrained) as a Handle."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", "float32")
+    device = kwargs.pop("device", "cpu")
+    with jax_device(device):
+        model = model_class.from_pretrained(directory, dtype=jnp_dtype(dtype), **kwargs)
+    return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})

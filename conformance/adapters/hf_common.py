@@ -5,33 +5,11 @@ saving; this base answers the descriptive half of the protocol from transformers
 """
 from __future__ import annotations
 
-import importlib.metadata
-import inspect
 from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Support
-
-KNOWN_DTYPES = ("float32", "bfloat16", "float16")
-
-
-def to_numpy(value: Any) -> Any:
-    """Framework tensors -> numpy, recursively through tuples/lists; other values pass through."""
-    if isinstance(value, (tuple, list)):
-        return tuple(to_numpy(v) for v in value)
-    if hasattr(value, "numpy") and callable(value.numpy):
-        return value.numpy()
-    if hasattr(value, "__array__") and not isinstance(value, (dict, str)):
-        return np.asarray(value)
-    return value
-
-
-def package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+from conformance.adapters.common import PackageClasses, package_version, to_numpy
 
 
 def check_state_dict(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], class_name: str) -> dict:
@@ -46,51 +24,18 @@ def check_state_dict(expected: Mapping[str, tuple], state: Mapping[str, np.ndarr
     return result.state
 
 
-class HFAdapterBase:
+class HFAdapterBase(PackageClasses):
     """Descriptive part of the protocol for transformers' classes; subclasses set ``name``/``framework``."""
 
     name = "hf"
     framework = "tf"
-    #: transformers module holding the classes
-    module = "transformers"
+    package = "transformers"
 
-    def model_class(self, class_name: str):
-        import transformers
-
-        cls = getattr(transformers, class_name, None)
-        if cls is None:
-            raise ValueError(f"transformers {transformers.__version__} has no class {class_name!r}")
-        return cls
-
-    def version(self) -> str:
+    def _package_label(self) -> str:
         return f"transformers {package_version('transformers')}"
 
-    def classes(self) -> list[str]:
-        from spec import load_spec
-
-        import transformers
-
-        return [c.name for c in load_spec().classes_for(self.framework) if hasattr(transformers, c.name)]
-
-    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
-        import transformers
-
-        if not hasattr(transformers, class_name):
-            return Support(False, f"transformers {transformers.__version__} has no {class_name}")
-        if dtype not in KNOWN_DTYPES:
-            return Support(False, f"unknown dtype {dtype!r}")
-        if device not in self.available_devices():
-            return Support(False, f"no {device} device available to {self.framework}")
-        return Support(True)
-
-    def constructor_signature(self, class_name: str) -> inspect.Signature:
-        return inspect.signature(self.model_class(class_name))
-
-    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
-        """Optional protocol method (base.py)."""
-        from conformance.adapters.base import public_method_signature
-
-        return public_method_signature(self.model_class(class_name), method)
+    def version(self) -> str:
+        return self._package_label()
 
     def call_native(self, handle, arguments: Mapping[str, Any]) -> Any:
         """Optional protocol method (base.py): the model called with exactly ``arguments``
@@ -114,9 +59,6 @@ class HFAdapterBase:
         return {n: tuple(np.shape(v)) for n, v in self.get_weights(handle).items()}
 
     def get_weights(self, handle) -> dict[str, np.ndarray]:  # pragma: no cover - subclasses
-        raise NotImplementedError
-
-    def available_devices(self) -> list[str]:  # pragma: no cover - subclasses
         raise NotImplementedError
 
     def run_result(self, output: Any, tuple_output: Any = None):

@@ -10,17 +10,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from conformance.adapters.base import Handle
-from conformance.adapters.flax_common import call_flax_model
+from conformance.adapters.flax_common import (call_flax_model, feed_in_chunks, jax_device, jax_devices, jnp_dtype,
+                                              load_saved, prompt_then_tokens)
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
 import transformers  # noqa: E402,F401
-
-
-def _jnp_dtype(dtype: str):
-    import jax.numpy as jnp
-
-    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
 
 
 class HFFlaxAdapter(HFAdapterBase):
@@ -31,28 +26,15 @@ class HFFlaxAdapter(HFAdapterBase):
         return {p: package_version(p) for p in ("transformers", "jax", "jaxlib", "flax")}
 
     def available_devices(self) -> list[str]:
-        found = []
-        for platform, device in (("cpu", "cpu"), ("gpu", "gpu"), ("tpu", "tpu")):
-            try:
-                if jax.devices(platform):
-                    found.append(device)
-            except RuntimeError:
-                pass
-        return found
-
-    def call_signature(self, class_name: str):
-        import inspect
-
-        sig = inspect.signature(self.model_class(class_name).__call__)
-        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
+        return jax_devices()
 
     def _device(self, device: str):
-        return jax.default_device(jax.devices(device)[0])
+        return jax_device(device)
 
     def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
               device: str = "cpu") -> Handle:
         with self._device(device):
-            model = self.model_class(class_name)(self.hf_config(config), seed=seed, dtype=_jnp_dtype(dtype))
+            model = self.model_class(class_name)(self.hf_config(config), seed=seed, dtype=jnp_dtype(dtype))
         return Handle(class_name, dict(config), dtype, device, native=model, extra={"jit": {}})
 
     def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
@@ -83,37 +65,15 @@ class HFFlaxAdapter(HFAdapterBase):
         return self.run_result(output, tuple_output)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
-        model = handle.native
-        ids = np.asarray(inputs["input_ids"])
-        batch, seq = ids.shape
-        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
-        positions = np.broadcast_to(np.arange(seq), (batch, seq))
+        sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])
         with self._device(handle.device):
-            cache = model.init_cache(batch, seq)
-            logits = []
-            for start, stop in [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, seq)]:
-                out = model(ids[:, start:stop], attention_mask=mask, position_ids=positions[:, start:stop],
-                            past_key_values=cache)
-                cache = out.past_key_values
-                logits.append(np.asarray(out.logits))
-        return np.concatenate(logits, axis=1)
+            return feed_in_chunks(handle.native, inputs, sizes, explicit_positions=True)
 
     def run_chunks(self, handle: Handle, inputs: Mapping[str, Any], sizes) -> np.ndarray:
         """Optional protocol method: chunks through init_cache's cache; position_ids passed explicitly,
         as transformers' default ignores the cache (decision.flax_position_ids_with_cache)."""
-        model = handle.native
-        ids = np.asarray(inputs["input_ids"])
-        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
-        positions = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
-        bounds = np.cumsum([0, *sizes])
         with self._device(handle.device):
-            cache, logits = model.init_cache(*ids.shape), []
-            for start, stop in zip(bounds[:-1], bounds[1:]):
-                out = model(ids[:, start:stop], attention_mask=mask, position_ids=positions[:, start:stop],
-                            past_key_values=cache)
-                cache = out.past_key_values
-                logits.append(np.asarray(out.logits))
-        return np.concatenate(logits, axis=1)
+            return feed_in_chunks(handle.native, inputs, sizes, explicit_positions=True)
 
     def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
         """Optional protocol method: save_pretrained with its defaults."""
@@ -127,8 +87,4 @@ class HFFlaxAdapter(HFAdapterBase):
                                           safe_serialization=(fmt == "safetensors"))
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
-        dtype = kwargs.pop("dtype", "float32")
-        device = kwargs.pop("device", "cpu")
-        with self._device(device):
-            model = self.model_class(class_name).from_pretrained(directory, dtype=_jnp_dtype(dtype), **kwargs)
-        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
+        return load_saved(self.model_class(class_name), class_name, directory, kwargs)

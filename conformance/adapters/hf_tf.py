@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.adapters.base import Handle
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
+from conformance.adapters.tf_common import INPUT_FORMATS, call_arguments, tf_device, tf_devices
 
 _legacy_before = os.environ.get("TF_USE_LEGACY_KERAS")
 import tensorflow as tf  # noqa: E402
@@ -45,25 +46,18 @@ class HFTFAdapter(HFAdapterBase):
         return {p: package_version(p) for p in ("transformers", "tensorflow", "tf-keras")}
 
     def available_devices(self) -> list[str]:
-        kinds = {d.device_type.lower() for d in tf.config.list_logical_devices()}
-        return [d for d in ("cpu", "gpu", "tpu") if d in kinds]
+        return tf_devices()
 
     def model_class(self, class_name: str):
         cls = super().model_class(class_name)
         _restore_environment()
         return cls
 
-    def call_signature(self, class_name: str):
-        import inspect
-
-        sig = inspect.signature(self.model_class(class_name).call)
-        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
-
     def input_formats(self) -> tuple[str, ...]:
-        return ("kwargs", "tensor", "list", "dict")
+        return INPUT_FORMATS
 
     def _device(self, device: str):
-        return tf.device(f"/{device.upper()}:0")
+        return tf_device(device)
 
     def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
               device: str = "cpu") -> Handle:
@@ -113,21 +107,10 @@ class HFTFAdapter(HFAdapterBase):
             variables[tf_name].assign(np.asarray(value, dtype=variables[tf_name].dtype.as_numpy_dtype))
 
     def _arguments(self, handle: Handle, inputs: dict, input_format: str):
-        """(positional args, keyword args) for the requested input format."""
-        if input_format == "kwargs":
-            # tf-keras insists on the first call argument by name: a Keras 2 user passes input_ids=None
-            # when giving inputs_embeds (or nothing) instead
-            return (), {"input_ids": None, **inputs}
-        if input_format == "dict":
-            return (dict(inputs),), {}
-        if input_format == "tensor":
-            if set(inputs) != {"input_ids"}:
-                raise ValueError(f"input_format 'tensor' carries input_ids only, got {sorted(inputs)}")
-            return (inputs["input_ids"],), {}
-        if input_format == "list":
-            order = [n for n in self.call_signature(handle.class_name).parameters if n in inputs]
-            return ([inputs[n] for n in order],), {}
-        raise ValueError(f"unknown input_format {input_format!r}; expected one of {self.input_formats()}")
+        """(positional args, keyword args) of the requested input format; tf-keras insists on the first
+        call argument by name, so the kwargs format names input_ids (None when inputs_embeds replaces it)."""
+        return call_arguments(inputs, input_format, self.call_signature(handle.class_name).parameters,
+                              name_input_ids=True)
 
     def _call(self, handle: Handle, args, kwargs, flags: dict, train: bool, compiled: bool, return_dict: bool):
         model = handle.native

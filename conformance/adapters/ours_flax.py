@@ -7,42 +7,18 @@ save/load are impl_flax's save_pretrained / from_pretrained.
 """
 from __future__ import annotations
 
-import importlib.metadata
-import inspect
 from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Handle, RunResult, Support
-from conformance.adapters.flax_common import call_flax_model
+from conformance.adapters.base import Handle, RunResult
+from conformance.adapters.common import PackageClasses, package_version, to_numpy
+from conformance.adapters.flax_common import (call_flax_model, feed_in_chunks, jax_device, jax_devices, jnp_dtype,
+                                              load_saved, prompt_then_tokens)
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
 
-DTYPES = ("float32", "bfloat16", "float16")
 LABEL_ARGUMENTS = ("labels", "start_positions", "end_positions")  # Flax heads take no labels (loss.flax_functions)
-
-
-def _numpy(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return tuple(_numpy(v) for v in value)
-    if isinstance(value, dict):
-        return value  # the opaque Flax cache
-    return np.asarray(value) if hasattr(value, "__array__") else value
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _jnp_dtype(dtype: str):
-    import jax.numpy as jnp
-
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
-    return getattr(jnp, dtype)
 
 
 def _head_loss(handle: Handle, outputs: Mapping[str, Any], inputs: Mapping[str, Any]):
@@ -61,68 +37,27 @@ def _head_loss(handle: Handle, outputs: Mapping[str, Any], inputs: Mapping[str, 
     return fn(outputs["logits"], inputs["labels"])
 
 
-class FlaxAdapter:
+class FlaxAdapter(PackageClasses):
     name = "flax"
     framework = "flax"
+    package = "impl_flax"
 
     # -- description ------------------------------------------------------------------------------
     def version(self) -> str:
-        return f"impl_flax (electra-conformance {_version('electra-conformance')})"
+        return f"impl_flax (electra-conformance {package_version('electra-conformance')})"
 
     def framework_versions(self) -> dict[str, str]:
-        return {p: _version(p) for p in ("jax", "jaxlib", "flax", "optax")}
+        return {p: package_version(p) for p in ("jax", "jaxlib", "flax", "optax")}
 
     def available_devices(self) -> list[str]:
-        found = []
-        for platform in ("cpu", "gpu", "tpu"):
-            try:
-                if jax.devices(platform):
-                    found.append(platform)
-            except RuntimeError:
-                pass
-        return found
-
-    def model_class(self, class_name: str):
-        import impl_flax
-
-        if class_name not in self.classes():
-            raise ValueError(f"impl_flax has no class {class_name!r}; it implements {self.classes()}")
-        return getattr(impl_flax, class_name)
-
-    def classes(self) -> list[str]:
-        import impl_flax
-        from spec import load_spec
-
-        return [c.name for c in load_spec().classes_for("flax") if hasattr(impl_flax, c.name)]
-
-    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
-        if class_name not in self.classes():
-            return Support(False, f"impl_flax has no {class_name}")
-        if dtype not in DTYPES:
-            return Support(False, f"unknown dtype {dtype!r}")
-        if device not in self.available_devices():
-            return Support(False, f"no {device} device available to jax")
-        return Support(True)
-
-    def constructor_signature(self, class_name: str) -> inspect.Signature:
-        return inspect.signature(self.model_class(class_name))
-
-    def call_signature(self, class_name: str) -> inspect.Signature:
-        signature = inspect.signature(self.model_class(class_name).__call__)
-        return signature.replace(parameters=[p for n, p in signature.parameters.items() if n != "self"])
-
-    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
-        """Optional protocol method (base.py)."""
-        from conformance.adapters.base import public_method_signature
-
-        return public_method_signature(self.model_class(class_name), method)
+        return jax_devices()
 
     def input_formats(self) -> tuple[str, ...]:
         return ("kwargs",)
 
     # -- models and weights -----------------------------------------------------------------------
     def _device(self, device: str):
-        return jax.default_device(jax.devices(device)[0])
+        return jax_device(device)
 
     def _config(self, config: Mapping[str, Any]):
         from impl_flax import ElectraConfig
@@ -132,7 +67,7 @@ class FlaxAdapter:
     def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
               device: str = "cpu") -> Handle:
         with self._device(device):
-            model = self.model_class(class_name)(self._config(config), seed=seed, dtype=_jnp_dtype(dtype))
+            model = self.model_class(class_name)(self._config(config), seed=seed, dtype=jnp_dtype(dtype))
         return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
 
     def get_weights(self, handle: Handle) -> dict[str, np.ndarray]:
@@ -164,8 +99,8 @@ class FlaxAdapter:
         with self._device(handle.device):
             output = call_flax_model(handle, arrays, flags, train, seed, compiled, True)
             as_tuple = call_flax_model(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
-        fields = {k: _numpy(v) for k, v in output.items()}
-        return RunResult(fields=fields, tuple_form=_numpy(as_tuple) if as_tuple is not None else None,
+        fields = {k: to_numpy(v) for k, v in output.items()}
+        return RunResult(fields=fields, tuple_form=to_numpy(as_tuple) if as_tuple is not None else None,
                          output_class=type(output).__name__)
 
     def call_native(self, handle: Handle, arguments: Mapping[str, Any]) -> Any:
@@ -203,35 +138,14 @@ class FlaxAdapter:
         return np.asarray(loss), flax_to_pt(jax.tree_util.tree_map(np.asarray, grads))
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
-        model = handle.native
-        ids = np.asarray(inputs["input_ids"])
-        batch, seq = ids.shape
-        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
+        sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])
         with self._device(handle.device):
-            cache = model.init_cache(batch, seq)
-            logits = []
-            per_token = {k: np.asarray(inputs[k]) for k in ("token_type_ids", "position_ids")
-                         if inputs.get(k) is not None}
-            for start, stop in [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, seq)]:
-                chunk = {k: v[:, start:stop] for k, v in per_token.items()}
-                out = model(ids[:, start:stop], attention_mask=mask, past_key_values=cache, **chunk)
-                cache = out.past_key_values
-                logits.append(np.asarray(out.logits))
-        return np.concatenate(logits, axis=1)
+            return feed_in_chunks(handle.native, inputs, sizes)
 
     def run_chunks(self, handle: Handle, inputs: Mapping[str, Any], sizes) -> np.ndarray:
         """Optional protocol method: chunks through init_cache's cache, position_ids omitted."""
-        model = handle.native
-        ids = np.asarray(inputs["input_ids"])
-        mask = np.asarray(inputs.get("attention_mask", np.ones_like(ids)))
-        bounds = np.cumsum([0, *sizes])
         with self._device(handle.device):
-            cache, logits = model.init_cache(*ids.shape), []
-            for start, stop in zip(bounds[:-1], bounds[1:]):
-                out = model(ids[:, start:stop], attention_mask=mask, past_key_values=cache)
-                cache = out.past_key_values
-                logits.append(np.asarray(out.logits))
-        return np.concatenate(logits, axis=1)
+            return feed_in_chunks(handle.native, inputs, sizes)
 
     def save_pretrained_defaults(self, handle: Handle, directory: str) -> None:
         """Optional protocol method: save_pretrained with its defaults."""
@@ -245,8 +159,4 @@ class FlaxAdapter:
         handle.native.save_pretrained(directory, formats=tuple(formats))
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
-        dtype = kwargs.pop("dtype", "float32")
-        device = kwargs.pop("device", "cpu")
-        with self._device(device):
-            model = self.model_class(class_name).from_pretrained(directory, dtype=_jnp_dtype(dtype), **kwargs)
-        return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
+        return load_saved(self.model_class(class_name), class_name, directory, kwargs)

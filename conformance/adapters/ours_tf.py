@@ -9,41 +9,27 @@ Shape keys: B batch, S sequence, V vocab_size.
 """
 from __future__ import annotations
 
-import importlib.metadata
-import inspect
 from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Handle, RunResult, Support
+from conformance.adapters.base import Handle, RunResult
+from conformance.adapters.common import PackageClasses, package_version, to_numpy
+from conformance.adapters.tf_common import INPUT_FORMATS, call_arguments, tf_device, tf_devices
 
 import tensorflow  # noqa: E402,F401  (a missing tensorflow must surface as ModuleNotFoundError at import)
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return tuple(_to_numpy(v) for v in value)
-    if hasattr(value, "numpy"):
-        return np.asarray(value.numpy())
-    return value
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-class TFAdapter:
+class TFAdapter(PackageClasses):
     name = "tf"
     framework = "tf"
+    package = "impl_tf"
 
     # -- description ---------------------------------------------------------------------------
     def version(self) -> str:
-        return f"impl_tf (electra-conformance {_version('electra-conformance')})"
+        return f"impl_tf (electra-conformance {package_version('electra-conformance')})"
 
     def framework_versions(self) -> dict[str, str]:
         import tensorflow as tf
@@ -51,53 +37,14 @@ class TFAdapter:
         return {"tensorflow": tf.__version__, "keras": tf.keras.__version__}
 
     def available_devices(self) -> list[str]:
-        import tensorflow as tf
-
-        kinds = {d.device_type.lower() for d in tf.config.list_logical_devices()}
-        return [d for d in ("cpu", "gpu", "tpu") if d in kinds]
-
-    def model_class(self, class_name: str):
-        import impl_tf
-
-        if class_name not in self.classes():
-            raise ValueError(f"impl_tf has no class {class_name!r}; it implements {self.classes()}")
-        return getattr(impl_tf, class_name)
-
-    def classes(self) -> list[str]:
-        import impl_tf
-
-        return [cls.__name__ for cls in impl_tf.ALL_CLASSES]
-
-    def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
-        if class_name not in self.classes():
-            return Support(False, f"impl_tf has no {class_name}")
-        if dtype not in _POLICIES:
-            return Support(False, f"unknown dtype {dtype!r}; impl_tf runs {sorted(_POLICIES)}")
-        if device not in self.available_devices():
-            return Support(False, f"no {device} device visible to TensorFlow")
-        return Support(True)
-
-    def constructor_signature(self, class_name: str) -> inspect.Signature:
-        return inspect.signature(self.model_class(class_name))
-
-    def call_signature(self, class_name: str) -> inspect.Signature:
-        sig = inspect.signature(self.model_class(class_name).call)
-        return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self"])
-
-    def method_signature(self, class_name: str, method: str) -> inspect.Signature | None:
-        """Optional protocol method (base.py)."""
-        from conformance.adapters.base import public_method_signature
-
-        return public_method_signature(self.model_class(class_name), method)
+        return tf_devices()
 
     def input_formats(self) -> tuple[str, ...]:
-        return ("kwargs", "tensor", "list", "dict")
+        return INPUT_FORMATS
 
     # -- building and weights ------------------------------------------------------------------
     def _device(self, device: str):
-        import tensorflow as tf
-
-        return tf.device(f"/{device.upper()}:0")
+        return tf_device(device)
 
     def _construct(self, build, dtype: str):
         import tensorflow as tf
@@ -135,19 +82,7 @@ class TFAdapter:
     # -- running -------------------------------------------------------------------------------
     def _arguments(self, handle: Handle, inputs: dict, input_format: str):
         """(positional args, keyword args) of the requested input format."""
-        if input_format == "kwargs":
-            return (), dict(inputs)
-        if input_format == "dict":
-            return (dict(inputs),), {}
-        if input_format == "tensor":
-            if set(inputs) != {"input_ids"}:
-                raise ValueError(f"input_format 'tensor' carries input_ids only, got {sorted(inputs)}")
-            return (inputs["input_ids"],), {}
-        if input_format == "list":
-            names = list(self.call_signature(handle.class_name).parameters)
-            last = max(names.index(n) for n in inputs)
-            return ([inputs.get(n) for n in names[:last + 1]],), {}
-        raise ValueError(f"unknown input_format {input_format!r}; expected one of {self.input_formats()}")
+        return call_arguments(inputs, input_format, self.call_signature(handle.class_name).parameters)
 
     def _call(self, handle: Handle, args, kwargs, flags: dict, train: bool, compiled: bool, return_dict: bool):
         import tensorflow as tf
@@ -194,8 +129,8 @@ class TFAdapter:
                 if train and seed is not None:
                     tf.random.set_seed(seed)
                 tuple_output = self._call(handle, args, kwargs, flags, train, compiled, False)
-        fields = {k: _to_numpy(v) for k, v in output.items() if v is not None}
-        return RunResult(fields=fields, tuple_form=_to_numpy(tuple_output) if tuple_form else None,
+        fields = {k: to_numpy(v) for k, v in output.items() if v is not None}
+        return RunResult(fields=fields, tuple_form=to_numpy(tuple_output) if tuple_form else None,
                          output_class=type(output).__name__)
 
     def call_native(self, handle: Handle, arguments: Mapping[str, Any]) -> Any:

@@ -48,18 +48,6 @@ class Dense(keras.layers.Layer):
         return tf.reshape(y, tf.concat([lead, [self.units]], axis=0))
 
 
-def fused_dense(x: tf.Tensor, layers) -> tuple:
-    """x (..., In) through each built Dense of ``layers`` -> a tuple of (..., units_i), computed as one
-    matmul over the kernels concatenated to (In, sum units_i): projections of the same input (query,
-    key and value) then cost one large matmul instead of several smaller ones."""
-    kernel = tf.concat([tf.cast(layer.kernel, x.dtype) for layer in layers], axis=1)
-    bias = tf.concat([tf.cast(layer.bias, x.dtype) for layer in layers], axis=0)
-    lead = tf.shape(x)[:-1]
-    y = tf.matmul(tf.reshape(x, (-1, layers[0].in_features)), kernel) + bias
-    y = tf.reshape(y, tf.concat([lead, [kernel.shape[1]]], axis=0))
-    return tuple(tf.split(y, [layer.units for layer in layers], axis=-1))
-
-
 def dense(units: int, config, name: str) -> Dense:
     """A Dense layer (kernel (in, units), bias (units,)) initialised like every ELECTRA kernel."""
     return Dense(units, kernel_initializer=normal_initializer(config), name=name)

@@ -1,0 +1,46 @@
+"""What the two TF adapters (ours and transformers') share: devices, and the four input formats of a
+Keras model call (clause behaviour.tf.input_formats)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+#: kwargs (keyword arguments), tensor (input_ids alone, positionally), list (one list in call signature
+#: order), dict (one dict as the first positional argument)
+INPUT_FORMATS = ("kwargs", "tensor", "list", "dict")
+
+
+def tf_devices() -> list[str]:
+    import tensorflow as tf
+
+    kinds = {d.device_type.lower() for d in tf.config.list_logical_devices()}
+    return [d for d in ("cpu", "gpu", "tpu") if d in kinds]
+
+
+def tf_device(device: str):
+    import tensorflow as tf
+
+    return tf.device(f"/{device.upper()}:0")
+
+
+def call_arguments(inputs: dict[str, Any], input_format: str, parameter_names: Sequence[str], *,
+                   name_input_ids: bool = False) -> tuple[tuple, dict]:
+    """(positional args, keyword args) carrying ``inputs`` in ``input_format``. ``parameter_names``: the
+    call signature's order, for the list format (omitted inputs in between are None).
+    ``name_input_ids``: the kwargs format passes input_ids=None when it is absent (tf-keras wants the
+    first call argument by name)."""
+    if input_format == "kwargs":
+        return (), ({"input_ids": None, **inputs} if name_input_ids else dict(inputs))
+    if input_format == "dict":
+        return (dict(inputs),), {}
+    if input_format == "tensor":
+        if set(inputs) != {"input_ids"}:
+            raise ValueError(f"input_format 'tensor' carries input_ids only, got {sorted(inputs)}")
+        return (inputs["input_ids"],), {}
+    if input_format == "list":
+        names = list(parameter_names)
+        unknown = sorted(set(inputs) - set(names))
+        if unknown:
+            raise ValueError(f"inputs {unknown} are not call arguments ({names})")
+        last = max(names.index(n) for n in inputs)
+        return ([inputs.get(n) for n in names[:last + 1]],), {}
+    raise ValueError(f"unknown input_format {input_format!r}; expected one of {INPUT_FORMATS}")
