@@ -127,7 +127,11 @@ class ElectraSelfAttention(nn.Module):
         allowed = key_mask
         if self.causal:
             allowed = jnp.logical_and(allowed, key_positions[None, :] <= query_positions[:, None])
-        scores = jnp.where(allowed, scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+        # the mask as an additive bias (0 or the lowest float32) rather than a select on the scores: XLA on
+        # CPU then fuses scores, softmax and the context matmul into one kernel (YNNPACK) and never writes
+        # the (B, N, S, Sk) scores to memory
+        bias = jnp.where(allowed, 0.0, jnp.finfo(jnp.float32).min).astype(jnp.float32)
+        scores = scores.astype(jnp.float32) + bias
         probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
         probs = self.dropout(probs, deterministic=deterministic)
         if layer_head_mask is not None:
