@@ -14,7 +14,6 @@ from conformance.profiles import current_profile_name, load_profile
 from conformance.registry import AdapterError, resolve_adapter
 from conformance.results import Collector, ItemInfo, failed_clauses, failure_text
 
-KNOWN_DTYPES = ("float32", "bfloat16", "float16")
 DEADLINE_REASON = "run deadline reached"
 _INFO = pytest.StashKey[object]()
 #: the "implementation" of tests that take no adapter (spec and tokenizer checks): run once per process
@@ -82,9 +81,12 @@ class RunState:
                 adapters[adapter.name] = adapter
             requested = _devices.parse_devices(config.getoption("devices"))
             dtypes = [d.strip() for d in config.getoption("dtypes").split(",") if d.strip()]
-            bad = [d for d in dtypes if d not in KNOWN_DTYPES]
+            from spec import load_spec
+
+            known = load_spec().tolerances.dtypes
+            bad = [d for d in dtypes if d not in known]
             if bad or not dtypes:
-                raise ValueError(f"--dtypes: unknown dtype(s) {bad}; expected a subset of {', '.join(KNOWN_DTYPES)}")
+                raise ValueError(f"--dtypes: unknown dtype(s) {bad}; expected a subset of {', '.join(known)}")
             expectations = resolve_expectations(config.getoption("expectations"), list(adapters))
         except (AdapterError, ValueError, ExpectationsError) as err:
             raise pytest.UsageError(str(err)) from None

@@ -12,8 +12,12 @@ import numpy as np
 
 from conformance.adapters.base import Support, public_method_signature
 
-#: computation dtypes the built-in adapters run
-DTYPES = ("float32", "bfloat16", "float16")
+
+def spec_dtypes() -> tuple[str, ...]:
+    """The computation dtypes of the spec (tolerances.yaml), which the built-in adapters all run."""
+    from spec import load_spec
+
+    return load_spec().tolerances.dtypes
 
 
 def package_version(name: str) -> str:
@@ -64,8 +68,8 @@ class PackageClasses:
     def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
         if class_name not in self.classes():
             return Support(False, f"{self._package_label()} has no {class_name}")
-        if dtype not in DTYPES:
-            return Support(False, f"unknown dtype {dtype!r}; {self._package_label()} runs {list(DTYPES)}")
+        if dtype not in spec_dtypes():
+            return Support(False, f"unknown dtype {dtype!r}; {self._package_label()} runs {list(spec_dtypes())}")
         if device not in self.available_devices():
             return Support(False, f"no {device} device available to {self.framework}")
         return Support(True)

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from conformance.adapters.base import Handle
-from conformance.adapters.common import DTYPES
+from conformance.adapters.common import spec_dtypes
 
 
 def jax_devices() -> list[str]:
@@ -52,8 +52,8 @@ def jax_device(device: str):
 def jnp_dtype(dtype: str):
     import jax.numpy as jnp
 
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
+    if dtype not in spec_dtypes():
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {spec_dtypes()}")
     return getattr(jnp, dtype)
 
 
