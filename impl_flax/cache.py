@@ -48,17 +48,19 @@ def cache_state(past_key_values: Any, model) -> tuple[int, int, int]:
     return batch, positions.pop(), capacity
 
 
+def _first_leaf(past_key_values: Any, name: str):
+    """The first ``name`` entry (cache_index, cached_key, ...) of the cache's layers."""
+    for path, value in flatten_dict(dict(past_key_values)).items():
+        if path[-1] == name:
+            return value
+    raise ValueError(f"past_key_values holds no {name}: expected the cache dict from init_cache")
+
+
 def cache_length(past_key_values: Any):
     """Sp, the number of positions written into the cache (a scalar array; traced under jit)."""
-    for path, value in flatten_dict(dict(past_key_values)).items():
-        if path[-1] == "cache_index":
-            return value
-    raise ValueError("past_key_values holds no cache_index: expected the cache dict from init_cache")
+    return _first_leaf(past_key_values, "cache_index")
 
 
 def cache_capacity(past_key_values: Any) -> int:
     """M, the number of positions the cache can hold (its max_length)."""
-    for path, value in flatten_dict(dict(past_key_values)).items():
-        if path[-1] == "cached_key":
-            return np.shape(value)[1]
-    raise ValueError("past_key_values holds no cached_key: expected the cache dict from init_cache")
+    return np.shape(_first_leaf(past_key_values, "cached_key"))[1]
