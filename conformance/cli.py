@@ -1,7 +1,7 @@
 """``electra-conformance``: run the suite (one pytest process per implementation), diff, render, coverage.
 
     electra-conformance run --impl tf --impl flax [--devices auto] [--profile ci] [--report PATH]
-    electra-conformance diff OLD.json NEW.json [--drift-ratio 2.0] [--strict]
+    electra-conformance diff OLD.json NEW.json [--drift-ratio R] [--drift-fraction F] [--strict]
     electra-conformance render REPORT.json [-o out.md|out.html]
     electra-conformance coverage REPORT.json [--missing]
     electra-conformance draft-expectations REPORT.json --impl NAME   (entries to edit into an expectations file)
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from conformance import render
-from conformance.diff import compare, format_diff, only_impl
+from conformance.diff import compare, drift_gate, format_diff, only_impl
 from conformance.registry import BUILTIN_ENVIRONMENT
 from conformance.report import merge_reports, read_report, validate_report, write_report
 
@@ -47,12 +47,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="JAX persistent compilation cache shared by the processes of this and later runs: "
                           "DIR, auto (~/.cache/electra-conformance/jax) or none. An environment that already "
                           "sets JAX_COMPILATION_CACHE_DIR keeps it")
-    diff = sub.add_parser("diff", help="compare two reports; non-zero exit on regressions")
+    diff = sub.add_parser("diff", help="compare two reports; exit 1 on regressions, 2 on a file that is not a report")
     diff.add_argument("old")
     diff.add_argument("new")
-    diff.add_argument("--drift-ratio", type=float, default=2.0)
-    diff.add_argument("--drift-floor", type=float, default=0.01, help="ignore errors below this fraction of atol")
-    diff.add_argument("--strict", action="store_true", help="passed -> skipped/absent is a regression too")
+    diff.add_argument("--drift-ratio", type=float, default=None,
+                      help="drift: the error grew more than this factor (default: the spec's drift_ratio)")
+    diff.add_argument("--drift-fraction", type=float, default=None,
+                      help="drift: and uses more than this share of its allowance (default: the spec's drift_fraction)")
+    diff.add_argument("--strict", action="store_true",
+                      help="passed -> skipped/absent is a regression even when the new run was narrowed on purpose")
     diff.add_argument("--impl", default=None, help="compare only this implementation's results")
     ren = sub.add_parser("render", help="render a report as Markdown or HTML")
     ren.add_argument("report")
@@ -70,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """Input the command cannot use (a report that is not one, a path it cannot write, no --impl):
+    one line on stderr and exit status 2, never a traceback, and never 1, which means regressions."""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
@@ -77,7 +85,62 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage,
                 "draft-expectations": cmd_draft, "baseline": cmd_baseline}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except UsageError as err:
+        print(f"electra-conformance {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def load_report(path: str) -> dict:
+    """A report read and checked against report.schema.json; UsageError naming the file otherwise."""
+    import json
+
+    import jsonschema
+
+    try:
+        document = read_report(path)
+    except OSError as err:
+        raise UsageError(f"cannot read the report {path}: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path} is not a JSON report (empty, truncated or another format): {err}") from None
+    try:
+        validate_report(document)
+    except jsonschema.ValidationError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "the top level"
+        raise UsageError(f"{path} is not a conformance report: at {where}: {err.message[:200]}") from None
+    return document
+
+
+def writable_path(path: str, *, create_folder: bool) -> Path:
+    """``path`` as a file the command can write: its folder exists (or is created when ``create_folder``)
+    and is writable, and the path is not a folder; UsageError naming the path otherwise."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name")
+    folder = target.parent
+    if create_folder:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create the folder {folder} for {path}: {err.strerror or err}") from None
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
+    return target
+
+
+def implementations(values: list[str] | None) -> list[str]:
+    """--impl values (repeatable, comma-separated) in order, each once; UsageError when none is named."""
+    names = [name.strip() for given in (values or ["tf,flax"]) for name in given.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"--impl names no implementation ({values!r}); give tf, flax, hf-tf, hf-flax or module:attr")
+    unique = list(dict.fromkeys(names))
+    if len(unique) < len(names):
+        print(f"note: --impl named {', '.join(sorted({n for n in names if names.count(n) > 1}))} more than once; "
+              f"each runs once", file=sys.stderr)
+    return unique
 
 
 # ----- run
@@ -204,11 +267,10 @@ def run_all(args, impls: list[str], parts: Path, jobs: int) -> list[Implementati
 
 
 def cmd_run(args) -> int:
-    impls = [name for given in (args.impl or ["tf,flax"]) for name in given.split(",") if name]
+    impls = implementations(args.impl)
     if args.expectations not in ("auto", "none") and len(impls) > 1:
-        print("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
-        return 2
-    report_path = Path(args.report)
+        raise UsageError("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
+    report_path = writable_path(args.report, create_folder=True)
     parts = report_path.with_name(report_path.stem + ".parts")  # per-implementation reports and logs
     parts.mkdir(parents=True, exist_ok=True)
     jobs = max(1, args.jobs or min(len(impls), os.cpu_count() or 1))
@@ -245,27 +307,29 @@ def cmd_run(args) -> int:
 
 # ----- diff, render, coverage
 def cmd_diff(args) -> int:
-    old, new = read_report(args.old), read_report(args.new)
+    old, new = load_report(args.old), load_report(args.new)
     if args.impl:
         old, new = only_impl(old, args.impl), only_impl(new, args.impl)
-    diff = compare(old, new, drift_ratio=args.drift_ratio, drift_floor=args.drift_floor, strict=args.strict)
-    print("\n".join(format_diff(diff, args.drift_ratio)))
+    gate = drift_gate(args.drift_ratio, args.drift_fraction)
+    diff = compare(old, new, gate=gate, strict=args.strict)
+    print("\n".join(format_diff(diff, gate)))
     return 1 if diff.regressions else 0
 
 
 def cmd_render(args) -> int:
-    document = read_report(args.report)
+    document = load_report(args.report)
     if args.output is None:
         print(render.markdown(document), end="")
         return 0
+    output = writable_path(args.output, create_folder=False)
     text = render.html(document) if args.output.endswith((".html", ".htm")) else render.markdown(document)
-    Path(args.output).write_text(text, encoding="utf-8")
+    output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_coverage(args) -> int:
-    cov = read_report(args.report)["coverage"]
+    cov = load_report(args.report)["coverage"]
     print(f"{cov['exercised_count']} of {cov['spec_count']} spec clauses exercised; "
           f"{len(cov['missing'])} missing; {len(cov['unknown'])} exercised ids not in the spec")
     if args.missing:
@@ -274,12 +338,13 @@ def cmd_coverage(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    document = only_impl(read_report(args.report), args.impl)
+    document = only_impl(load_report(args.report), args.impl)
     if not document["results"]:
         print(f"{args.report} has no results of {args.impl!r}")
         return 1
     validate_report(document)
-    output = Path(args.output or Path(__file__).parent / "baselines" / f"{args.impl}.json")
+    output = writable_path(str(args.output or Path(__file__).parent / "baselines" / f"{args.impl}.json"),
+                           create_folder=False)
     write_report(document, output)
     print(f"wrote {output} ({document['summary']['total']} results, ok={document['summary']['ok']})")
     return 0
@@ -290,7 +355,7 @@ def cmd_draft(args) -> int:
 
     from conformance.expectations import draft_entries
 
-    entries = draft_entries(read_report(args.report), args.impl)
+    entries = draft_entries(load_report(args.report), args.impl)
     print(yaml.safe_dump({"implementation": args.impl, "expected_failures": entries}, sort_keys=False, width=120))
     return 0
 

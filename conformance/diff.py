@@ -1,18 +1,24 @@
 """Compare two reports: new failures, new passes, status changes, numeric drift, run_info differences.
 
 Regressions (non-zero exit of ``electra-conformance diff``): a test that now fails (or passes against
-its expectation) and did not before, and numeric drift: a clause's max error grew by more than
-``drift_ratio`` while being larger than ``drift_floor`` x its tolerance (so noise near zero is ignored).
-With ``strict``, a test that passed before and is now skipped or gone is a regression too.
+its expectation) and did not before, and numeric drift as the spec's gate defines it
+(``tolerance.regression.drift``, spec/data/tolerances.yaml): a clause's max error grew more than
+``ratio`` times and now uses more than ``fraction`` of its allowance (atol + rtol |reference|), so that
+the few-percent moves of another CPU's kernels are not regressions; and a lost pass: a test that passed
+before and is now skipped or gone, unless the new run records that it was narrowed on purpose (-k, -m,
+--deselect, -x, a deadline, selected modules, another profile), which the diff shows (``strict`` counts
+lost passes even then).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conformance.results import headline
+from spec.sections.tolerances import DriftGate
 
 FAILING = ("failed", "unexpected_pass")
 RUN_INFO_KEYS = ("spec_version", "profile", "devices_requested", "dtypes", "python", "platform")
+MACHINE_KEYS = ("cpu", "isa", "isa_limits", "gpus")  # run_info.machine: what decides the kernels
 
 
 @dataclass
@@ -20,14 +26,20 @@ class Diff:
     new_failures: list = field(default_factory=list)  # (key, old outcome or None, new outcome, message)
     new_passes: list = field(default_factory=list)  # (key, old, new)
     status_changes: list = field(default_factory=list)  # (key, old, new), everything else that changed
-    drift: list = field(default_factory=list)  # (clause key, old err, new err, atol)
+    drift: list = field(default_factory=list)  # (clause key, old err, new err, atol, share of the allowance)
     lost_passes: list = field(default_factory=list)  # (key, old, new): passed -> skipped / gone
     run_info: list = field(default_factory=list)  # (what, old, new)
+    narrowed: list = field(default_factory=list)  # why the new run holds fewer tests on purpose
     strict: bool = False
 
     @property
+    def counts_lost_passes(self) -> bool:
+        """Lost passes are regressions unless the new run was narrowed on purpose (and not --strict)."""
+        return self.strict or not self.narrowed
+
+    @property
     def regressions(self) -> int:
-        return len(self.new_failures) + len(self.drift) + (len(self.lost_passes) if self.strict else 0)
+        return len(self.new_failures) + len(self.drift) + (len(self.lost_passes) if self.counts_lost_passes else 0)
 
 
 def test_outcomes(document: dict) -> dict:
@@ -55,6 +67,10 @@ def run_info_changes(old: dict, new: dict) -> list:
     for key in RUN_INFO_KEYS:
         if old["run_info"].get(key) != new["run_info"].get(key):
             changes.append((key, old["run_info"].get(key), new["run_info"].get(key)))
+    old_machine, new_machine = old["run_info"].get("machine", {}), new["run_info"].get("machine", {})
+    for key in MACHINE_KEYS:
+        if old_machine.get(key) != new_machine.get(key):
+            changes.append((f"machine.{key}", old_machine.get(key), new_machine.get(key)))
     old_impls, new_impls = _impl_infos(old), _impl_infos(new)
     for name in sorted(set(old_impls) | set(new_impls)):
         a, b = old_impls.get(name, {}), new_impls.get(name, {})
@@ -80,8 +96,25 @@ def only_impl(document: dict, impl: str) -> dict:
             "run_info": run_info, "summary": summarize(results), "coverage": coverage(results, spec_ids)}
 
 
-def compare(old: dict, new: dict, *, drift_ratio: float = 2.0, drift_floor: float = 0.01,
-            strict: bool = False) -> Diff:
+def drift_gate(ratio: float | None = None, fraction: float | None = None) -> DriftGate:
+    """The spec's drift gate, with ``ratio`` / ``fraction`` overriding its values where given."""
+    from spec import load_spec
+
+    gate = load_spec().tolerances.drift
+    return replace(gate, ratio=gate.ratio if ratio is None else ratio,
+                   fraction=gate.fraction if fraction is None else fraction)
+
+
+def _error_ratio(cell: dict) -> float:
+    """Share of the allowance the cell's worst comparison used. Clause cells of reports written before
+    they carried ``max_error_ratio`` (same report format) give it from the absolute error and atol."""
+    if cell.get("max_error_ratio") is not None:
+        return cell["max_error_ratio"]
+    return cell["max_abs_err"] / cell["atol"] if cell.get("atol") else float("inf")
+
+
+def compare(old: dict, new: dict, *, gate: DriftGate | None = None, strict: bool = False) -> Diff:
+    gate = gate or drift_gate()
     diff = Diff(strict=strict)
     before, after = test_outcomes(old), test_outcomes(new)
     for key in sorted(set(before) | set(after)):
@@ -102,14 +135,25 @@ def compare(old: dict, new: dict, *, drift_ratio: float = 2.0, drift_floor: floa
         a, b = old_cells[key], new_cells[key]
         if a.get("max_abs_err") is None or b.get("max_abs_err") is None:
             continue
-        floor = drift_floor * (b.get("atol") or 0.0)
-        if b["max_abs_err"] > drift_ratio * a["max_abs_err"] and b["max_abs_err"] > floor:
-            diff.drift.append((key, a["max_abs_err"], b["max_abs_err"], b.get("atol")))
+        share = _error_ratio(b)
+        if gate.is_regression(a["max_abs_err"], b["max_abs_err"], share):
+            diff.drift.append((key, a["max_abs_err"], b["max_abs_err"], b.get("atol"), share))
     diff.run_info = run_info_changes(old, new)
+    diff.narrowed = narrowing_reasons(old, new)
     return diff
 
 
-def format_diff(diff: Diff, drift_ratio: float) -> list[str]:
+def narrowing_reasons(old: dict, new: dict) -> list[str]:
+    """Why ``new`` holds fewer tests than ``old`` on purpose: what its run recorded (-k, -m, deselected,
+    a deadline, selected modules) and a different profile."""
+    reasons = list(new["run_info"].get("narrowed", []))
+    old_profile, new_profile = old["run_info"]["profile"]["name"], new["run_info"]["profile"]["name"]
+    if old_profile != new_profile:
+        reasons.append(f"profile {new_profile} (the old report: {old_profile})")
+    return reasons
+
+
+def format_diff(diff: Diff, gate: DriftGate) -> list[str]:
     lines = []
 
     def section(title: str, rows: list, fmt) -> None:
@@ -119,11 +163,18 @@ def format_diff(diff: Diff, drift_ratio: float) -> list[str]:
     section("NEW FAILURES", diff.new_failures,
             lambda k, a, b, msg: f"{k}: {a or 'absent'} -> {b}: {headline(msg)[:200]}")
     section("NEW PASSES", diff.new_passes, lambda k, a, b: f"{k}: {a} -> {b}")
-    section(f"NUMERIC DRIFT (max error grew more than {drift_ratio:g}x)", diff.drift,
-            lambda k, a, b, tol: f"{k}: {a:.3g} -> {b:.3g} (tolerance atol {tol})")
-    section("PASSES LOST (passed -> skipped/absent)" + (" [regressions: --strict]" if diff.strict else ""),
-            diff.lost_passes, lambda k, a, b: f"{k}: {a} -> {b or 'absent'}")
+    section(f"NUMERIC DRIFT (max error grew more than {gate.ratio:g}x and uses more than {gate.fraction:g} of its "
+            f"allowance: {gate.id})", diff.drift,
+            lambda k, a, b, tol, share: f"{k}: {a:.3g} -> {b:.3g} ({share:.2g} of the allowance; atol {tol})")
+    counted = ("regressions" if not diff.narrowed else "regressions: --strict" if diff.strict
+               else "not regressions: the new run was narrowed")
+    section(f"PASSES LOST (passed -> skipped/absent) [{counted}]", diff.lost_passes,
+            lambda k, a, b: f"{k}: {a} -> {b or 'absent'}")
+    lines.extend(f"  narrowed: {reason}" for reason in diff.narrowed)
     section("OTHER STATUS CHANGES", diff.status_changes, lambda k, a, b: f"{k}: {a or 'absent'} -> {b or 'absent'}")
     section("RUN INFO CHANGES", diff.run_info, lambda k, a, b: f"{k}: {a!r} -> {b!r}")
+    if any(what.startswith("machine.") for what, _, _ in diff.run_info):
+        lines.append("  (another CPU or instruction-set limit: errors move by a few percent of their allowance, "
+                     "which the drift gate does not count)")
     lines.append(f"{diff.regressions} regression(s)" if diff.regressions else "no regressions")
     return lines

@@ -93,8 +93,8 @@ def resolve_adapter(impl: str):
         adapter = obj() if isinstance(obj, type) else obj
     except ModuleNotFoundError as err:
         raise AdapterError(_missing_dependency_message(impl, target, err)) from err
-    except ImportError as err:
-        raise AdapterError(f"--impl {impl}: creating the adapter {target} failed: {err}") from err
+    except Exception as err:  # noqa: BLE001 - any failure of foreign code becomes one named error
+        raise AdapterError(f"--impl {impl}: creating the adapter {target} failed: {type(err).__name__}: {err}") from err
     missing = [a for a in _REQUIRED_ATTRIBUTES if not hasattr(adapter, a)]
     if missing:
         raise AdapterError(f"--impl {impl}: {target} is not an adapter (missing {', '.join(missing)}); "

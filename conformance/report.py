@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from conformance.machine import machine_info
+
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
 REPORT_FORMAT = 1
 #: worst first: the outcome that represents a group of results
@@ -65,7 +67,8 @@ def _safe(fn, default):
 
 
 def by_clause(results: list[dict]) -> dict:
-    """clause -> impl -> device -> dtype -> {outcome, tests, max_abs_err, max_rel_err, atol, rtol}."""
+    """clause -> impl -> device -> dtype -> {outcome, tests, max_abs_err, max_rel_err, atol, rtol,
+    max_error_ratio}."""
     table: dict = {}
     for r in results:
         for clause in r["clauses"]:
@@ -75,13 +78,16 @@ def by_clause(results: list[dict]) -> dict:
                 outcome = r["outcome"]
             cell = table.setdefault(clause, {}).setdefault(r["impl"], {}).setdefault(r["device"], {}).setdefault(
                 r["dtype"], {"outcome": outcome, "tests": [], "max_abs_err": None, "max_rel_err": None,
-                             "atol": None, "rtol": None})
+                             "atol": None, "rtol": None, "max_error_ratio": None})
             cell["outcome"] = worst([cell["outcome"], outcome])
             cell["tests"].append(r["test_id"])
-            for m in r["measurements"]:
-                if m["clause"] == clause and (cell["max_abs_err"] is None or m["max_abs_err"] > cell["max_abs_err"]):
+            for m in (m for m in r["measurements"] if m["clause"] == clause):
+                if cell["max_abs_err"] is None or m["max_abs_err"] > cell["max_abs_err"]:
                     cell.update(max_abs_err=m["max_abs_err"], max_rel_err=m["max_rel_err"],
                                 atol=m["atol"], rtol=m["rtol"])
+                ratio = m.get("error_ratio")
+                if ratio is not None and (cell["max_error_ratio"] is None or ratio > cell["max_error_ratio"]):
+                    cell["max_error_ratio"] = ratio  # share of the allowance used: what drift is judged by
     return table
 
 
@@ -119,6 +125,21 @@ def summarize(results: list[dict]) -> dict:
     return {**counts, "total": len(results), "ok": counts["failed"] == 0 and counts["unexpected_pass"] == 0}
 
 
+def narrowing(config, deadline_skips: int) -> list[str]:
+    """Why this run holds fewer tests than the whole suite would at its profile; empty when nothing was
+    left out on purpose. ``electra-conformance diff`` counts a lost pass as a regression only then."""
+    option = config.option
+    reasons = [f"-k {option.keyword}"] if option.keyword else []
+    reasons += [f"-m {option.markexpr}"] if option.markexpr else []
+    reasons += [f"--deselect {d}" for d in option.deselect or []]
+    reasons += [f"stops at failure {option.maxfail} (-x/--maxfail)"] if option.maxfail else []
+    reasons += [f"--conformance-deadline skipped {deadline_skips} test(s)"] if deadline_skips else []
+    for arg in config.args:  # a module, file or test id instead of the whole package or folder
+        if "::" in arg or arg.endswith(".py") or (arg.startswith("conformance.tests.") and option.pyargs):
+            reasons.append(f"selected {arg}")
+    return reasons
+
+
 def build_report(state, session) -> dict:
     """Assemble the report of a finished pytest session (``state``: conformance.session.RunState)."""
     results = state.collector.results
@@ -139,11 +160,13 @@ def build_report(state, session) -> dict:
         "dtypes": list(state.dtypes), "spec_version": _safe(spec_version, "unknown"), "profile": state.profile,
         "hypothesis_seed": _safe(lambda: session.config.getoption("hypothesis_seed", None), None),
         "python": sys.version.split()[0], "platform": platform.platform(),
+        "machine": _safe(machine_info, {}),
         "start": state.started.isoformat(), "end": ended.isoformat(),
         "duration_s": round(time.monotonic() - state.t0, 3),
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "deadline": {"seconds": session.config.getoption("conformance_deadline", None),
                      "tests_skipped": state.deadline_skips},
+        "narrowed": narrowing(session.config, state.deadline_skips),
     }
     spec_ids = _safe(spec_clause_ids, [])
     return {
@@ -172,6 +195,7 @@ def merge_reports(documents: list[dict]) -> dict:
     run_info["start"] = min(i["start"] for i in infos)
     run_info["end"] = max(i["end"] for i in infos)
     run_info["duration_s"] = round(sum(i["duration_s"] for i in infos), 3)
+    run_info["narrowed"] = list(dict.fromkeys(reason for i in infos for reason in i.get("narrowed", [])))
     deadlines = [i["deadline"] for i in infos if "deadline" in i]
     if deadlines:
         run_info["deadline"] = {"seconds": deadlines[0]["seconds"],

@@ -4,7 +4,8 @@
 #   2. the conformance suite (ci profile) against our implementations (tf, flax) and transformers'
 #      own classes (hf-tf, hf-flax), one pytest process per implementation, two at a time. Ours must
 #      pass everything; transformers' results must match conformance/expectations/hf-*.yaml;
-#   3. a diff of our results against the committed baselines (conformance/baselines/).
+#   3. a diff of our results against the committed baselines (conformance/baselines/), under the spec's
+#      drift gate (tolerance.regression.drift), with the CPU instruction set capped (see below).
 # Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
 source "$(dirname "$0")/_venv.sh" .venv-test "test"
 mkdir -p reports
@@ -13,9 +14,22 @@ start=$SECONDS
 # transformers' Flax classes draw the same shapes, so most programs compile once instead of three times.
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.cache/jax}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
+# Another machine's kernels on every run: the committed baselines (conformance/baselines/) and golden
+# data were made at the full instruction set of the development machine (AVX2). Other CPUs run other
+# kernels, which sum in another order, so this run caps the instruction set of XLA (SSE4.2), oneDNN
+# (TensorFlow: SSE4.1) and PyTorch (no SIMD dispatch): the gates below are the ones a user's machine
+# meets. ELECTRA_ISA_LIMIT=none keeps the machine's own (how baselines are made; see the README).
+isa_flags=""
+default_limit=sse4_2; [ "$(uname -m)" = x86_64 ] || default_limit=none  # the caps name x86 instruction sets
+case "${ELECTRA_ISA_LIMIT:-$default_limit}" in
+  sse4_2) isa_flags=" --xla_cpu_max_isa=SSE4_2"
+          export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-SSE41}" ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-default}" ;;
+  none) ;;
+  *) echo "ELECTRA_ISA_LIMIT must be sse4_2 or none, not '$ELECTRA_ISA_LIMIT'" >&2; exit 2 ;;
+esac
 # The test models are tiny: compiling dominates running, so XLA skips its CPU code optimisations
 # (about 40% less time for the Flax runs; the programs and their numerics stay XLA's).
-export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0}"
+export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0$isa_flags}"
 # Unit tests: two processes over halves of the files (about equal time), at a lower CPU priority, so
 # that the conformance runs (the longer chain) go first and the unit tests fill the gaps and the end.
 unit_half_1=(tests/test_flax_*.py tests/test_checkpoint_interop.py)

@@ -111,6 +111,9 @@ def _errors(spec) -> Iterator[Clause]:
 def _tolerances(spec) -> Iterator[Clause]:
     for r in spec.tolerances.rules:
         yield Clause(r.id, "numerics", f"atol={r.tolerance.atol} rtol={r.tolerance.rtol}: {r.why}", "tolerances.yaml")
+    gate = spec.tolerances.drift
+    yield Clause(gate.id, "numerics", f"drift when the error grew > {gate.ratio:g}x and uses > {gate.fraction:g} "
+                 f"of its allowance: {gate.why}", "tolerances.yaml")
 
 
 def _decisions(spec) -> Iterator[Clause]:

@@ -48,12 +48,27 @@ class ToleranceRule:
 
 
 @dataclass(frozen=True)
+class DriftGate:
+    """When a grown error is a regression (``electra-conformance diff``): it grew more than ``ratio``
+    times and now uses more than ``fraction`` of its allowance (atol + rtol |reference|)."""
+
+    id: str
+    ratio: float
+    fraction: float
+    why: str
+
+    def is_regression(self, old_err: float, new_err: float, new_error_ratio: float) -> bool:
+        return new_err > self.ratio * old_err and new_error_ratio > self.fraction
+
+
+@dataclass(frozen=True)
 class ToleranceTable:
     kinds: tuple[str, ...]
     dtypes: tuple[str, ...]
     devices: tuple[str, ...]
     rules: tuple[ToleranceRule, ...]
     measured: str  # how the values were measured
+    drift: DriftGate
 
     def rule(self, kind: str, dtype: str, device: str, field: str | None = None) -> ToleranceRule:
         for name, value, allowed in (("kind", kind, self.kinds), ("dtype", dtype, self.dtypes),
@@ -78,5 +93,8 @@ def build_tolerances(raw: dict) -> ToleranceTable:
             id=f"tolerance.{key}".replace("*", "any"), kind=r.get("kind", ANY), dtype=r.get("dtype", ANY),
             device=r.get("device", ANY), field=r.get("field", ANY),
             tolerance=Tolerance(float(r["atol"]), float(r["rtol"])), why=r.get("why", "")))
+    gate = raw["regression"]
+    drift = DriftGate("tolerance.regression.drift", float(gate["drift_ratio"]), float(gate["drift_fraction"]),
+                      gate["why"])
     return ToleranceTable(tuple(raw["kinds"]), tuple(raw["dtypes"]), tuple(raw["devices"]), tuple(rules),
-                          raw["measured"])
+                          raw["measured"], drift)
