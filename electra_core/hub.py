@@ -6,11 +6,73 @@ Offline use goes through the real hub code path: a populated huggingface_hub cac
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
 class CheckpointNotFoundError(FileNotFoundError):
     """A checkpoint directory or hub id does not provide a requested file."""
+
+
+@dataclass(frozen=True, eq=False)
+class HubOptions:
+    """The hub options of one from_pretrained call; every file it resolves (config, weights, shards,
+    tokenizer files) is requested with all of them (error.loader.keyword)."""
+
+    revision: str | None = None
+    cache_dir: str | os.PathLike | None = None
+    local_files_only: bool = False
+    token: str | bool | None = None
+    proxies: dict | None = None
+    force_download: bool = False
+    subfolder: str | None = None
+
+    def merged(self, other: "HubOptions") -> "HubOptions":
+        """These options with every non-default value of ``other`` taking precedence."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other)
+                   if getattr(other, f.name) != f.default}
+        return replace(self, **changes)
+
+
+HUB_OPTION_NAMES = tuple(f.name for f in fields(HubOptions))
+
+
+class HubRequest(str):
+    """A directory or hub id that carries the :class:`HubOptions` of the call that named it. Passed
+    wherever a ``name_or_path`` goes, so that code resolving several files for one call (weights,
+    shard index, shards) sends the caller's token, revision, proxies, ... with every request."""
+
+    options: HubOptions
+
+    def __new__(cls, name_or_path: str | os.PathLike, options: HubOptions) -> "HubRequest":
+        request = super().__new__(cls, os.fspath(name_or_path))
+        request.options = options
+        check_subfolder(options.subfolder)
+        return request
+
+
+def check_subfolder(subfolder: str | None) -> None:
+    """``subfolder`` must be a relative path that stays inside the checkpoint folder or repo."""
+    if subfolder is None or subfolder == "":
+        return
+    if not isinstance(subfolder, str):
+        raise TypeError(f"subfolder must be a str, got {type(subfolder).__name__} {subfolder!r}")
+    posix, windows = PurePosixPath(subfolder), PureWindowsPath(subfolder)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or subfolder.startswith(("/", "\\")):
+        raise ValueError(f"subfolder {subfolder!r} is an absolute path; expected a relative path inside the "
+                         f"checkpoint folder or repo")
+    if ".." in posix.parts or ".." in windows.parts or "\x00" in subfolder:
+        raise ValueError(f"subfolder {subfolder!r} leaves the checkpoint folder ('..'); expected a relative path "
+                         f"inside the checkpoint folder or repo")
+
+
+def _local_file(folder: Path, subfolder: str | None, filename: str) -> Path:
+    """``folder/subfolder/filename``, which must resolve inside ``folder`` (no escape through links)."""
+    candidate = folder / subfolder / filename if subfolder else folder / filename
+    root = folder.resolve()
+    if subfolder and root not in candidate.resolve().parents:
+        raise ValueError(f"subfolder {subfolder!r} of {str(folder)!r} resolves outside the checkpoint folder")
+    return candidate
 
 
 def resolve_file(
@@ -22,19 +84,33 @@ def resolve_file(
     local_files_only: bool = False,
     token: str | bool | None = None,
     required: bool = True,
+    proxies: dict | None = None,
+    force_download: bool = False,
+    subfolder: str | None = None,
 ) -> Path | None:
-    """Return the local path of ``filename`` in a directory or hub repo, or None if absent and not required."""
+    """Return the local path of ``filename`` in a directory or hub repo, or None if absent and not required.
+
+    The hub options are those of a :class:`HubRequest` ``name_or_path``, overridden by the keywords
+    given here."""
+    base = name_or_path.options if isinstance(name_or_path, HubRequest) else HubOptions()
+    opts = base.merged(HubOptions(revision, cache_dir, local_files_only, token, proxies, force_download, subfolder))
+    check_subfolder(opts.subfolder)
     path = Path(name_or_path)
     if path.is_dir():
-        candidate = path / filename
+        candidate = _local_file(path, opts.subfolder, filename)
         if candidate.is_file():
             return candidate
         if required:
-            raise CheckpointNotFoundError(f"{filename} not found in directory {str(path)!r}")
+            where = f"{str(path)!r}" + (f" (subfolder {opts.subfolder!r})" if opts.subfolder else "")
+            raise CheckpointNotFoundError(f"{filename} not found in directory {where}")
         return None
     if path.exists():
         raise CheckpointNotFoundError(f"{str(path)!r} is a file, expected a checkpoint directory or a hub id")
-    from huggingface_hub import hf_hub_download
+    return _download(str(name_or_path), filename, opts, required)
+
+
+def _download(repo_id: str, filename: str, opts: HubOptions, required: bool) -> Path | None:
+    import huggingface_hub
     from huggingface_hub.errors import (
         EntryNotFoundError,
         HFValidationError,
@@ -44,23 +120,26 @@ def resolve_file(
 
     try:
         return Path(
-            hf_hub_download(
-                str(name_or_path),
+            huggingface_hub.hf_hub_download(
+                repo_id,
                 filename,
-                revision=revision,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-                token=token,
+                subfolder=opts.subfolder or None,
+                revision=opts.revision,
+                cache_dir=opts.cache_dir,
+                local_files_only=opts.local_files_only,
+                token=opts.token,
+                proxies=opts.proxies,
+                force_download=opts.force_download,
             )
         )
     except HFValidationError as e:
         raise CheckpointNotFoundError(
-            f"{str(name_or_path)!r} is neither a directory nor a valid hub id (looked for {filename}): {e}"
+            f"{repo_id!r} is neither a directory nor a valid hub id (looked for {filename}): {e}"
         ) from e
     except (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError) as e:
         if required:
             raise CheckpointNotFoundError(
-                f"could not resolve {filename} for {str(name_or_path)!r} (revision={revision!r}, "
-                f"local_files_only={local_files_only}): {type(e).__name__}: {e}"
+                f"could not resolve {filename} for {repo_id!r} (revision={opts.revision!r}, "
+                f"local_files_only={opts.local_files_only}): {type(e).__name__}: {e}"
             ) from e
         return None

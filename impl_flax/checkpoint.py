@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from electra_core.checkpoint import expected_shapes, flax_to_pt, load_state, match_state, pt_to_flax, save_state
+from electra_core.checkpoint import expected_shapes, flax_to_pt, pt_to_flax, save_state
 from electra_core.config import ElectraConfig
+from electra_core.pretrained_args import load_weights, parse_pretrained_args, resolve_config
 
 logger = logging.getLogger("impl_flax")
 
@@ -29,25 +30,16 @@ def _report(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
-def _resolve_config(name_or_path, config: ElectraConfig | None, overrides: dict, **hub) -> ElectraConfig:
-    if config is None:
-        return ElectraConfig.from_pretrained(name_or_path, **hub, **overrides)
-    if overrides:
-        return ElectraConfig.from_dict({**config.to_dict(), **overrides})
-    return config
-
-
-def load_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None, cache_dir, local_files_only: bool,
-                    dtype, _do_init: bool, ignore_mismatched_sizes: bool, config: ElectraConfig | None,
-                    config_overrides: dict[str, Any]):
-    """Build ``cls`` from a checkpoint; returns the model, or (model, params) with ``_do_init=False``."""
-    hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-    config = _resolve_config(name_or_path, config, config_overrides, **hub)
+def load_pretrained(cls, name_or_path: str | os.PathLike, *, dtype, _do_init: bool, ignore_mismatched_sizes: bool,
+                    config: ElectraConfig | None, options: dict[str, Any]):
+    """Build ``cls`` from a checkpoint; returns the model, or (model, params) with ``_do_init=False``.
+    ``options``: hub options, loader options and config fields (electra_core.pretrained_args)."""
+    args = parse_pretrained_args(options, caller=f"{cls.__name__}.from_pretrained")
+    config = resolve_config(args, name_or_path, config)
     model = cls(config, dtype=dtype, _do_init=False)
-    loaded = load_state(name_or_path, formats=LOAD_FORMATS, **hub)
-    expected = expected_shapes(cls.__name__, config)
-    matched = match_state(expected, loaded.state, base_prefix=cls.base_model_prefix + ".",
-                          ignore_mismatched_sizes=ignore_mismatched_sizes)
+    loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(cls.__name__, config),
+                          base_prefix=cls.base_model_prefix + ".", ignore_mismatched_sizes=ignore_mismatched_sizes)
+    matched = loaded.match  # shapes checked before any tensor was read (files.load.shapes_first)
     if matched.unexpected:
         _report(f"{cls.__name__}: the checkpoint {loaded.path} holds parameters the model does not use, ignored: "
                 f"{sorted(matched.unexpected)}")

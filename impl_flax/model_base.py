@@ -18,6 +18,7 @@ from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from electra_core.config import ElectraConfig
+from electra_core.limits import check_parameter_memory, spec_class_name
 from impl_flax import validation
 from impl_flax.cache import cache_state
 from impl_flax.modeling.frozen_config import FrozenConfig
@@ -43,6 +44,7 @@ class FlaxElectraPreTrainedModel:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {sorted(kwargs)}")
         config.validate()
         self.check_config(config)
+        check_parameter_memory(spec_class_name(type(self)), config)  # before anything is allocated
         if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
             raise TypeError(f"dtype must be a floating-point dtype (float32, bfloat16, float16), got {dtype}")
         self.config = config
@@ -242,14 +244,17 @@ class FlaxElectraPreTrainedModel:
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, revision: str | None = None,
                         cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
                         dtype=jnp.float32, _do_init: bool = True, ignore_mismatched_sizes: bool = False,
-                        config: ElectraConfig | None = None, **config_overrides: Any):
-        """Load a checkpoint directory or hub id (flax_model.msgpack or model.safetensors)."""
+                        config: ElectraConfig | None = None, **kwargs: Any):
+        """Load a checkpoint directory or hub id (flax_model.msgpack or model.safetensors). ``kwargs``:
+        the hub options token, proxies, force_download, subfolder; the loader options use_safetensors,
+        from_pt; ElectraConfig fields overriding the loaded config. Anything else is a TypeError
+        (error.loader.keyword)."""
         from impl_flax.checkpoint import load_pretrained
 
-        return load_pretrained(cls, pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
-                               local_files_only=local_files_only, dtype=dtype, _do_init=_do_init,
+        return load_pretrained(cls, pretrained_model_name_or_path, dtype=dtype, _do_init=_do_init,
                                ignore_mismatched_sizes=ignore_mismatched_sizes, config=config,
-                               config_overrides=config_overrides)
+                               options=dict(kwargs, revision=revision, cache_dir=cache_dir,
+                                            local_files_only=local_files_only))
 
     def save_pretrained(self, save_directory: str | os.PathLike, params: dict | None = None,
                         safe_serialization: bool | None = None, formats: tuple[str, ...] | None = None) -> None:

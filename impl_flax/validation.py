@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from electra_core.value_checks import check_values_in_range
+from electra_core.value_checks import check_mask_values, check_sequence_not_empty, check_values_in_range
 from impl_flax.cache import cache_capacity, cache_length
 
 
@@ -20,11 +20,15 @@ def is_traced(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def _as_array(x: Any) -> Any:
-    """Keep jax arrays and tracers; turn lists/tuples/numpy into numpy."""
+def _as_array(name: str, x: Any) -> Any:
+    """Keep jax arrays and tracers; turn lists/tuples/numpy into numpy (ValueError naming ``name`` for a
+    ragged list)."""
     if isinstance(x, (jax.Array, jax.core.Tracer)):
         return x
-    return np.asarray(x)
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} cannot be read as an array (a ragged or mixed nested list?): {e}") from e
 
 
 def _cast(x, dtype):
@@ -41,7 +45,7 @@ def _dtype_kind(x) -> str:
 
 def integer_ids(name: str, x: Any):
     """An integer (or bool) array for ``name``; TypeError naming the dtype otherwise."""
-    x = _as_array(x)
+    x = _as_array(name, x)
     if _dtype_kind(x) not in "iub":
         raise TypeError(f"{name} must hold integer ids, got dtype {x.dtype}")
     return x
@@ -58,8 +62,16 @@ def check_range(name: str, x, upper: int, upper_name: str) -> None:
         check_values_in_range(name, x, 0, upper, upper_name)
 
 
+def check_mask(name: str, x):
+    """A 0/1 mask of integer, float or bool dtype (error.attention_mask.values); values not checked on tracers."""
+    x = check_numeric(name, x)
+    if not is_traced(x):
+        check_mask_values(name, x)
+    return x
+
+
 def check_numeric(name: str, x):
-    x = _as_array(x)
+    x = _as_array(name, x)
     if _dtype_kind(x) not in "iubf" and x.dtype != jnp.bfloat16:
         raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
     return x
@@ -87,6 +99,7 @@ def prepare_call_inputs(config, *, lead_rank: int, input_ids, attention_mask=Non
         raise ValueError(f"input_ids must have rank {rank} {dims}, got shape {tuple(input_ids.shape)}")
     shape = tuple(input_ids.shape)
     lead, seq = shape[:-1], shape[-1]
+    check_sequence_not_empty("input_ids", shape, -1)
     check_range("input_ids", input_ids, config.vocab_size, "vocab_size")
 
     past, capacity = 0, None
@@ -144,14 +157,14 @@ def _prepare_attention_mask(attention_mask, shape: tuple, past: int, capacity: i
     if capacity is None:
         attention_mask = check_numeric("attention_mask", attention_mask)
         check_shape("attention_mask", attention_mask, shape)
-        return _cast(attention_mask, np.int32)
+        return _cast(check_mask("attention_mask", attention_mask), np.int32)
     attention_mask = check_numeric("attention_mask", attention_mask)
     length = attention_mask.shape[-1] if attention_mask.ndim == len(shape) else None
     accepted = (capacity,) if is_traced(past) else (past + seq, capacity)
     if tuple(attention_mask.shape[:-1]) != lead or length not in accepted:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
                          f"{lead + (past + seq,)} (cached + new positions) or {lead + (capacity,)} (the cache length)")
-    attention_mask = _cast(attention_mask, np.int32)
+    attention_mask = _cast(check_mask("attention_mask", attention_mask), np.int32)
     if length < capacity:  # later positions are hidden by the causal mask; pad to a fixed shape
         pad = np.pad if isinstance(attention_mask, np.ndarray) else jnp.pad
         attention_mask = pad(attention_mask, [(0, 0)] * len(lead) + [(0, capacity - length)], constant_values=1)
@@ -193,7 +206,7 @@ def _prepare_encoder_inputs(config, batch: int, encoder_hidden_states, encoder_a
     else:
         encoder_attention_mask = check_numeric("encoder_attention_mask", encoder_attention_mask)
         check_shape("encoder_attention_mask", encoder_attention_mask, enc_shape)
-        encoder_attention_mask = _cast(encoder_attention_mask, np.int32)
+        encoder_attention_mask = _cast(check_mask("encoder_attention_mask", encoder_attention_mask), np.int32)
     return encoder_hidden_states, encoder_attention_mask
 
 

@@ -33,7 +33,7 @@ def unpack_input_formats(names: tuple[str, ...], values: dict[str, Any]) -> dict
             if key != names[0] and values.get(key) is not None:
                 raise ValueError(f"{key!r} was given both in the input dict and as an argument")
             values[key] = value
-    elif isinstance(first, (list, tuple)):
+    elif isinstance(first, (list, tuple)) and not is_number_list(first):
         if len(first) > len(names):
             raise TypeError(f"the input list has {len(first)} entries but the call takes {len(names)} arguments "
                             f"{list(names)}")
@@ -46,17 +46,42 @@ def unpack_input_formats(names: tuple[str, ...], values: dict[str, Any]) -> dict
     return values
 
 
-def to_tensor(x: Any) -> Any:
-    """numpy arrays (and nested tuples of them) -> tf tensors; everything else unchanged."""
+def is_number_list(x: Any) -> bool:
+    """A (nested) Python list of numbers, e.g. ``[[101, 7, 102]]``: the values of one input, never the
+    positional-list input format (whose entries are arrays or tensors)."""
+    if isinstance(x, list):
+        return bool(x) and all(is_number_list(i) for i in x)
+    return isinstance(x, (int, float, np.number, np.bool_))
+
+
+def to_tensor(x: Any, name: str = "input") -> Any:
+    """numpy arrays (and nested tuples of them) and Python lists of numbers -> tf tensors; everything
+    else unchanged. TypeError naming ``name`` for string/object arrays, ValueError for ragged lists."""
     if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        _check_numeric_array(name, x)
         return tf.convert_to_tensor(x)
-    if isinstance(x, (list, tuple)) and x and all(isinstance(i, (list, tuple, np.ndarray, tf.Tensor)) for i in x):
-        return tuple(to_tensor(i) for i in x)
+    if isinstance(x, (list, tuple)) and x and all(isinstance(i, (list, tuple, np.ndarray, tf.Tensor)) for i in x) \
+            and not is_number_list(x):
+        return tuple(to_tensor(i, name) for i in x)
     if isinstance(x, list):  # a python list of numbers
-        return tf.convert_to_tensor(x)
+        return _list_to_tensor(name, x)
     if hasattr(x, "numpy") and not isinstance(x, tf.Tensor):  # e.g. a torch tensor
         return tf.convert_to_tensor(x.numpy())
     return x
+
+
+def _check_numeric_array(name: str, x) -> None:
+    if x.dtype.kind in "OUSV" and x.dtype.name != "bfloat16":
+        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+
+
+def _list_to_tensor(name: str, x: list):
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} cannot be read as an array (a ragged or mixed nested list?): {e}") from e
+    _check_numeric_array(name, array)
+    return tf.convert_to_tensor(x)  # TF's own dtypes for Python numbers (int32, float32)
 
 
 def resolve_flags(config, values: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import tensorflow as tf
 
 from electra_core import ElectraConfig
+from electra_core.limits import check_parameter_memory, spec_class_name
 from electra_core.outputs import output_class
 from impl_tf.call_arguments import (call_parameter_names, resolve_flags, to_tensor, unpack_input_formats,
                                    widen_integer_ids)
@@ -35,6 +36,7 @@ class TFElectraPreTrainedModel(keras.Model):
         if not isinstance(config, ElectraConfig):
             raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
         config.validate()
+        check_parameter_memory(spec_class_name(type(self)), config)  # before any layer is built
         super().__init__(**kwargs)
         # inputs reach call() as given (numpy keeps its dtype for the checks; lists and dicts allowed)
         self._convert_input_args = False
@@ -56,7 +58,7 @@ class TFElectraPreTrainedModel(keras.Model):
         names = call_parameter_names(type(self))
         values = {k: values.get(k) for k in names}
         values = unpack_input_formats(names, values)
-        values = {k: (v if k == "training" else to_tensor(v)) for k, v in values.items()}
+        values = {k: (v if k == "training" else to_tensor(v, k)) for k, v in values.items()}
         values = resolve_flags(self.config, values)
         asserts = validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
         self.validate_labels(values)
@@ -151,13 +153,16 @@ class TFElectraPreTrainedModel(keras.Model):
     # -- checkpoints -----------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, revision=None, cache_dir=None, local_files_only=False,
-                        ignore_mismatched_sizes=False, config=None, **config_overrides):
-        """Build from a local directory or hub id (config.json + model.safetensors / tf_model.h5)."""
+                        ignore_mismatched_sizes=False, config=None, **kwargs):
+        """Build from a local directory or hub id (config.json + model.safetensors / tf_model.h5).
+        ``kwargs``: the hub options token, proxies, force_download, subfolder; the loader options
+        use_safetensors, from_pt; ElectraConfig fields overriding the loaded config. Anything else is a
+        TypeError (error.loader.keyword)."""
         from impl_tf.pretrained import load_pretrained
 
         return load_pretrained(cls, pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, ignore_mismatched_sizes=ignore_mismatched_sizes,
-                               config=config, **config_overrides)
+                               config=config, **kwargs)
 
     def save_pretrained(self, save_directory, safe_serialization=None, formats=None):
         """Write config.json and the weights atomically (api.save_pretrained): model.safetensors with

@@ -2,25 +2,22 @@
 (config.json + model.safetensors with PyTorch names, or tf_model.h5 as transformers' TF classes write it)."""
 from __future__ import annotations
 
-from electra_core import ElectraConfig
-from electra_core.checkpoint import load_state, save_state
+from electra_core.checkpoint import save_state
+from electra_core.pretrained_args import load_weights, parse_pretrained_args, resolve_config
 from electra_core.checkpoint.param_spec import params_data
-from impl_tf.weights import assign_canonical_state, canonical_state
+from impl_tf.weights import assign_match, canonical_state, expected_shapes
 
 LOAD_FORMATS = ("safetensors", "h5")
 
 
-def load_pretrained(cls, name_or_path, *, revision=None, cache_dir=None, local_files_only=False,
-                    ignore_mismatched_sizes=False, config=None, **config_overrides):
-    where = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-    if config is None:
-        config = ElectraConfig.from_pretrained(name_or_path, **where)
-    for key, value in config_overrides.items():  # num_labels rebuilds id2label, as in transformers
-        setattr(config, key, value)
-    config.validate()
-    loaded = load_state(name_or_path, **where, formats=LOAD_FORMATS)
-    model = cls(config)
-    assign_canonical_state(model, loaded.state, ignore_mismatched_sizes=ignore_mismatched_sizes)
+def load_pretrained(cls, name_or_path, *, ignore_mismatched_sizes=False, config=None, **kwargs):
+    """Keywords: hub options, loader options and config fields (electra_core.pretrained_args)."""
+    args = parse_pretrained_args(kwargs, caller=f"{cls.__name__}.from_pretrained")
+    config = resolve_config(args, name_or_path, config)
+    model = cls(config)  # checks the config (and its parameter memory) before any file is read
+    loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(model), base_prefix="electra.",
+                          ignore_mismatched_sizes=ignore_mismatched_sizes)
+    assign_match(model, loaded.match)  # shapes checked before any tensor was read (files.load.shapes_first)
     return model
 
 

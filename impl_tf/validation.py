@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import tensorflow as tf
 
-from electra_core.value_checks import check_values_in_range
+from electra_core.value_checks import check_mask_values, check_sequence_not_empty, check_values_in_range
 
 
 def is_symbolic(x: Any) -> bool:
@@ -62,6 +62,16 @@ def check_range(name: str, x: Any, low: int, high: int, what: str, allowed: tupl
     return None
 
 
+def check_mask(name: str, x: Any) -> None:
+    """A 0/1 mask of integer, float or bool dtype (error.attention_mask.values); values are checked on
+    concrete inputs only (decision.value_checks_under_jit)."""
+    dtype = x.dtype
+    if isinstance(dtype, tf.DType) and not (dtype.is_integer or dtype.is_floating or dtype == tf.bool):
+        raise TypeError(f"{name} must be a 0/1 mask of integer, float or bool dtype, got dtype {dtype.name}")
+    if not is_symbolic(x):
+        check_mask_values(name, x)
+
+
 def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
@@ -101,6 +111,8 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
                              f"embedding_size = {config.embedding_size}")
         shape = shape[:-1]
     lead, seq = shape[:-1], shape[-1]
+    check_sequence_not_empty("input_ids" if input_ids is not None else "inputs_embeds",
+                             static_shape(input_ids if input_ids is not None else embeds), lead_rank)
 
     past = args.get("past_key_values")
     past_length = _check_past(config, past, lead) if past is not None else 0
@@ -125,6 +137,7 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
         if not ok:
             text = "(B, Sp + S)" if past is not None else lead_text
             raise ValueError(f"attention_mask has shape {m_shape}, expected {text} = {lead + (total,)}")
+        check_mask("attention_mask", mask)
 
     if args.get("position_ids") is None or config.position_embedding_type != "absolute":
         asserts.append(_check_length(config, seq, past, past_length,
@@ -191,6 +204,7 @@ def _check_encoder(config, args, lead) -> None:
                          f"({lead[0]}, Se, {config.hidden_size})")
     if mask is not None:
         check_shape("encoder_attention_mask", mask, s[:2], "(B, Se)")
+        check_mask("encoder_attention_mask", mask)
 
 
 def after_assertions(asserts: list, values: dict, names: tuple) -> dict:

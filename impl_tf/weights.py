@@ -8,7 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
-from electra_core.checkpoint import match_state
+from electra_core.checkpoint import MatchResult, match_state
 from electra_core.checkpoint.names import tf_name_to_pt
 
 logger = logging.getLogger("impl_tf")
@@ -50,12 +50,18 @@ def assign_canonical_state(model, state: Mapping[str, np.ndarray], *, ignore_mis
     """Set the weights from canonical names (a base-model state fits a head model and back).
     Missing and unexpected names are logged as warnings (raised with ``strict``); shape mismatches
     raise CheckpointShapeError unless ``ignore_mismatched_sizes``. Returns the MatchResult."""
-    variables = canonical_variables(model)
     result = match_state(expected_shapes(model), state, base_prefix="electra.",
                          ignore_mismatched_sizes=ignore_mismatched_sizes)
     if strict and (result.missing or result.unexpected):
         raise ValueError(f"weights do not fit {type(model).__name__}: missing {result.missing}, "
                          f"unexpected {result.unexpected}")
+    return assign_match(model, result)
+
+
+def assign_match(model, result: MatchResult) -> MatchResult:
+    """Set the weights of a MatchResult (arrays under the model's canonical names) and log what it
+    left out: missing names (newly initialised), unused ones, and mismatched shapes."""
+    variables = canonical_variables(model)
     for name, value in result.state.items():
         variable, transpose = variables[name]
         value = np.asarray(value, dtype=np.float32)

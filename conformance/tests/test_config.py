@@ -54,6 +54,18 @@ def test_invalid_field_value_rejected(check, field_spec, value, why):
         _config_class()(**{field_spec.name: value})
 
 
+_NON_FINITE = [(f, v) for f in _FIELDS if f.type == "float"
+               and any(b is not None for b in (f.minimum, f.maximum, f.exclusive_minimum, f.exclusive_maximum))
+               for v in (float("nan"), float("inf"), float("-inf"))]
+
+
+@pytest.mark.parametrize("field_spec,value", _NON_FINITE, ids=[f"{f.name}-{v}" for f, v in _NON_FINITE])
+def test_non_finite_float_rejected(check, field_spec, value):
+    """error.config.non_finite: NaN and infinities pass a range check that only compares."""
+    with check.raises(ValueError, clause="error.config.non_finite", words=(field_spec.name, "finite")):
+        _config_class()(**{field_spec.name: value})
+
+
 @pytest.mark.parametrize("field_spec", _FIELDS + _DERIVED, ids=lambda f: f.name)
 def test_default_value(check, field_spec):
     made = _config_class()()

@@ -68,9 +68,28 @@ def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
         return dict(inputs, encoder_hidden_states=states), {}, {"arg": "encoder_hidden_states", "actual": states.shape}
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
+    if error_id in ("error.attention_mask.values", "error.attention_mask.dtype"):
+        return _bad_mask(error_id, case, pos, draw)
+    if error_id == "error.sequence.empty":
+        empty = ids[..., :0]
+        return dict(inputs, input_ids=empty, attention_mask=empty.copy(),
+                    token_type_ids=empty.copy()), {}, {"arg": "input_ids", "actual": tuple(empty.shape)}
     if error_id == "error.past_key_values.shape" and case.class_name.startswith("TF"):
         return _bad_tf_cache(case, draw)
     return None
+
+
+def _bad_mask(error_id: str, case, pos: tuple, draw):
+    """An attention_mask with one entry that is not 0 or 1 (in an int or float mask), or a mask of a
+    string dtype."""
+    ids = case.inputs["input_ids"]
+    if error_id == "error.attention_mask.dtype":
+        bad = np.full(ids.shape, "1")
+        return dict(case.inputs, attention_mask=bad), {}, {"arg": "attention_mask", "actual_dtype": str(bad.dtype)}
+    value = draw(st.sampled_from([2, 3, -1, 0.5, float("nan")]), label="mask value")
+    mask = np.ones(ids.shape, np.float32 if isinstance(value, float) else ids.dtype)
+    mask[pos] = value
+    return dict(case.inputs, attention_mask=mask), {}, {"arg": "attention_mask", "value": value}
 
 
 def _bad_tf_cache(case, draw):
@@ -200,7 +219,11 @@ def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, dat
 
 
 #: construction-stage clauses: config overrides that meet each condition
-_INIT_TRIGGERS = {"error.config.qa_num_labels": lambda draw: {"num_labels": draw(st.sampled_from([1, 3, 4]))}}
+_INIT_TRIGGERS = {"error.config.qa_num_labels": lambda draw: {"num_labels": draw(st.sampled_from([1, 3, 4]))},
+                  "error.config.too_large": lambda draw: {}}
+#: construction-stage clauses met through the environment: a parameter-memory limit (bytes) that even
+#: the tiny test model exceeds, so that no implementation allocates anything large to be checked
+_INIT_ENVIRONMENT = {"error.config.too_large": {"ELECTRA_MAX_PARAMETER_BYTES": "16"}}
 
 
 @pytest.mark.parametrize("error_id", [e.id for e in load_spec().errors.values() if e.when == "init"])
@@ -213,8 +236,11 @@ def test_bad_construction_raises(check, adapter, class_name, error_id, data):
     if error_id not in _INIT_TRIGGERS:
         pytest.skip(f"{error_id}: no config generator for this condition in this family")
     cfg = S.config_bucket(0, class_name, **_INIT_TRIGGERS[error_id](data.draw))
-    with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg)):
-        adapter.build(class_name, cfg, device="cpu")
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in _INIT_ENVIRONMENT.get(error_id, {}).items():
+            env.setenv(name, value)
+        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg)):
+            adapter.build(class_name, cfg, device="cpu")
 
 
 @examples(1)

@@ -15,3 +15,23 @@ class CheckpointShapeError(CheckpointError):
 
 class CheckpointSaveError(OSError):
     """Writing a checkpoint failed part-way; the existing files at the destination were left unchanged."""
+
+
+class CheckpointStorageError(CheckpointError):
+    """error.checkpoint.external_storage: a weight of the file is not stored in the file itself (HDF5
+    external storage, a virtual dataset, a soft or external link); the message names file and dataset."""
+
+
+class CheckpointPathError(CheckpointError):
+    """error.checkpoint.path_outside: a shard index names a file outside the checkpoint folder; the
+    message names the index and the entry."""
+
+
+class CheckpointSizeError(CheckpointError):
+    """error.checkpoint.oversized: a stored tensor declares a size its data cannot back (or, with no
+    expected shape, more bytes than its file); the message names the file and the tensor."""
+
+
+class NonFiniteWeightsWarning(UserWarning):
+    """files.load.non_finite: loaded parameters hold NaN or infinite values; the message names the file and
+    each parameter. ``warnings.simplefilter("error", NonFiniteWeightsWarning)`` refuses such checkpoints."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from electra_core.checkpoint.errors import CheckpointError, CheckpointShapeError
 from electra_core.checkpoint.param_spec import params_data
+from electra_core.checkpoint.stored import StoredTensor
 
 
 @dataclass
@@ -22,8 +23,13 @@ class MatchResult:
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
 
 
+def _dtype(value) -> np.dtype:
+    """The dtype of an array or of a StoredTensor (whose data stays unread)."""
+    return value.dtype if isinstance(value, StoredTensor) else np.asarray(value).dtype
+
+
 def _is_float(value) -> bool:
-    dtype = np.asarray(value).dtype
+    dtype = _dtype(value)
     return dtype.kind in "fc" or dtype.name == "bfloat16"
 
 
@@ -45,6 +51,7 @@ def match_state(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], 
     unless ``ignore_mismatched_sizes``, and CheckpointError naming parameters stored as non-float
     arrays. A tied output projection that the model does not expect is dropped silently (a PyTorch
     state_dict() lists it even when tied), as are the buffers listed under ``ignored_on_load``.
+    ``state`` values may be StoredTensors: only their shapes and dtypes are looked at, nothing is read.
     """
     tied = params_data()["tied"]["name"]
     ignored = set(params_data()["ignored_on_load"])
@@ -59,7 +66,7 @@ def match_state(expected: Mapping[str, tuple], state: Mapping[str, np.ndarray], 
             unexpected.append(name)
         elif target not in matched or target == name:  # an exact name wins over a prefixed duplicate
             matched[target] = value
-    not_float = [(n, np.asarray(v).dtype) for n, v in matched.items() if not _is_float(v)]
+    not_float = [(n, _dtype(v)) for n, v in matched.items() if not _is_float(v)]
     if not_float:
         raise CheckpointError("checkpoint parameters must be float arrays; got "
                               + ", ".join(f"{n}: {d}" for n, d in not_float))

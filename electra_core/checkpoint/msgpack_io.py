@@ -6,16 +6,22 @@ numpy scalars ext type 3 (same payload), complex scalars ext type 2 (msgpack((re
 keys are written sorted (flax copies the tree with jax.tree_util, which sorts them). Arrays
 over 2**30 bytes are stored as {"__msgpack_chunked_array__": True, "shape": {"0": ...},
 "chunks": {"0": flat chunk, ...}}.
+
+Reading checks each array's declared shape and dtype against the bytes it holds (and a chunked
+array's shape against its chunks) before anything is allocated (error.checkpoint.oversized);
+msgpack itself refuses container and byte lengths past the end of the data.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
 import msgpack
 import numpy as np
 
-from electra_core.checkpoint.errors import CheckpointError
+from electra_core.checkpoint.errors import CheckpointError, CheckpointSizeError
+from electra_core.checkpoint.stored import in_memory
 
 EXT_NDARRAY = 1
 EXT_COMPLEX = 2
@@ -38,9 +44,26 @@ def _array_payload(array: np.ndarray) -> bytes:
     return msgpack.packb((array.shape, array.dtype.name, array.tobytes("C")), use_bin_type=True)
 
 
+class DeclaredSizeError(ValueError):
+    """An array's declared shape and dtype need another number of bytes than it stores."""
+
+
+def _declared_shape(shape: Any) -> tuple[int, ...]:
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError(f"an array shape must be a list of non-negative ints, got {shape!r}")
+    return tuple(shape)
+
+
 def _array_from_payload(data: bytes) -> np.ndarray:
+    """The array of an ext payload (a read-only view of ``data``); DeclaredSizeError, before any
+    allocation, when its declared shape and dtype need another number of bytes than it holds."""
     shape, dtype_name, buffer = msgpack.unpackb(data, raw=True)
-    return np.frombuffer(buffer, dtype=_dtype(dtype_name), count=-1, offset=0).reshape(shape, order="C")
+    shape, dtype = _declared_shape(shape), _dtype(dtype_name)
+    needed = math.prod(shape) * dtype.itemsize
+    if not isinstance(buffer, bytes) or needed != len(buffer):
+        held = len(buffer) if isinstance(buffer, bytes) else type(buffer).__name__
+        raise DeclaredSizeError(f"declares shape {shape} {dtype} = {needed} bytes but holds {held}")
+    return np.frombuffer(buffer, dtype=dtype, count=-1, offset=0).reshape(shape, order="C")
 
 
 def _pack_ext(value: Any) -> Any:
@@ -55,14 +78,24 @@ def _pack_ext(value: Any) -> Any:
     return value
 
 
+class _Refused:
+    """Stands in for an array whose declared size does not match its bytes until the tree walk, which
+    knows the parameter's name, reports it (the ext hook sees only the payload)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 def _unpack_ext(code: int, data: bytes) -> Any:
-    if code == EXT_NDARRAY:
-        return _array_from_payload(data)
+    if code in (EXT_NDARRAY, EXT_NPSCALAR):
+        try:
+            array = _array_from_payload(data)
+        except DeclaredSizeError as e:
+            return _Refused(str(e))
+        return array if code == EXT_NDARRAY else array[()]
     if code == EXT_COMPLEX:
         real, imag = msgpack.unpackb(data)
         return complex(real, imag)
-    if code == EXT_NPSCALAR:
-        return _array_from_payload(data)[()]
     return msgpack.ExtType(code, data)
 
 
@@ -80,14 +113,29 @@ def _prepare(tree: Any) -> Any:
     return tree
 
 
-def _unchunk(tree: Any) -> Any:
+def _joined(node: dict, where: tuple) -> np.ndarray:
+    """The array of a chunked-array node, its declared shape checked against the chunks' sizes first."""
+    shape = _declared_shape([node["shape"][str(i)] for i in range(len(node["shape"]))])
+    chunks = [_unchunk(node["chunks"][str(i)], (*where, "chunks", str(i))) for i in range(len(node["chunks"]))]
+    if not all(isinstance(c, np.ndarray) and c.ndim == 1 for c in chunks) or len({c.dtype for c in chunks}) > 1:
+        raise ValueError(f"{'/'.join(where)}: chunks of a chunked array must be flat arrays of one dtype")
+    held = sum(c.size for c in chunks)
+    if math.prod(shape) != held:
+        raise DeclaredSizeError(f"{'/'.join(where)}: chunked array declares shape {shape} "
+                                f"({math.prod(shape)} elements) but its chunks hold {held}")
+    return np.concatenate(chunks).reshape(shape) if chunks else np.zeros(shape)
+
+
+def _unchunk(tree: Any, where: tuple = ()) -> Any:
+    """The decoded tree with chunked arrays joined; DeclaredSizeError naming the parameter for an array
+    whose declared size its bytes do not back."""
+    if isinstance(tree, _Refused):
+        raise DeclaredSizeError(f"{'/'.join(where) or '(root)'} {tree.reason}")
     if not isinstance(tree, dict):
         return tree
     if CHUNK_MARKER in tree:
-        shape = tuple(tree["shape"][str(i)] for i in range(len(tree["shape"])))
-        chunks = [tree["chunks"][str(i)] for i in range(len(tree["chunks"]))]
-        return np.concatenate(chunks).reshape(shape)
-    return {k: _unchunk(v) for k, v in tree.items()}
+        return _joined(tree, where)
+    return {k: _unchunk(v, (*where, str(k))) for k, v in tree.items()}
 
 
 def msgpack_bytes(tree: Mapping) -> bytes:
@@ -105,6 +153,8 @@ def read_msgpack(path: Path) -> dict:
     data = Path(path).read_bytes()
     try:
         tree = decode_msgpack(data)
+    except DeclaredSizeError as e:
+        raise CheckpointSizeError(f"{path}: parameter {e}; refusing to allocate what the file does not hold") from e
     except Exception as e:  # msgpack raises many unrelated types for damaged input
         raise CheckpointError(f"{path}: not a readable flax msgpack file ({type(e).__name__}: {e})") from e
     if not isinstance(tree, dict) or not tree:
@@ -121,3 +171,14 @@ def _check_leaves(tree: dict, path: Path, where: tuple) -> None:
         elif not isinstance(value, np.ndarray):
             raise CheckpointError(f"{path}: parameter {'/'.join(map(str, (*where, key)))} is a "
                                   f"{type(value).__name__}, expected an array")
+
+
+def _described(tree: dict, path: Path, where: tuple) -> dict:
+    return {key: _described(value, path, (*where, str(key))) if isinstance(value, dict)
+            else in_memory(path, "/".join((*where, str(key))), value) for key, value in tree.items()}
+
+
+def describe_msgpack(path: Path) -> dict:
+    """The param tree of read_msgpack with StoredTensor leaves (their data is already in memory, views
+    of the file's bytes), so conversion and matching treat every format alike."""
+    return _described(read_msgpack(path), Path(path), ())

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from electra_core.checkpoint.param_spec import base_module_roots, params_data, top_level_modules
+from electra_core.checkpoint.stored import StoredTensor
 
 
 def _naming() -> dict:
@@ -44,13 +45,15 @@ def _pt_leaf_for(name_parts, framework: str, leaf: str) -> tuple[str, bool]:
                      f"expected one of {allowed}")
 
 
-def _to_layout(array: Any, transpose: bool) -> np.ndarray:
-    array = np.asarray(array)
+def _to_layout(array: Any, transpose: bool) -> np.ndarray | StoredTensor:
+    """The value in the other layout; a StoredTensor stays unread (only its recorded shape flips)."""
+    if not isinstance(array, StoredTensor):
+        array = np.asarray(array)
     if not transpose:
         return array
     if array.ndim != 2:
         raise ValueError(f"a linear weight must be 2-D to transpose, got shape {array.shape}")
-    return np.ascontiguousarray(array.T)
+    return array.transposed() if isinstance(array, StoredTensor) else np.ascontiguousarray(array.T)
 
 
 # -- Flax ---------------------------------------------------------------------------------------

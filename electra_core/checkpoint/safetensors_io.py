@@ -6,14 +6,17 @@ small reader/writer of the same format here: 8-byte little-endian header length,
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import struct
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from electra_core.checkpoint.errors import CheckpointError
+from electra_core.checkpoint.stored import StoredTensor, read_all
 
 _BF16 = "BF16"
 
@@ -24,12 +27,8 @@ def _bfloat16() -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16)
 
 
-def _has_bfloat16_header(path: Path) -> bool:
-    try:
-        header, _ = _read_header(path)
-    except (OSError, ValueError, struct.error):
-        return False
-    return any(isinstance(v, dict) and v.get("dtype") == _BF16 for v in header.values())
+_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I64": "int64", "I32": "int32", "I16": "int16",
+           "I8": "int8", "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
 
 
 def _read_header(path: Path) -> tuple[dict, int]:
@@ -44,37 +43,56 @@ def _read_header(path: Path) -> tuple[dict, int]:
     return header, 8 + length
 
 
-def _read_with_bfloat16(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    from safetensors import safe_open
+def _numpy_dtype(code: str) -> np.dtype:
+    """numpy dtype of a safetensors dtype code; a code numpy cannot hold (F8_*) becomes void, which the
+    matching step refuses as non-float before any data is read."""
+    if code == _BF16:
+        return _bfloat16()
+    return np.dtype(_DTYPES.get(code, "V1"))
 
-    header, start = _read_header(path)
-    metadata = dict(header.pop("__metadata__", None) or {})
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    arrays = {}
-    with safe_open(str(path), framework="np") as f:  # validates offsets; reads the numpy-native tensors
-        for name, info in header.items():
-            if info["dtype"] == _BF16:
-                begin, end = info["data_offsets"]
-                data = np.array(raw[start + begin:start + end])
-                arrays[name] = data.view(_bfloat16()).reshape(info["shape"])
-            else:
-                arrays[name] = f.get_tensor(name)
-    return arrays, metadata
+
+def _tensor(path: Path, name: str, info: dict, handle, raw, start: int) -> StoredTensor:
+    dtype, shape = _numpy_dtype(info["dtype"]), tuple(int(d) for d in info["shape"])
+    if info["dtype"] == _BF16:
+        begin, end = info["data_offsets"]
+
+        def read() -> np.ndarray:
+            return np.array(raw()[start + begin:start + end]).view(dtype).reshape(shape)
+    else:
+        def read() -> np.ndarray:
+            return handle.get_tensor(name)
+    return StoredTensor(path, name, shape, dtype, read)
+
+
+@contextlib.contextmanager
+def open_safetensors(path: Path) -> Iterator[tuple[dict[str, StoredTensor], dict[str, str]]]:
+    """({name: StoredTensor}, header metadata) of a safetensors file, readable while the context is
+    open. Only the header is read here (safetensors checks it against the file's size); CheckpointError
+    naming the file if it is unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        header, start = _read_header(path)
+        handle = safe_open(str(path), framework="np")  # validates offsets; reads the numpy-native tensors
+    except (SafetensorError, OSError, ValueError, TypeError, KeyError, struct.error) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+    with handle:
+        metadata = dict(header.pop("__metadata__", None) or {})
+        raw = functools.lru_cache(maxsize=1)(lambda: np.memmap(path, dtype=np.uint8, mode="r"))
+        try:
+            tensors = {name: _tensor(Path(path), name, info, handle, raw, start) for name, info in header.items()}
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+        try:
+            yield tensors, metadata
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({name: array}, header metadata) of a safetensors file; CheckpointError naming the file if unreadable."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        if _has_bfloat16_header(path):
-            return _read_with_bfloat16(path)
-        with safe_open(str(path), framework="np") as f:
-            metadata = dict(f.metadata() or {})
-            arrays = {name: f.get_tensor(name) for name in f.keys()}
-    except (SafetensorError, OSError, ValueError, TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
-    return arrays, metadata
+    with open_safetensors(path) as (tensors, metadata):
+        return read_all(tensors), metadata
 
 
 def _bytes_with_bfloat16(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:

@@ -1,6 +1,7 @@
 """load_state / save_state: whole checkpoints (config.json + weight files) in any supported format."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,8 +14,12 @@ import numpy as np
 
 from electra_core.checkpoint import h5_io, msgpack_io, safetensors_io
 from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError, CheckpointSaveError
+from electra_core.checkpoint.matching import MatchResult, match_state
 from electra_core.checkpoint.names import flax_to_pt, pt_to_flax, pt_to_tf, tf_to_pt
+from electra_core.checkpoint.non_finite import warn_non_finite
 from electra_core.checkpoint.param_spec import expected_shapes, params_data
+from electra_core.checkpoint.shards import check_inside, check_shard_name, previous_shards
+from electra_core.checkpoint.stored import materialize, read_all
 from electra_core.hub import resolve_file
 
 FORMATS = ("safetensors", "msgpack", "h5")
@@ -24,19 +29,44 @@ FORMATS = ("safetensors", "msgpack", "h5")
 class LoadedState:
     """``state``: canonical (PyTorch) names -> arrays in PyTorch layout; ``path``: the file read (the
     index for a sharded checkpoint); ``format``: "safetensors" | "msgpack" | "h5"; ``metadata``: the
-    file's metadata (safetensors header metadata; {"format": "flax"|"tf"} otherwise)."""
+    file's metadata (safetensors header metadata; {"format": "flax"|"tf"} otherwise); ``match``: with
+    ``expected`` shapes given to load_state, the MatchResult whose arrays ``state`` holds."""
 
     state: dict[str, np.ndarray]
     path: Path
     format: str
     metadata: dict = field(default_factory=dict)
+    match: MatchResult | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the model takes: canonical names -> shapes, the base-model prefix, and whether tensors of
+    another shape are skipped (ignore_mismatched_sizes) instead of raising."""
+
+    shapes: Mapping[str, tuple]
+    base_prefix: str = "electra."
+    ignore_mismatched_sizes: bool = False
 
 
 def _files() -> dict:
     return params_data()["files"]
 
 
-def _from_safetensors_names(arrays: dict, metadata: dict, path: Path) -> dict[str, np.ndarray]:
+def _finish(state: dict, path: Path, fmt: str, metadata: dict, expected: Expectation | None) -> LoadedState:
+    """Read the data of ``state`` (StoredTensors): with ``expected``, only the tensors the model takes,
+    after their shapes and dtypes were matched (files.load.shapes_first); otherwise every tensor,
+    bounded by its file's size (error.checkpoint.oversized)."""
+    if expected is None:
+        return LoadedState(read_all(state), path, fmt, metadata)
+    match = match_state(expected.shapes, state, base_prefix=expected.base_prefix,
+                        ignore_mismatched_sizes=expected.ignore_mismatched_sizes)
+    match.state = materialize(match.state)
+    warn_non_finite(match.state, path)
+    return LoadedState(match.state, path, fmt, metadata, match)
+
+
+def _from_safetensors_names(arrays: dict, metadata: dict, path: Path) -> dict:
     kind = metadata.get("format", "pt")
     try:
         if kind == "pt":
@@ -57,46 +87,72 @@ def _from_safetensors_names(arrays: dict, metadata: dict, path: Path) -> dict[st
     raise CheckpointError(f"{path}: unknown safetensors metadata format {kind!r}; expected pt, flax or tf")
 
 
-def _load_safetensors(path: Path) -> LoadedState:
-    arrays, metadata = safetensors_io.read_safetensors(path)
-    return LoadedState(_from_safetensors_names(arrays, metadata, path), path, "safetensors", metadata)
+def _load_safetensors(path: Path, expected: Expectation | None) -> LoadedState:
+    with safetensors_io.open_safetensors(path) as (tensors, metadata):
+        return _finish(_from_safetensors_names(tensors, metadata, path), path, "safetensors", metadata, expected)
 
 
-def _load_sharded(index_path: Path, resolve) -> LoadedState:
+def _shard_path(index_path: Path, entry: str, resolve, local_folder: Path | None) -> Path:
+    """The shard file of a weight_map entry, inside the checkpoint folder (error.checkpoint.path_outside)."""
+    check_shard_name(index_path, entry)
+    shard = resolve(entry, True)
+    if local_folder is not None:
+        check_inside(local_folder, shard, index_path, entry)
+    return shard
+
+
+def _load_sharded(index_path: Path, resolve, local_folder: Path | None, expected: Expectation | None) -> LoadedState:
     weight_map = safetensors_io.read_index(index_path)
-    state: dict[str, np.ndarray] = {}
+    entries = sorted(set(weight_map.values()))
+    shards = [_shard_path(index_path, entry, resolve, local_folder) for entry in entries]
+    state: dict = {}
     metadata: dict = {}
-    for shard in sorted(set(weight_map.values())):
-        arrays, metadata = safetensors_io.read_safetensors(resolve(shard, True))
-        state.update(_from_safetensors_names(arrays, metadata, index_path))
-    missing = sorted(set(weight_map) - set(state)) if metadata.get("format", "pt") == "pt" else []
-    if missing:
-        raise CheckpointError(f"{index_path}: shards lack {len(missing)} indexed weight(s), e.g. {missing[:3]}")
-    return LoadedState(state, index_path, "safetensors", metadata)
+    with contextlib.ExitStack() as stack:
+        for shard in shards:
+            tensors, metadata = stack.enter_context(safetensors_io.open_safetensors(shard))
+            state.update(_from_safetensors_names(tensors, metadata, index_path))
+        missing = sorted(set(weight_map) - set(state)) if metadata.get("format", "pt") == "pt" else []
+        if missing:
+            raise CheckpointError(f"{index_path}: shards lack {len(missing)} indexed weight(s), e.g. {missing[:3]}")
+        return _finish(state, index_path, "safetensors", metadata, expected)
 
 
-def _load_msgpack(path: Path) -> LoadedState:
-    tree = msgpack_io.read_msgpack(path)
+def _load_msgpack(path: Path, expected: Expectation | None) -> LoadedState:
+    tree = msgpack_io.describe_msgpack(path)
     try:
         state = flax_to_pt(tree)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
-    return LoadedState(state, path, "msgpack", {"format": "flax"})
+    return _finish(state, path, "msgpack", {"format": "flax"}, expected)
 
 
-def _load_h5(path: Path) -> LoadedState:
-    weights = h5_io.read_h5(path)
-    try:
-        state = tf_to_pt(weights)
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from e
-    return LoadedState(state, path, "h5", {"format": "tf"})
+def _load_h5(path: Path, expected: Expectation | None) -> LoadedState:
+    with h5_io.open_h5(path) as weights:
+        try:
+            state = tf_to_pt(weights)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}") from e
+        return _finish(state, path, "h5", {"format": "tf"}, expected)
+
+
+def _local_folder(name_or_path, index_path: Path) -> Path | None:
+    """The folder of the index when ``name_or_path`` is a local directory (None for a hub id, whose
+    snapshot files the hub cache itself links to its blobs)."""
+    return index_path.parent if Path(name_or_path).is_dir() else None
 
 
 def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
                cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
-               token: str | bool | None = None, formats: Sequence[str] = FORMATS) -> LoadedState:
+               token: str | bool | None = None, formats: Sequence[str] = FORMATS,
+               expected: Mapping[str, tuple] | None = None, base_prefix: str = "electra.",
+               ignore_mismatched_sizes: bool = False) -> LoadedState:
     """Read the first checkpoint file present, trying ``formats`` in order, from a directory or hub id.
+
+    ``expected``: the model's canonical names -> shapes. Given, every stored shape and dtype is matched
+    against them (match_state with ``base_prefix`` and ``ignore_mismatched_sizes``) before any data is
+    read, only the tensors the model takes are read, ``match`` holds the MatchResult, and parameters
+    with NaN or inf values are warned about (files.load.non_finite). Without it every tensor is read,
+    each bounded by its file's size (error.checkpoint.oversized).
 
     Raises CheckpointNotFoundError naming every file looked for when none is present, and
     CheckpointError naming the file when a file is corrupt or holds unexpected content.
@@ -105,6 +161,7 @@ def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
     if unknown or not formats:
         raise ValueError(f"formats must be a non-empty sequence of {FORMATS}, got {tuple(formats)}")
     files = _files()
+    expectation = None if expected is None else Expectation(expected, base_prefix, ignore_mismatched_sizes)
 
     def resolve(filename: str, required: bool = False) -> Path | None:
         return resolve_file(name_or_path, filename, revision=revision, cache_dir=cache_dir,
@@ -116,20 +173,20 @@ def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
             looked_for += [files["safetensors"], files["safetensors_index"]]
             path = resolve(files["safetensors"])
             if path is not None:
-                return _load_safetensors(path)
+                return _load_safetensors(path, expectation)
             index = resolve(files["safetensors_index"])
             if index is not None:
-                return _load_sharded(index, resolve)
+                return _load_sharded(index, resolve, _local_folder(name_or_path, index), expectation)
         elif fmt == "msgpack":
             looked_for.append(files["msgpack"])
             path = resolve(files["msgpack"])
             if path is not None:
-                return _load_msgpack(path)
+                return _load_msgpack(path, expectation)
         else:
             looked_for.append(files["h5"])
             path = resolve(files["h5"])
             if path is not None:
-                return _load_h5(path)
+                return _load_h5(path, expectation)
     raise CheckpointNotFoundError(
         f"no checkpoint file in {str(name_or_path)!r} (revision={revision!r}): looked for {looked_for}")
 
@@ -207,15 +264,26 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
             raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
                                       f"unchanged: {type(e).__name__}: {e}") from e
         target.mkdir(exist_ok=True)  # only now: a failed first save leaves no empty directory behind
-        return _move_into_place(tmp, target)
+        return _move_into_place(tmp, target, _stale_weight_files(target, {p.name for p in tmp.iterdir()}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _move_into_place(tmp: Path, target: Path) -> list[Path]:
-    """Rename every file of ``tmp`` over its namesake in ``target``. The files they replace are first
-    moved aside into ``tmp`` and moved back if any rename fails, so the existing checkpoint is either
-    fully replaced or left unchanged (files.save.atomic)."""
+def _stale_weight_files(target: Path, written: set[str]) -> list[Path]:
+    """Weight files of the checkpoint already in ``target`` that this save does not overwrite: the
+    single-file formats, the safetensors index and the shards it lists (files.save.replaces_checkpoint)."""
+    files = _files()
+    names = [files["safetensors"], files["msgpack"], files["h5"], files["safetensors_index"]]
+    found = [target / n for n in names if (target / n).is_file() or (target / n).is_symlink()]
+    found += previous_shards(target, files["safetensors_index"])
+    return [p for p in dict.fromkeys(found) if p.name not in written and p.parent == target]
+
+
+def _move_into_place(tmp: Path, target: Path, stale: Sequence[Path] = ()) -> list[Path]:
+    """Rename every file of ``tmp`` over its namesake in ``target`` and remove the ``stale`` files of
+    the previous checkpoint. The files replaced or removed are first moved aside into ``tmp`` and moved
+    back if any rename fails, so the existing checkpoint is either fully replaced or left unchanged
+    (files.save.atomic, files.save.replaces_checkpoint)."""
     items = sorted(tmp.iterdir())
     for item in items:
         dest = target / item.name
@@ -234,6 +302,11 @@ def _move_into_place(tmp: Path, target: Path) -> list[Path]:
                 os.replace(dest, previous)
             replaced.append((dest, previous))
             os.replace(item, dest)
+        for old in stale:
+            previous = aside / "removed" / old.relative_to(target)
+            previous.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, previous)
+            replaced.append((old, previous))
     except OSError as e:
         for dest, previous in reversed(replaced):
             if previous is not None:

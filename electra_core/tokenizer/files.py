@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from electra_core.files import atomic_write_bytes
-from electra_core.hub import CheckpointNotFoundError, resolve_file
+from electra_core.hub import HUB_OPTION_NAMES, CheckpointNotFoundError, resolve_file
 from electra_core.tokenizer._spec import tokenizer_spec
 
-HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token")
+HUB_KWARGS = HUB_OPTION_NAMES
 
 
 @dataclass
@@ -32,7 +32,7 @@ class TokenizerFiles:
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise ValueError(f"cannot read {str(path)!r}: {e}") from e
         if not isinstance(data, dict):
             raise ValueError(f"{str(path)!r} must hold a JSON object, got {type(data).__name__}")

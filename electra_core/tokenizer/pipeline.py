@@ -15,13 +15,21 @@ from electra_core.tokenizer._spec import tokenizer_spec
 def read_vocab_file(path: str | os.PathLike) -> dict[str, int]:
     """vocab.txt: one token per line, the line number is the id. Returns {token: id}."""
     vocab: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            token = line.rstrip("\n").rstrip("\r")
-            if token in vocab:
-                raise ValueError(f"vocabulary file {str(path)!r} lists token {token!r} twice "
-                                 f"(lines {vocab[token] + 1} and {index + 1})")
-            vocab[token] = index
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"vocabulary file {str(path)!r} is not UTF-8 text (binary data at byte {e.start})") from e
+    if lines and lines[-1] == "":
+        lines.pop()
+    for index, line in enumerate(lines):
+        token = line.rstrip("\r")
+        if "\x00" in token:
+            raise ValueError(f"vocabulary file {str(path)!r} holds a NUL byte on line {index + 1}: not a text file")
+        if token in vocab:
+            raise ValueError(f"vocabulary file {str(path)!r} lists token {token!r} twice "
+                             f"(lines {vocab[token] + 1} and {index + 1})")
+        vocab[token] = index
     if not vocab:
         raise ValueError(f"vocabulary file {str(path)!r} is empty")
     return vocab
@@ -92,17 +100,32 @@ def from_vocab(vocab: Mapping[str, int], options: Mapping[str, Any], special_tok
 def from_tokenizer_json(path: str | os.PathLike, options: Mapping[str, Any],
                         special_tokens: Mapping[str, str]) -> Tokenizer:
     """Load a tokenizer.json; its model must be WordPiece. Truncation and padding are cleared."""
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
-    kind = (raw.get("model") or {}).get("type")
+    raw = _read_tokenizer_json(path)
+    model = raw.get("model")
+    kind = model.get("type") if isinstance(model, dict) else None
     accepted = tokenizer_spec().accepted_tokenizer_json_models
     if kind not in accepted:
         raise ValueError(f"{str(path)!r} holds a {kind!r} tokenizer model; ElectraTokenizerFast needs one of "
                          f"{list(accepted)}")
     for key in tokenizer_spec().cleared_on_load:
         raw[key] = None
-    backend = Tokenizer.from_str(json.dumps(raw))
+    try:
+        backend = Tokenizer.from_str(json.dumps(raw))
+    except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
+        raise ValueError(f"{str(path)!r} is not a usable tokenizer.json: {e}") from e
     return configure(backend, options, special_tokens)
+
+
+def _read_tokenizer_json(path: str | os.PathLike) -> dict:
+    """The JSON object of a tokenizer.json; ValueError naming the file when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{str(path)!r} is not a valid tokenizer.json (truncated or not JSON text): {e}") from e
+    if not isinstance(raw, dict):
+        raise ValueError(f"{str(path)!r} must hold a JSON object, got a {type(raw).__name__}")
+    return raw
 
 
 def to_json(backend: Tokenizer) -> str:
