@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="implementations run at once, one pytest process each (default: min(#impls, #cpus))")
     run.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
                      help="per implementation: tests not started by then are skipped; the report is still written")
+    run.add_argument("--test-timeout", type=float, default=900, metavar="SECONDS",
+                     help="a test still running after this long is stopped and fails under its clauses "
+                          "(default 900; 0: no limit)")
     run.add_argument("--compile-cache", default="auto",
                      help="JAX persistent compilation cache shared by the processes of this and later runs: "
                           "DIR, auto (~/.cache/electra-conformance/jax) or none. An environment that already "
@@ -154,6 +158,7 @@ def pytest_command(args, impl: str, report: Path, progress: Path) -> list[str]:
     cmd += ["--strict-stale"] if args.strict_stale else []
     cmd += ["--dtypes", args.dtypes] if args.dtypes else []
     cmd += ["--conformance-deadline", str(args.deadline)] if args.deadline else []
+    cmd += ["--conformance-test-timeout", str(args.test_timeout)] if args.test_timeout else []
     cmd += ["-k", args.keyword] if args.keyword else []
     return cmd + list(args.pytest_arg)
 
@@ -218,6 +223,28 @@ class Progress:
                 print(text, flush=True)
 
 
+#: after SIGINT, the seconds a pytest process has to write its partial report before it is killed
+GRACE_S = 60.0
+
+
+class StopRequest:
+    """SIGINT or SIGTERM to the CLI: start no more processes, interrupt the running ones (pytest then
+    writes the partial report of each), merge what was written, and exit with 128 + the signal."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def install(self) -> dict:
+        """Handle SIGINT and SIGTERM; returns the previous handlers (for restore)."""
+        return {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+            print(f"\n{signal.Signals(signum).name}: stopping the running implementations; their partial "
+                  f"reports are merged", flush=True)
+
+
 class ImplementationRun:
     """One implementation's pytest process, its log, progress file and per-implementation report."""
 
@@ -230,14 +257,37 @@ class ImplementationRun:
         self.cmd = pytest_command(args, impl, self.report, self.progress)
         self.watcher = Progress(impl, self.progress)
         self.compile_cache = args.compile_cache
+        # past this the process is stopped from outside (an adapter call stuck where no in-process time
+        # limit reaches): the deadline, then a test's time limit, then the grace
+        self.hard_limit = (args.deadline + (args.test_timeout or 0) + GRACE_S) if args.deadline else None
         self.proc = None
         self.returncode = None
+        self.started_at = self.interrupted_at = None
 
     def start(self) -> None:
-        print(f"[{self.impl}] running: {' '.join(self.cmd[2:])}", flush=True)
+        # a session of its own: a terminal's Ctrl-C reaches the CLI only, which forwards it once
         with open(self.log, "w", encoding="utf-8") as log_file:
-            self.proc = subprocess.Popen(self.cmd, stdout=log_file, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
                                          env=environment_for(self.impl, compile_cache_dir(self.compile_cache)))
+        self.started_at = time.monotonic()
+        print(f"[{self.impl}] running (pid {self.proc.pid}): {' '.join(self.cmd[2:])}", flush=True)
+
+    def interrupt(self, why: str) -> None:
+        """SIGINT once (pytest stops and writes its report), SIGKILL once the grace has passed."""
+        if self.proc is None or self.returncode is not None:
+            return
+        now = time.monotonic()
+        if self.interrupted_at is None:
+            self.interrupted_at = now
+            print(f"[{self.impl}] {why}: interrupting (SIGINT; killed after {GRACE_S:g} s)", flush=True)
+            self.proc.send_signal(signal.SIGINT)
+        elif now - self.interrupted_at > GRACE_S:
+            print(f"[{self.impl}] did not stop within {GRACE_S:g} s of SIGINT: killed", flush=True)
+            self.proc.kill()
+
+    def past_hard_limit(self) -> bool:
+        return (self.hard_limit is not None and self.started_at is not None
+                and time.monotonic() - self.started_at > self.hard_limit)
 
     def poll(self) -> bool:
         """Prints progress; True once the process has finished."""
@@ -252,17 +302,31 @@ class ImplementationRun:
         return code is not None
 
 
-def run_all(args, impls: list[str], parts: Path, jobs: int) -> list[ImplementationRun]:
-    """Runs one pytest process per implementation, at most ``jobs`` at a time, in the given order."""
+def run_all(args, impls: list[str], parts: Path, jobs: int, stop: StopRequest) -> list[ImplementationRun]:
+    """Runs one pytest process per implementation, at most ``jobs`` at a time, in the given order;
+    on a stop request or past a process's hard limit, interrupts it (see ImplementationRun.interrupt)."""
     runs = [ImplementationRun(args, impl, parts) for impl in impls]
     waiting, active = list(runs), []
-    while waiting or active:
-        while waiting and len(active) < jobs:
-            run = waiting.pop(0)
-            run.start()
-            active.append(run)
-        active = [run for run in active if not run.poll()]
-        time.sleep(0.5)
+    try:
+        while waiting or active:
+            if stop.signum is not None:
+                waiting.clear()
+            while waiting and len(active) < jobs:
+                run = waiting.pop(0)
+                run.start()
+                active.append(run)
+            for run in active:
+                if stop.signum is not None:
+                    run.interrupt(signal.Signals(stop.signum).name)
+                elif run.past_hard_limit():
+                    run.interrupt(f"still running {run.hard_limit:g} s after it started (--deadline "
+                                  f"+ --test-timeout + {GRACE_S:g} s)")
+            active = [run for run in active if not run.poll()]
+            time.sleep(0.5)
+    finally:  # an error in this loop must not leave processes behind
+        for run in active:
+            if run.proc is not None and run.proc.poll() is None:
+                run.proc.kill()
     return runs
 
 
@@ -275,16 +339,25 @@ def cmd_run(args) -> int:
     parts.mkdir(parents=True, exist_ok=True)
     jobs = max(1, args.jobs or min(len(impls), os.cpu_count() or 1))
     documents, status = [], 0
-    for run in run_all(args, impls, parts, jobs):
+    stop = StopRequest()
+    previous = stop.install()
+    try:
+        runs = run_all(args, impls, parts, jobs, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for run in runs:
         impl, rc, report, log = run.impl, run.returncode, run.report, run.log
         if not report.exists():
             tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
             print(f"[{impl}] pytest exited with {rc} without a report; last lines of {log}:\n{tail}")
-            status = max(status, rc or 1)
+            status = max(status, rc if rc and rc > 0 else 1)  # killed by a signal: rc < 0
             continue
         documents.append(read_report(report))
         status = max(status, 0 if rc == 0 else 1)
         print(f"[{impl}] pytest exit code {rc}; report {report}; log {log}")
+    if stop.signum is not None:
+        status = 128 + stop.signum
     if not documents:
         return status or 1
     merged = merge_reports(documents)

@@ -10,6 +10,7 @@ import pytest
 
 from conformance.checks import Checker, TestRecord
 from conformance.session import RunState, item_info
+from conformance.timeouts import time_limit
 
 STATE = pytest.StashKey[RunState]()
 RECORD = pytest.StashKey[TestRecord]()
@@ -36,6 +37,9 @@ def pytest_addoption(parser):
     g.addoption("--conformance-deadline", type=float, default=None, metavar="SECONDS",
                 help="tests that would start later than this after the session began are skipped (reason: "
                      "deadline); the report is still written and records the deadline (for time-boxed runs)")
+    g.addoption("--conformance-test-timeout", type=float, default=None, metavar="SECONDS",
+                help="a test still running after this long is stopped and fails under its clauses; the run "
+                     "goes on (conformance.timeouts: an adapter call that blocks)")
     g.addoption("--conformance-progress", default=None, metavar="PATH",
                 help="append JSON-lines progress events here (used by electra-conformance run)")
 
@@ -89,6 +93,14 @@ def pytest_runtest_setup(item):
         return
     _record(item)
     state.gate(info)  # skips (or fails) absent devices and unsupported classes/dtypes
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    state = _state(item.config)
+    limit = item.config.getoption("conformance_test_timeout") if state is not None else None
+    with time_limit(limit, f"test {item.name}"):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

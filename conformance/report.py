@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conformance.machine import machine_info
 
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
@@ -166,7 +168,8 @@ def build_report(state, session) -> dict:
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "deadline": {"seconds": session.config.getoption("conformance_deadline", None),
                      "tests_skipped": state.deadline_skips},
-        "narrowed": narrowing(session.config, state.deadline_skips),
+        "narrowed": narrowing(session.config, state.deadline_skips) + (
+            ["interrupted (SIGINT or SIGTERM)"] if session.exitstatus == pytest.ExitCode.INTERRUPTED else []),
     }
     spec_ids = _safe(spec_clause_ids, [])
     return {
