@@ -239,3 +239,31 @@ def test_every_spec_error_has_a_trigger(triggers):
 @pytest.mark.parametrize("error_id", [e.id for e in SPEC.errors])
 def test_error_clause(error_id, triggers):
     check_error(SPEC.error(error_id), triggers[error_id])
+
+
+# -- limits and threads (issue 14, item 16) -----------------------------------------------------
+def test_padding_past_the_spec_limit_is_refused_before_allocating(tok):
+    limit = SPEC.max_padded_length
+    with pytest.raises(ValueError, match=rf"max_length={10**12}.*{limit}"):
+        tok("a b", padding="max_length", max_length=10**12)  # the reference aborts the process here
+    with pytest.raises(ValueError, match=rf"pad_to_multiple_of={limit + 1}"):
+        tok(["a", "b c"], padding=True, pad_to_multiple_of=limit + 1)
+    assert len(tok("a b", padding="max_length", max_length=limit)["input_ids"]) == limit  # the edge itself pads
+    assert len(tok("a b", truncation=True, max_length=10**12)["input_ids"]) == 4  # truncation allocates nothing
+
+
+def test_one_tokenizer_serves_many_threads(tok):
+    """Two settings of truncation and padding from eight threads at once give what each gives alone
+    (the backend's truncation/padding state is configured per call under a lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [" ".join(["word"] * n) for n in range(1, 40)]
+    calls = [dict(truncation=True, max_length=8), dict(padding="max_length", max_length=48, truncation=True)]
+    expected = [tok(texts, **kw)["input_ids"] for kw in calls]
+
+    def run(i: int):
+        return i % 2, tok(texts, **calls[i % 2])["input_ids"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(200)))
+    assert all(ids == expected[which] for which, ids in results)

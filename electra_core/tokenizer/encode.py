@@ -2,6 +2,7 @@
 the planned truncation and padding, and gather the output keys into a BatchEncoding."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Mapping
 
 from electra_core.tokenizer._spec import tokenizer_spec
@@ -61,7 +62,18 @@ def _configure(tok, how: EncodingPlan) -> None:
                                length=how.max_length if how.padding == "max_length" else None)
 
 
+#: one call at a time configures and runs a backend: its truncation and padding are state of the shared
+#: Rust object, which two threads would overwrite under each other ("Already borrowed"). The backend
+#: spreads one batch over its own threads, so a batch per call keeps every core busy.
+_BACKEND_LOCK = threading.Lock()
+
+
 def _run(tok, inputs: list, how: EncodingPlan, add_special_tokens: bool, split: bool) -> list:
+    with _BACKEND_LOCK:
+        return _configured_run(tok, inputs, how, add_special_tokens, split)
+
+
+def _configured_run(tok, inputs: list, how: EncodingPlan, add_special_tokens: bool, split: bool) -> list:
     backend = tok.backend_tokenizer
     try:
         _configure(tok, how)

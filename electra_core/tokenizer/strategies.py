@@ -76,5 +76,17 @@ def plan(*, padding, truncation, max_length, pad_to_multiple_of, stride, return_
             and max_length is not None and max_length % pad_to_multiple_of):
         raise ValueError(f"truncation and padding are both on, but max_length={max_length} is not a multiple of "
                          f"pad_to_multiple_of={pad_to_multiple_of}")
+    _check_padded_length(pad, max_length, pad_to_multiple_of)
     rt = None if return_tensors is None else _spelling(return_tensors)
     return EncodingPlan(pad, trunc, max_length, pad_to_multiple_of, stride, rt)
+
+
+def _check_padded_length(pad: str, max_length: int | None, pad_to_multiple_of: int | None) -> None:
+    """tokenizer.error.padded_length_limit: rows padded longer than the spec's max_padded_length are
+    refused before the backend allocates them."""
+    limit = tokenizer_spec().max_padded_length
+    for name, value in (("max_length", max_length if pad == "max_length" else None),
+                        ("pad_to_multiple_of", pad_to_multiple_of if pad != "do_not_pad" else None)):
+        if value is not None and value > limit:
+            raise ValueError(f"padding to {name}={value} would make rows of {value} tokens, more than the limit "
+                             f"of {limit} (max_padded_length); truncate, or pad to a shorter length")

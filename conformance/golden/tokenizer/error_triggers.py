@@ -49,6 +49,8 @@ def error_triggers(tokenizer_class, auto_class, vocab: Path, workdir: Path) -> d
         "tokenizer.error.pad_to_multiple_of_mismatch": Trigger(
             lambda: tok("a", padding=True, truncation=True, max_length=10, pad_to_multiple_of=4),
             {"max_length": "10", "pad_to_multiple_of": "4"}),
+        "tokenizer.error.padded_length_limit": Trigger(
+            lambda: tok("a", padding="max_length", max_length=10**12), {"value": str(10**12), "limit": "1048576"}),
         "tokenizer.error.text_type": Trigger(lambda: tok(["a", 5]), {}),
         "tokenizer.error.pair_batch_mismatch": Trigger(lambda: tok(["a", "b"], ["c"]), {"len_text": "2", "len_pair": "1"}),
         "tokenizer.error.ids_out_of_range": Trigger(
