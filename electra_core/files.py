@@ -34,3 +34,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def fsync_directory(path: str | os.PathLike) -> None:
+    """Make the entries of directory ``path`` (names created, renamed or removed in it) durable. A no-op
+    where directories cannot be opened (Windows) or synced (some network file systems)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ Anything else raises TypeError naming the keyword; it never becomes a config att
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -111,3 +112,14 @@ def load_weights(args: PretrainedArgs, name_or_path, preferred: tuple[str, ...],
     return load_state(args.location(name_or_path), revision=hub.revision, cache_dir=hub.cache_dir,
                       local_files_only=hub.local_files_only, token=hub.token, formats=args.formats(preferred),
                       **expectation)
+
+
+def reading_checkpoint(args: PretrainedArgs, name_or_path) -> contextlib.AbstractContextManager:
+    """Hold the shared lock of the local checkpoint folder (its subfolder, if the call names one) while
+    from_pretrained reads config.json and the weights, so both come from one whole checkpoint
+    (files.save.concurrent); a half-save left in the folder is completed first (files.save.crash_safe).
+    Hub ids and hub cache paths are not locked."""
+    from electra_core.checkpoint.lock import checkpoint_lock, local_checkpoint_folder
+
+    folder = local_checkpoint_folder(args.location(name_or_path))
+    return checkpoint_lock(folder, shared=True) if folder is not None else contextlib.nullcontext()

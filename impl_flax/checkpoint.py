@@ -17,7 +17,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from electra_core.checkpoint import expected_shapes, flax_to_pt, pt_to_flax, save_state
 from electra_core.config import ElectraConfig
-from electra_core.pretrained_args import load_weights, parse_pretrained_args, resolve_config
+from electra_core.pretrained_args import load_weights, parse_pretrained_args, reading_checkpoint, resolve_config
 
 logger = logging.getLogger("impl_flax")
 
@@ -35,10 +35,12 @@ def load_pretrained(cls, name_or_path: str | os.PathLike, *, dtype, _do_init: bo
     """Build ``cls`` from a checkpoint; returns the model, or (model, params) with ``_do_init=False``.
     ``options``: hub options, loader options and config fields (electra_core.pretrained_args)."""
     args = parse_pretrained_args(options, caller=f"{cls.__name__}.from_pretrained")
-    config = resolve_config(args, name_or_path, config)
-    model = cls(config, dtype=dtype, _do_init=False)
-    loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(cls.__name__, config),
-                          base_prefix=cls.base_model_prefix + ".", ignore_mismatched_sizes=ignore_mismatched_sizes)
+    with reading_checkpoint(args, name_or_path):  # config.json and weights of one whole checkpoint
+        config = resolve_config(args, name_or_path, config)
+        model = cls(config, dtype=dtype, _do_init=False)
+        loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(cls.__name__, config),
+                              base_prefix=cls.base_model_prefix + ".",
+                              ignore_mismatched_sizes=ignore_mismatched_sizes)
     matched = loaded.match  # shapes checked before any tensor was read (files.load.shapes_first)
     if matched.unexpected:
         _report(f"{cls.__name__}: the checkpoint {loaded.path} holds parameters the model does not use, ignored: "

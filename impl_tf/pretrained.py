@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from electra_core.checkpoint import save_state
-from electra_core.pretrained_args import load_weights, parse_pretrained_args, resolve_config
+from electra_core.pretrained_args import load_weights, parse_pretrained_args, reading_checkpoint, resolve_config
 from electra_core.checkpoint.param_spec import params_data
 from impl_tf.weights import assign_match, canonical_state, expected_shapes
 
@@ -13,10 +13,11 @@ LOAD_FORMATS = ("safetensors", "h5")
 def load_pretrained(cls, name_or_path, *, ignore_mismatched_sizes=False, config=None, **kwargs):
     """Keywords: hub options, loader options and config fields (electra_core.pretrained_args)."""
     args = parse_pretrained_args(kwargs, caller=f"{cls.__name__}.from_pretrained")
-    config = resolve_config(args, name_or_path, config)
-    model = cls(config)  # checks the config (and its parameter memory) before any file is read
-    loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(model), base_prefix="electra.",
-                          ignore_mismatched_sizes=ignore_mismatched_sizes)
+    with reading_checkpoint(args, name_or_path):  # config.json and weights of one whole checkpoint
+        config = resolve_config(args, name_or_path, config)
+        model = cls(config)  # checks the config (and its parameter memory) before any file is read
+        loaded = load_weights(args, name_or_path, LOAD_FORMATS, expected=expected_shapes(model),
+                              base_prefix="electra.", ignore_mismatched_sizes=ignore_mismatched_sizes)
     assign_match(model, loaded.match)  # shapes checked before any tensor was read (files.load.shapes_first)
     return model
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from electra_core.checkpoint import h5_io, msgpack_io, safetensors_io
+from electra_core.checkpoint import h5_io, journal, msgpack_io, safetensors_io
 from electra_core.checkpoint.errors import CheckpointError, CheckpointNotFoundError, CheckpointSaveError
+from electra_core.checkpoint.lock import checkpoint_lock, local_checkpoint_folder
 from electra_core.checkpoint.matching import MatchResult, match_state
 from electra_core.checkpoint.names import flax_to_pt, pt_to_flax, pt_to_tf, tf_to_pt
 from electra_core.checkpoint.non_finite import warn_non_finite
@@ -156,10 +155,22 @@ def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
 
     Raises CheckpointNotFoundError naming every file looked for when none is present, and
     CheckpointError naming the file when a file is corrupt or holds unexpected content.
+
+    A local folder is read under its shared lock (files.save.concurrent), after any half-save left in it
+    was completed or discarded (files.save.crash_safe): the state is that of one whole checkpoint.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"formats must be a non-empty sequence of {FORMATS}, got {tuple(formats)}")
+    folder = local_checkpoint_folder(name_or_path)
+    with checkpoint_lock(folder, shared=True) if folder is not None else contextlib.nullcontext():
+        return _load(name_or_path, revision, cache_dir, local_files_only, token, formats, expected,
+                     base_prefix, ignore_mismatched_sizes)
+
+
+def _load(name_or_path, revision, cache_dir, local_files_only, token, formats, expected, base_prefix,
+          ignore_mismatched_sizes) -> LoadedState:
+    """load_state without the lock."""
     files = _files()
     expectation = None if expected is None else Expectation(expected, base_prefix, ignore_mismatched_sizes)
 
@@ -221,9 +232,15 @@ def _config_json(config: Any) -> bytes:
 
 
 def _write_file(path: Path, data: bytes) -> None:
+    journal.step(f"write {path.name}")
     with open(path, "wb") as f:
         f.write(data)
         f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_file(path: Path) -> None:
+    with open(path, "rb") as f:
         os.fsync(f.fileno())
 
 
@@ -236,17 +253,25 @@ def _write_all(tmp: Path, state: dict, config: Any, formats: Sequence[str], tf_m
         _write_file(tmp / files["msgpack"], msgpack_io.msgpack_bytes(pt_to_flax(state)))
     if "h5" in formats:
         scope = tf_model_scope or _default_tf_scope(state, config)
+        journal.step(f"write {files['h5']}")
         h5_io.write_h5(tmp / files["h5"], pt_to_tf(state, scope))
+        _sync_file(tmp / files["h5"])
 
 
 def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: Any, *,
                formats: Sequence[str] = ("safetensors",), tf_model_scope: str | None = None) -> list[Path]:
     """Write config.json and the weight files of ``formats`` into ``directory``; return their paths.
 
-    ``state``: canonical names -> float arrays in PyTorch layout. Everything is first written to a
-    temporary sibling directory and only then moved over the target files, so a failure while
-    writing leaves an existing checkpoint unchanged. ``tf_model_scope``: first component of the TF
-    names in tf_model.h5 (default: the scope of the TF class whose parameters ``state`` holds).
+    ``state``: canonical names -> float arrays in PyTorch layout. ``tf_model_scope``: first component of
+    the TF names in tf_model.h5 (default: the scope of the TF class whose parameters ``state`` holds).
+
+    The folder changes as a unit (electra_core.checkpoint.journal, .lock): every file is first written
+    and synced in a staging folder inside ``directory``, a journal then commits the save, and only then
+    are the files moved into place and the previous checkpoint's other weight files removed
+    (files.save.replaces_checkpoint). A save that fails or is interrupted leaves the previous checkpoint
+    (files.save.atomic); one killed at any instant leaves a half-save that the next load or save
+    completes or discards (files.save.crash_safe). The whole save holds the folder's exclusive lock
+    (files.save.concurrent). A first save that fails removes the folder it created.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -255,18 +280,55 @@ def save_state(directory: str | os.PathLike, state: Mapping[str, Any], config: A
         raise ValueError("refusing to save an empty state dict")
     arrays = _canonical_arrays(state)
     target = Path(directory).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    journal.reset_steps()
+    with checkpoint_lock(target, shared=False, create=True) as created:
+        try:
+            return _save_locked(target, arrays, config, formats, tf_model_scope)
+        except BaseException:
+            _remove_if_empty(target, created)
+            raise
+
+
+def _save_locked(target: Path, arrays: dict, config: Any, formats: Sequence[str],
+                 tf_model_scope: str | None) -> list[Path]:
+    """Stage, commit and apply one save (the caller holds the exclusive lock of ``target``)."""
+    try:
+        staging = journal.new_staging(target)
+    except OSError as e:
+        raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
+                                  f"unchanged: {type(e).__name__}: {e}") from e
     try:
         try:
-            _write_all(tmp, arrays, config, formats, tf_model_scope)
+            _write_all(staging, arrays, config, formats, tf_model_scope)
+            names = sorted(p.name for p in staging.iterdir())
+            _check_nothing_in_the_way(target, names)
+            stale = [p.relative_to(target).as_posix() for p in _stale_weight_files(target, set(names))]
+            committed = journal.commit(target, staging, names, stale)
+        except CheckpointSaveError:
+            raise
         except Exception as e:
             raise CheckpointSaveError(f"saving the checkpoint to {str(target)!r} failed, existing files left "
                                       f"unchanged: {type(e).__name__}: {e}") from e
-        target.mkdir(exist_ok=True)  # only now: a failed first save leaves no empty directory behind
-        return _move_into_place(tmp, target, _stale_weight_files(target, {p.name for p in tmp.iterdir()}))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        journal.discard(staging)  # not committed: the checkpoint files were not touched
+        raise
+    journal.apply(target, staging, committed)
+    return [target / name for name in names]
+
+
+def _remove_if_empty(target: Path, created: bool) -> None:
+    """After a failed first save: remove the folder it created, if nothing else was put into it."""
+    if created:
+        with contextlib.suppress(OSError):
+            target.rmdir()
+
+
+def _check_nothing_in_the_way(target: Path, names: Sequence[str]) -> None:
+    for name in names:
+        dest = target / name
+        if dest.is_dir() and not dest.is_symlink():
+            raise CheckpointSaveError(f"cannot write {str(dest)!r}: a directory of that name is in the way; "
+                                      f"existing files left unchanged")
 
 
 def _stale_weight_files(target: Path, written: set[str]) -> list[Path]:
@@ -277,42 +339,3 @@ def _stale_weight_files(target: Path, written: set[str]) -> list[Path]:
     found = [target / n for n in names if (target / n).is_file() or (target / n).is_symlink()]
     found += previous_shards(target, files["safetensors_index"])
     return [p for p in dict.fromkeys(found) if p.name not in written and p.parent == target]
-
-
-def _move_into_place(tmp: Path, target: Path, stale: Sequence[Path] = ()) -> list[Path]:
-    """Rename every file of ``tmp`` over its namesake in ``target`` and remove the ``stale`` files of
-    the previous checkpoint. The files replaced or removed are first moved aside into ``tmp`` and moved
-    back if any rename fails, so the existing checkpoint is either fully replaced or left unchanged
-    (files.save.atomic, files.save.replaces_checkpoint)."""
-    items = sorted(tmp.iterdir())
-    for item in items:
-        dest = target / item.name
-        if dest.is_dir() and not dest.is_symlink():
-            raise CheckpointSaveError(f"cannot write {str(dest)!r}: a directory of that name is in the way; "
-                                      f"existing files left unchanged")
-    aside = tmp / ".previous"
-    aside.mkdir()
-    replaced: list[tuple[Path, Path | None]] = []  # (destination, its previous file or None)
-    try:
-        for item in items:
-            dest = target / item.name
-            previous = None
-            if dest.exists() or dest.is_symlink():
-                previous = aside / item.name
-                os.replace(dest, previous)
-            replaced.append((dest, previous))
-            os.replace(item, dest)
-        for old in stale:
-            previous = aside / "removed" / old.relative_to(target)
-            previous.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(old, previous)
-            replaced.append((old, previous))
-    except OSError as e:
-        for dest, previous in reversed(replaced):
-            if previous is not None:
-                os.replace(previous, dest)
-            elif dest.exists():
-                dest.unlink()
-        raise CheckpointSaveError(f"writing {str(target)!r} failed, existing files left unchanged: "
-                                  f"{type(e).__name__}: {e}") from e
-    return [target / item.name for item in items]
