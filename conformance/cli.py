@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="implementations run at once, one pytest process each (default: min(#impls, #cpus))")
     run.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
                      help="per implementation: tests not started by then are skipped; the report is still written")
+    run.add_argument("--min-numeric", type=int, default=1, metavar="N",
+                     help="an implementation with fewer numeric comparisons against the reference is NOT "
+                          "VALIDATED and the run fails (default 1)")
     run.add_argument("--test-timeout", type=float, default=900, metavar="SECONDS",
                      help="a test still running after this long is stopped and fails under its clauses "
                           "(default 900; 0: no limit)")
@@ -159,6 +162,7 @@ def pytest_command(args, impl: str, report: Path, progress: Path) -> list[str]:
     cmd += ["--dtypes", args.dtypes] if args.dtypes else []
     cmd += ["--conformance-deadline", str(args.deadline)] if args.deadline else []
     cmd += ["--conformance-test-timeout", str(args.test_timeout)] if args.test_timeout else []
+    cmd += ["--min-numeric", str(args.min_numeric)]
     cmd += ["-k", args.keyword] if args.keyword else []
     return cmd + list(args.pytest_arg)
 
@@ -368,6 +372,9 @@ def cmd_run(args) -> int:
     page.write_text(render.html(merged), encoding="utf-8")
     print("\nELECTRA conformance matrix")
     print("\n".join(render.matrix_lines(merged)))
+    failures = render.failure_lines(merged)
+    if failures:
+        print("\n".join([""] + failures))
     for entry in merged["expectations"]["stale"]:
         print(f"WARNING stale expectation ({entry['impl']}): {entry['clause']} @ {entry['test']}")
     deadline = merged["run_info"].get("deadline") or {}

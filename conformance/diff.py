@@ -86,14 +86,15 @@ def run_info_changes(old: dict, new: dict) -> list:
 
 def only_impl(document: dict, impl: str) -> dict:
     """The part of a report about one implementation (e.g. to diff a merged run against its baseline)."""
-    from conformance.report import by_clause, by_family, coverage, summarize
+    from conformance.report import by_clause, by_family, coverage, min_numeric_of, summarize
 
     results = [r for r in document["results"] if r["impl"] == impl]
     run_info = dict(document["run_info"])
     run_info["implementations"] = [i for i in run_info["implementations"] if i["name"] == impl]
     spec_ids = sorted(set(document["coverage"]["exercised"]) | set(document["coverage"]["missing"]))
     return {**document, "results": results, "clauses": by_clause(results), "families": by_family(results),
-            "run_info": run_info, "summary": summarize(results), "coverage": coverage(results, spec_ids)}
+            "run_info": run_info, "summary": summarize(results, min_numeric_of(document)),
+            "coverage": coverage(results, spec_ids)}
 
 
 def drift_gate(ratio: float | None = None, fraction: float | None = None) -> DriftGate:

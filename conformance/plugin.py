@@ -37,6 +37,9 @@ def pytest_addoption(parser):
     g.addoption("--conformance-deadline", type=float, default=None, metavar="SECONDS",
                 help="tests that would start later than this after the session began are skipped (reason: "
                      "deadline); the report is still written and records the deadline (for time-boxed runs)")
+    g.addoption("--min-numeric", type=int, default=1, metavar="N",
+                help="an implementation with fewer numeric comparisons against the reference (golden outputs, "
+                     "the numpy model) is NOT VALIDATED and the run fails, whatever passed (default 1)")
     g.addoption("--conformance-test-timeout", type=float, default=None, metavar="SECONDS",
                 help="a test still running after this long is stopped and fails under its clauses; the run "
                      "goes on (conformance.timeouts: an adapter call that blocks)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html as _html
 import re
 
+from conformance.results import headline
+
 LEGEND = "p passed, f failed, x expected failure (expectations file), u unexpected pass, s skipped"
 _CODES = (("passed", "p"), ("failed", "f"), ("xfailed", "x"), ("unexpected_pass", "u"), ("skipped", "s"))
 
@@ -61,8 +63,48 @@ def matrix_lines(document: dict) -> list[str]:
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     summary = document["summary"]
     lines.append(f"({LEGEND}; err: max abs error and its ratio to the tolerance)")
-    lines.append(f"{'OK' if summary['ok'] else 'NOT OK'}: {summary['total']} results, {summary['failed']} failed, "
+    lines.extend(verdict_lines(document))
+    lines.append(f"{overall(summary)}: {summary['total']} results, {summary['failed']} failed, "
                  f"{summary['unexpected_pass']} unexpected passes, {summary['xfailed']} expected failures")
+    return lines
+
+
+def overall(summary: dict) -> str:
+    if summary["ok"]:
+        return "OK"
+    failing = summary["failed"] or summary["unexpected_pass"]
+    return "NOT OK" if failing or not summary.get("validation") else "NOT VALIDATED"
+
+
+def verdict_lines(document: dict) -> list[str]:
+    """Per implementation: its verdict and what it rests on (conformance.report.validation)."""
+    lines = []
+    for impl, v in document["summary"].get("validation", {}).items():
+        kinds = ", ".join(f"{k} {n}" for k, n in v["comparisons_by_kind"].items()) or "none"
+        lines.append(f"{impl}: {v['verdict']}: {v['reference_comparisons']} numeric comparisons with the reference "
+                     f"(all comparisons: {kinds}); {v['clauses_validated']} clauses validated; "
+                     f"{sum(v['unsupported'].values())} tests of unsupported features, {v['not_applicable']} "
+                     f"not applicable")
+        if v["verdict"] == "NOT VALIDATED":
+            lines.append(f"  {impl} made fewer than {v['min_numeric']} numeric comparisons with the reference "
+                         f"(--min-numeric): passing says nothing about its numbers")
+        for reason, count in list(v["unsupported"].items())[:10]:
+            lines.append(f"  unsupported ({count} tests): {reason[:160]}")
+    return lines
+
+
+def failure_lines(document: dict) -> list[str]:
+    """Each failing test: its id, the clauses it failed, the first line of the error and, for a property
+    test, the input that failed (hypothesis' falsifying example)."""
+    lines = []
+    for r in _failures(document):
+        clause = ", ".join(r["failed_clauses"] or r["clauses"]) or "(no clause declared)"
+        lines.append(f"FAILED {r['test_id']} [{clause}] ({r['outcome']})")
+        message = [ln.strip() for ln in r["message"].splitlines() if ln.strip()]
+        if message:
+            lines.append(f"  {headline(r['message'])[:300]}")
+        example = [ln for ln in message if ln.startswith(("Falsifying example", "Falsifying explicit example"))]
+        lines.extend(f"  {ln[:300]}" for ln in example[:1])
     return lines
 
 

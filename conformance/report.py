@@ -122,9 +122,70 @@ def coverage(results: list[dict], spec_ids: list[str]) -> dict:
             "unknown": [c for c in exercised if c not in spec_set]}
 
 
-def summarize(results: list[dict]) -> dict:
+#: the measurement kind that compares an implementation with the reference: the PyTorch golden outputs
+#: and gradients, and the float64 numpy model (the other kinds compare it with itself or with our other one)
+REFERENCE_KIND = "golden"
+#: results of the project's own shared code (the tokenizer): no implementation is validated by them
+SHARED = "shared"
+#: a skip whose reason says the implementation lacks a feature (adapter.supports); other skips are
+#: combinations a clause does not apply to
+_UNSUPPORTED = "does not support"
+
+
+def validation(results: list[dict], min_numeric: int) -> dict:
+    """impl -> what its results validated: comparisons with the reference and in all (by kind), the clauses
+    of its passed tests (per family), the features it lacks (skip reasons) and the verdict: NOT OK (a
+    failure or unexpected pass), NOT VALIDATED (fewer than ``min_numeric`` comparisons with the reference:
+    it may pass everything and still have been checked for nothing numeric) or OK."""
+    table: dict = {}
+    for r in results:
+        if r["impl"] == SHARED:
+            continue
+        v = table.setdefault(r["impl"], {"failing": 0, "kinds": {}, "clauses": {}, "unsupported": {},
+                                         "not_applicable": 0})
+        if r["outcome"] in ("failed", "unexpected_pass"):
+            v["failing"] += 1
+        if r["outcome"] == "skipped":
+            reason = headline_of(r["message"])
+            if _UNSUPPORTED in reason:
+                v["unsupported"][reason] = v["unsupported"].get(reason, 0) + 1
+            else:
+                v["not_applicable"] += 1
+            continue
+        for m in r["measurements"]:
+            v["kinds"][m["kind"]] = v["kinds"].get(m["kind"], 0) + 1
+        if r["outcome"] == "passed":
+            for clause in r["clauses"]:
+                v["clauses"].setdefault(clause, r["family"])
+    out = {}
+    for impl, v in table.items():
+        reference = v["kinds"].get(REFERENCE_KIND, 0)
+        families: dict = {}
+        for family in v["clauses"].values():
+            families[family] = families.get(family, 0) + 1
+        verdict = "NOT OK" if v["failing"] else "NOT VALIDATED" if reference < min_numeric else "OK"
+        out[impl] = {"verdict": verdict, "reference_comparisons": reference,
+                     "comparisons_by_kind": dict(sorted(v["kinds"].items())), "min_numeric": min_numeric,
+                     "clauses_validated": len(v["clauses"]), "clauses_by_family": dict(sorted(families.items())),
+                     "unsupported": dict(sorted(v["unsupported"].items())), "not_applicable": v["not_applicable"]}
+    return out
+
+
+def headline_of(message: str) -> str:
+    return message.removeprefix("Skipped: ").strip().splitlines()[0] if message.strip() else ""
+
+
+def summarize(results: list[dict], min_numeric: int) -> dict:
     counts = {k: sum(1 for r in results if r["outcome"] == k) for k in COUNTED}
-    return {**counts, "total": len(results), "ok": counts["failed"] == 0 and counts["unexpected_pass"] == 0}
+    verdicts = validation(results, min_numeric)
+    ok = counts["failed"] == 0 and counts["unexpected_pass"] == 0 and all(
+        v["verdict"] == "OK" for v in verdicts.values())
+    return {**counts, "total": len(results), "ok": ok, "validation": verdicts}
+
+
+def min_numeric_of(document: dict) -> int:
+    """The --min-numeric a report was made with (reports written before it was recorded: 1, its default)."""
+    return document["run_info"].get("min_numeric", 1)
 
 
 def narrowing(config, deadline_skips: int) -> list[str]:
@@ -168,12 +229,14 @@ def build_report(state, session) -> dict:
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "deadline": {"seconds": session.config.getoption("conformance_deadline", None),
                      "tests_skipped": state.deadline_skips},
+        "min_numeric": session.config.getoption("min_numeric"),
         "narrowed": narrowing(session.config, state.deadline_skips) + (
             ["interrupted (SIGINT or SIGTERM)"] if session.exitstatus == pytest.ExitCode.INTERRUPTED else []),
     }
     spec_ids = _safe(spec_clause_ids, [])
     return {
-        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results),
+        "report_format": REPORT_FORMAT, "run_info": run_info,
+        "summary": summarize(results, run_info["min_numeric"]),
         "results": results, "clauses": by_clause(results),
         "families": by_family(results), "family_cache": state.store.family_counts,
         "coverage": coverage(results, spec_ids if isinstance(spec_ids, list) else []),
@@ -211,7 +274,7 @@ def merge_reports(documents: list[dict]) -> dict:
                 slot[k] += counts.get(k, 0)
     spec_ids = sorted(set(documents[0]["coverage"]["exercised"]) | set(documents[0]["coverage"]["missing"]))
     return {
-        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results),
+        "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results, min_numeric_of(documents[0])),
         "results": results, "clauses": by_clause(results), "families": by_family(results),
         "family_cache": family_cache, "coverage": coverage(results, spec_ids),
         "expectations": {k: [e for d in documents for e in d["expectations"][k]] for k in ("entries", "stale")},

@@ -185,6 +185,8 @@ class RunState:
         stale = self.document["expectations"]["stale"]
         if stale and self.config.getoption("strict_stale") and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not self.document["summary"]["ok"] and session.exitstatus == 0:  # NOT VALIDATED: nothing failed,
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED             # but nothing numeric was checked
 
     def summarize(self, terminalreporter) -> None:
         from conformance import render

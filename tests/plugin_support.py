@@ -95,8 +95,10 @@ def make_suite(pytester, suite: str = SUITE) -> None:
 
 def run_suite(pytester, *args: str, report: str | None = "report.json"):
     """Run the suite in-process with the fake adapter; returns (RunResult, report dict or None)."""
+    # the fake suites compare with no reference (kind "golden"): --min-numeric 0 unless a test sets it
+    floor = [] if any(str(a).startswith("--min-numeric") for a in args) else ["--min-numeric", "0"]
     extra = ["--impl", "fake_adapter:FakeAdapter", "-p", "no:cacheprovider",
-             "-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
+             "-W", "ignore::pytest.PytestAssertRewriteWarning", *floor, *args]
     if report:
         extra += ["--conformance-report", str(pytester.path / report)]
     result = pytester.runpytest_inprocess(*extra)
