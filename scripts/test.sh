@@ -39,7 +39,7 @@ mapfile -t unit_half_2 < <(ls tests/test_*.py | grep -v -e '/test_flax_' -e '/te
 unit_tests=()
 for half in 1 2; do
   files="unit_half_$half[@]"
-  ( nice -n 10 python -m pytest "${!files}" -q -m "not slow" -p no:cacheprovider "$@"
+  ( nice -n 10 python -m pytest "${!files}" -q -m "not slow" -p no:cacheprovider --durations=8 "$@"
     rc=$?; [ "$rc" -eq 5 ] && rc=0; exit "$rc" ) > "reports/unit-tests-$half.log" 2>&1 &  # 5: -k selected none here
   unit_tests+=($!)
 done

@@ -14,7 +14,9 @@ class CheckpointShapeError(CheckpointError):
 
 
 class CheckpointSaveError(OSError):
-    """Writing a checkpoint failed part-way; the existing files at the destination were left unchanged."""
+    """Writing a checkpoint failed part-way. The existing checkpoint is left as it was; where even the
+    rollback failed (the message says so), a committed half-save is kept for the next load or save to
+    complete (files.save.crash_safe)."""
 
 
 class CheckpointStorageError(CheckpointError):
