@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import Checker, TestRecord
+from conformance.results import SHARED
 from conformance.session import RunState, item_info
 from conformance.timeouts import time_limit
 
@@ -170,6 +171,13 @@ def spec():
 @pytest.fixture
 def check(request, adapter, device) -> Checker:
     return Checker(_record(request.node), impl=adapter.name, device=device)
+
+
+@pytest.fixture
+def shared_check(request) -> Checker:
+    """A Checker for tests of this project's own shared code (electra_core's ElectraConfig, the
+    tokenizer): their results are reported under "shared", never under the --impl that was given."""
+    return Checker(_record(request.node), impl=SHARED, device="cpu")
 
 
 @pytest.fixture

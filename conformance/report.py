@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.machine import machine_info
+from conformance.results import SHARED
 
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
 REPORT_FORMAT = 1
@@ -125,8 +126,6 @@ def coverage(results: list[dict], spec_ids: list[str]) -> dict:
 #: the measurement kind that compares an implementation with the reference: the PyTorch golden outputs
 #: and gradients, and the float64 numpy model (the other kinds compare it with itself or with our other one)
 REFERENCE_KIND = "golden"
-#: results of the project's own shared code (the tokenizer): no implementation is validated by them
-SHARED = "shared"
 #: a skip whose reason says the implementation lacks a feature (adapter.supports); other skips are
 #: combinations a clause does not apply to
 _UNSUPPORTED = "does not support"
@@ -250,7 +249,7 @@ def merge_reports(documents: list[dict]) -> dict:
         return documents[0]
     results, shared = [], set()
     for r in (r for d in documents for r in d["results"]):
-        if r["impl"] == "shared":  # adapter-independent tests ran in every per-implementation process
+        if r["impl"] == SHARED:  # adapter-independent tests ran in every per-implementation process
             if r["nodeid"] in shared:
                 continue
             shared.add(r["nodeid"])

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from conformance.checks import ClauseFailure, TestRecord
 
+#: the impl name of results of this project's own shared code (tests without an adapter: the tokenizer,
+#: electra_core's ElectraConfig); no implementation is validated by them
+SHARED = "shared"
+
 
 @dataclass(frozen=True)
 class ItemInfo:

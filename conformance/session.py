@@ -12,12 +12,11 @@ from conformance.expectations import ExpectationsError, ExpectationTracker, reso
 from conformance.model_cache import BoundModelCache, ModelStore
 from conformance.profiles import current_profile_name, load_profile
 from conformance.registry import AdapterError, resolve_adapter
-from conformance.results import Collector, ItemInfo, failed_clauses, failure_text
+from conformance.results import SHARED, Collector, ItemInfo, failed_clauses, failure_text
 
 DEADLINE_REASON = "run deadline reached"
 _INFO = pytest.StashKey[object]()
 #: the "implementation" of tests that take no adapter (spec and tokenizer checks): run once per process
-SHARED = "shared"
 
 
 def spec_class_names(framework: str) -> list[str] | None:

@@ -1,7 +1,8 @@
 """ElectraConfig validation, generated from spec/data/config.yaml (clauses ElectraConfig.field.* and
 ElectraConfig.constraint.*): defaults, valid values accepted, each field's invalid values and each
 violated constraint rejected with a ValueError naming the field, both by electra_core.ElectraConfig
-and by the adapter's model constructor."""
+(reported under "shared": it is this project's code, whatever --impl is) and by the adapter's model
+constructor (reported under the implementation)."""
 from __future__ import annotations
 
 from typing import Any
@@ -49,8 +50,8 @@ _INVALID = [(f, v, why) for f in _FIELDS for v, why in invalid_values(f)]
 
 @pytest.mark.parametrize("field_spec,value,why", _INVALID,
                          ids=[f"{f.name}-{why.replace(' ', '_')}" for f, _, why in _INVALID])
-def test_invalid_field_value_rejected(check, field_spec, value, why):
-    with check.raises(ValueError, clause=field_spec.id, words=(field_spec.name,)):
+def test_invalid_field_value_rejected(shared_check, field_spec, value, why):
+    with shared_check.raises(ValueError, clause=field_spec.id, words=(field_spec.name,)):
         _config_class()(**{field_spec.name: value})
 
 
@@ -60,14 +61,14 @@ _NON_FINITE = [(f, v) for f in _FIELDS if f.type == "float"
 
 
 @pytest.mark.parametrize("field_spec,value", _NON_FINITE, ids=[f"{f.name}-{v}" for f, v in _NON_FINITE])
-def test_non_finite_float_rejected(check, field_spec, value):
+def test_non_finite_float_rejected(shared_check, field_spec, value):
     """error.config.non_finite: NaN and infinities pass a range check that only compares."""
-    with check.raises(ValueError, clause="error.config.non_finite", words=(field_spec.name, "finite")):
+    with shared_check.raises(ValueError, clause="error.config.non_finite", words=(field_spec.name, "finite")):
         _config_class()(**{field_spec.name: value})
 
 
 @pytest.mark.parametrize("field_spec", _FIELDS + _DERIVED, ids=lambda f: f.name)
-def test_default_value(check, field_spec):
+def test_default_value(shared_check, field_spec):
     made = _config_class()()
     expected = field_spec.default
     actual = getattr(made, field_spec.name)
@@ -75,18 +76,18 @@ def test_default_value(check, field_spec):
         env = {f.name: getattr(made, f.name) for f in _FIELDS}
         env["id2label"] = made.id2label
         expected = eval(field_spec.default, {}, env)  # spec data, not user input
-    check.equal(actual, expected, clause=field_spec.id, what=f"ElectraConfig().{field_spec.name}")
+    shared_check.equal(actual, expected, clause=field_spec.id, what=f"ElectraConfig().{field_spec.name}")
 
 
 @given(cfg=S.configs(tiny=False, with_id2label=True))
-def test_valid_configs_accepted(check, cfg):
-    check.clause(*(f.id for f in _FIELDS))
+def test_valid_configs_accepted(shared_check, cfg):
+    shared_check.clause(*(f.id for f in _FIELDS))
     try:
         made = _config_class()(**cfg)
     except Exception as err:  # noqa: BLE001 - a valid config must never raise
-        check.fail(_blame(cfg, str(err)), f"valid config rejected: {type(err).__name__}: {err}; config {cfg}")
+        shared_check.fail(_blame(cfg, str(err)), f"valid config rejected: {type(err).__name__}: {err}; config {cfg}")
     for name, value in cfg.items():
-        check.equal(getattr(made, name), value, clause=_CONFIG.field(name).id, what=f"{name} kept as given")
+        shared_check.equal(getattr(made, name), value, clause=_CONFIG.field(name).id, what=f"{name} kept as given")
 
 
 def _blame(cfg: dict, message: str) -> str:
@@ -120,10 +121,10 @@ def _constraint_words(constraint) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("constraint", _CONFIG.constraints, ids=lambda c: c.id_suffix)
-def test_constraint_violation_rejected(check, constraint):
+def test_constraint_violation_rejected(shared_check, constraint):
     @given(cfg=_violating(constraint))
     def violated(cfg):
-        with check.raises(ValueError, clause=constraint.id, words=_constraint_words(constraint)):
+        with shared_check.raises(ValueError, clause=constraint.id, words=_constraint_words(constraint)):
             _config_class()(**cfg)
 
     violated()
