@@ -30,36 +30,16 @@ def worst(outcomes) -> str:
 
 
 def spec_clause_ids() -> list[str]:
-    """Every clause id the spec defines (as far as the loaded spec exposes them)."""
+    """Every clause id the spec defines."""
     from spec import load_spec
 
-    spec = load_spec()
-    for name in ("clause_ids", "all_clause_ids"):
-        fn = getattr(spec, name, None)
-        if callable(fn):
-            return sorted(set(fn()))
-    clauses = getattr(spec, "clauses", None)
-    try:
-        clauses = clauses() if callable(clauses) else clauses
-    except ImportError:  # the clause index is not there yet: fall back to the sections below
-        clauses = None
-    if clauses is not None:
-        return sorted(set(clauses.keys() if hasattr(clauses, "keys") else clauses))
-    ids = [f.id for f in spec.config.fields] + [c.id for c in spec.config.constraints]
-    ids += [f.id for cls in spec.outputs.values() for f in cls.fields]
-    return sorted(set(ids))
+    return sorted(load_spec().clauses())
 
 
 def spec_version() -> str:
     from spec import load_spec
 
-    spec = load_spec()
-    for name in ("spec_version", "version"):
-        value = getattr(spec, name, None)
-        if isinstance(value, str):
-            return value
-    meta = getattr(spec, "meta", None)
-    return str(getattr(meta, "spec_version", None) or "unknown")
+    return load_spec().version
 
 
 def _safe(fn, default):
