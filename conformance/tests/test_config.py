@@ -97,22 +97,29 @@ def _blame(cfg: dict, message: str) -> str:
     return _FIELDS[0].id
 
 
+#: redraws of a constraint's fields per example before it is filtered out
+_REDRAWS = 20
+
+
 @st.composite
 def _violating(draw, constraint):
     """A config whose fields are each valid but which violates exactly ``constraint``: start from a
     valid config and redraw the fields the constraint's expression names."""
-    cfg = draw(S.configs(tiny=True))
-    names = [n for n in compile(constraint.expr, "<constraint>", "eval").co_names if n != "len"]
-    for name in names:
-        if name == "id2label":
-            n = draw(st.integers(1, 5))
-            cfg["id2label"] = {i: f"c{i}" for i in range(n)}
-        else:
-            cfg[name] = draw(S.field_values(_CONFIG.field(name), tiny=True))
     from hypothesis import assume
 
-    assume([c.id for c in S.violated_constraints(cfg)] == [constraint.id])
-    return cfg
+    cfg = draw(S.configs(tiny=True))
+    names = [n for n in compile(constraint.expr, "<constraint>", "eval").co_names if n != "len"]
+    for _ in range(_REDRAWS):  # most redraws satisfy a constraint (pad_in_vocab): retry here rather than
+        for name in names:     # filter, which ends in hypothesis' FailedHealthCheck
+            if name == "id2label":
+                n = draw(st.integers(1, 5))
+                cfg["id2label"] = {i: f"c{i}" for i in range(n)}
+            else:
+                cfg[name] = draw(S.field_values(_CONFIG.field(name), tiny=True))
+        if [c.id for c in S.violated_constraints(cfg)] == [constraint.id]:
+            return cfg
+    assume(False)
+
 
 
 def _constraint_words(constraint) -> tuple[str, ...]:
