@@ -52,6 +52,18 @@ CASES = (
                      summary_activation="tanh"),
          classes=("ElectraForSequenceClassification", "ElectraForMultipleChoice"),
          batch=2, seq=6, choices=3, padding=("none", "right"), position_ids=True, head_mask=None),
+    # the minimal core a plain encoder port offers: absolute positions with position_ids omitted (0..S-1),
+    # no head_mask, no decoder, every padding side; one activation per case, and beyond it one feature:
+    # the embedding projection (E != H), a large layer_norm_eps, nothing
+    dict(id="core_gelu_proj", config=dict(TINY, embedding_size=8),
+         classes=ALL_HEADS, batch=3, seq=8, choices=2,
+         padding=("none", "right", "left"), position_ids=False, head_mask=None),
+    dict(id="core_gelu_new_eps", config=dict(TINY, hidden_act="gelu_new", layer_norm_eps=1e-3),
+         classes=ALL_HEADS, batch=3, seq=7, choices=2,
+         padding=("left", "none", "right"), position_ids=False, head_mask=None),
+    dict(id="core_relu", config=dict(TINY, hidden_act="relu"),
+         classes=ALL_HEADS, batch=2, seq=6, choices=2,
+         padding=("right", "left"), position_ids=False, head_mask=None),
     dict(id="decoder",
          config=dict(TINY, is_decoder=True, use_cache=True),
          classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
