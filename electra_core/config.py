@@ -146,7 +146,7 @@ class ElectraConfig:
         args = parse_pretrained_args(kwargs, caller="ElectraConfig.from_pretrained")
         if args.use_safetensors is not None or args.from_pt:
             raise TypeError("ElectraConfig.from_pretrained reads no weights: use_safetensors / from_pt do not apply")
-        path = resolve_file(args.location(name_or_path), CONFIG_NAME)
+        path = resolve_file(name_or_path, CONFIG_NAME, hub=args.hub)
         return cls.from_json_file(path, **args.config_overrides)
 
     # -- comparison / display -------------------------------------------------------------------

@@ -6,7 +6,7 @@ Offline use goes through the real hub code path: a populated huggingface_hub cac
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
@@ -27,28 +27,11 @@ class HubOptions:
     force_download: bool = False
     subfolder: str | None = None
 
-    def merged(self, other: "HubOptions") -> "HubOptions":
-        """These options with every non-default value of ``other`` taking precedence."""
-        changes = {f.name: getattr(other, f.name) for f in fields(other)
-                   if getattr(other, f.name) != f.default}
-        return replace(self, **changes)
+    def __post_init__(self) -> None:
+        check_subfolder(self.subfolder)
 
 
 HUB_OPTION_NAMES = tuple(f.name for f in fields(HubOptions))
-
-
-class HubRequest(str):
-    """A directory or hub id that carries the :class:`HubOptions` of the call that named it. Passed
-    wherever a ``name_or_path`` goes, so that code resolving several files for one call (weights,
-    shard index, shards) sends the caller's token, revision, proxies, ... with every request."""
-
-    options: HubOptions
-
-    def __new__(cls, name_or_path: str | os.PathLike, options: HubOptions) -> "HubRequest":
-        request = super().__new__(cls, os.fspath(name_or_path))
-        request.options = options
-        check_subfolder(options.subfolder)
-        return request
 
 
 def check_subfolder(subfolder: str | None) -> None:
@@ -75,38 +58,22 @@ def _local_file(folder: Path, subfolder: str | None, filename: str) -> Path:
     return candidate
 
 
-def resolve_file(
-    name_or_path: str | os.PathLike,
-    filename: str,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-    required: bool = True,
-    proxies: dict | None = None,
-    force_download: bool = False,
-    subfolder: str | None = None,
-) -> Path | None:
-    """Return the local path of ``filename`` in a directory or hub repo, or None if absent and not required.
-
-    The hub options are those of a :class:`HubRequest` ``name_or_path``, overridden by the keywords
-    given here."""
-    base = name_or_path.options if isinstance(name_or_path, HubRequest) else HubOptions()
-    opts = base.merged(HubOptions(revision, cache_dir, local_files_only, token, proxies, force_download, subfolder))
-    check_subfolder(opts.subfolder)
+def resolve_file(name_or_path: str | os.PathLike, filename: str, *, hub: HubOptions = HubOptions(),
+                 required: bool = True) -> Path | None:
+    """Return the local path of ``filename`` in a directory (its ``hub.subfolder``) or hub repo, requested
+    with the call's hub options; None if absent and not required."""
     path = Path(name_or_path)
     if path.is_dir():
-        candidate = _local_file(path, opts.subfolder, filename)
+        candidate = _local_file(path, hub.subfolder, filename)
         if candidate.is_file():
             return candidate
         if required:
-            where = f"{str(path)!r}" + (f" (subfolder {opts.subfolder!r})" if opts.subfolder else "")
+            where = f"{str(path)!r}" + (f" (subfolder {hub.subfolder!r})" if hub.subfolder else "")
             raise CheckpointNotFoundError(f"{filename} not found in directory {where}")
         return None
     if path.exists():
         raise CheckpointNotFoundError(f"{str(path)!r} is a file, expected a checkpoint directory or a hub id")
-    return _download(str(name_or_path), filename, opts, required)
+    return _download(str(name_or_path), filename, hub, required)
 
 
 def _download(repo_id: str, filename: str, opts: HubOptions, required: bool) -> Path | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from electra_core.config import ElectraConfig, config_field_names, label_map
-from electra_core.hub import HUB_OPTION_NAMES, HubOptions, HubRequest
+from electra_core.hub import HUB_OPTION_NAMES, HubOptions
 
 LOADER_OPTION_NAMES = ("use_safetensors", "from_pt")
 
@@ -29,10 +29,6 @@ class PretrainedArgs:
     use_safetensors: bool | None
     from_pt: bool
     config_overrides: dict
-
-    def location(self, name_or_path) -> HubRequest:
-        """``name_or_path`` carrying the hub options, for every file this call resolves."""
-        return HubRequest(name_or_path, self.hub)
 
     def formats(self, preferred: tuple[str, ...]) -> tuple[str, ...]:
         """The weight formats to read, in order: ``preferred`` narrowed by use_safetensors / from_pt
@@ -64,7 +60,6 @@ def parse_pretrained_args(kwargs: Mapping[str, Any], *, caller: str) -> Pretrain
     hub = HubOptions(**{k: kwargs[k] for k in HUB_OPTION_NAMES if k in kwargs})
     _check_flag("local_files_only", hub.local_files_only, nullable=False)
     _check_flag("force_download", hub.force_download, nullable=False)
-    HubRequest("", hub)  # validates subfolder
     overrides = {k: v for k, v in kwargs.items() if k in fields}
     return PretrainedArgs(hub, use_safetensors, bool(from_pt), overrides)
 
@@ -96,7 +91,7 @@ def resolve_config(args: PretrainedArgs, name_or_path, config: ElectraConfig | N
     from electra_core.hub import resolve_file
 
     if config is None:
-        config = ElectraConfig.from_json_file(resolve_file(args.location(name_or_path), CONFIG_NAME))
+        config = ElectraConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, hub=args.hub))
     elif not isinstance(config, ElectraConfig):
         raise TypeError(f"config must be an ElectraConfig or None, got {type(config).__name__}")
     return with_overrides(config, args.config_overrides) if args.config_overrides else config
@@ -108,10 +103,7 @@ def load_weights(args: PretrainedArgs, name_or_path, preferred: tuple[str, ...],
     checked before any tensor is read: files.load.shapes_first)."""
     from electra_core.checkpoint import load_state
 
-    hub = args.hub
-    return load_state(args.location(name_or_path), revision=hub.revision, cache_dir=hub.cache_dir,
-                      local_files_only=hub.local_files_only, token=hub.token, formats=args.formats(preferred),
-                      **expectation)
+    return load_state(name_or_path, hub=args.hub, formats=args.formats(preferred), **expectation)
 
 
 def reading_checkpoint(args: PretrainedArgs, name_or_path) -> contextlib.AbstractContextManager:
@@ -121,5 +113,5 @@ def reading_checkpoint(args: PretrainedArgs, name_or_path) -> contextlib.Abstrac
     Hub ids and hub cache paths are not locked."""
     from electra_core.checkpoint.lock import checkpoint_lock, local_checkpoint_folder
 
-    folder = local_checkpoint_folder(args.location(name_or_path))
+    folder = local_checkpoint_folder(name_or_path, args.hub.subfolder)
     return checkpoint_lock(folder, shared=True) if folder is not None else contextlib.nullcontext()

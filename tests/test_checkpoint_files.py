@@ -16,6 +16,7 @@ from electra_core.checkpoint import (
 )
 from electra_core.checkpoint import h5_io, msgpack_io, safetensors_io
 from electra_core.checkpoint.param_spec import params_data
+from electra_core.hub import HubOptions
 
 FORMATS = ("safetensors", "msgpack", "h5")
 
@@ -196,13 +197,13 @@ def test_hub_id_resolves_offline_from_a_cache(tmp_path, config, state, monkeypat
     cache = tmp_path / "cache"
     revision = _hub_cache(cache, "org/tiny-electra", {p.name: p.read_bytes() for p in source.iterdir()})
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    loaded = load_state("org/tiny-electra", cache_dir=cache, local_files_only=True)
+    loaded = load_state("org/tiny-electra", hub=HubOptions(cache_dir=cache, local_files_only=True))
     assert loaded.format == "msgpack" and revision in str(loaded.path)
     assert_same_state(loaded.state, state)
-    assert_same_state(load_state("org/tiny-electra", cache_dir=cache, local_files_only=True,
-                                 revision=revision).state, state)
+    pinned = HubOptions(cache_dir=cache, local_files_only=True, revision=revision)
+    assert_same_state(load_state("org/tiny-electra", hub=pinned).state, state)
     with pytest.raises(CheckpointNotFoundError, match="org/absent"):
-        load_state("org/absent", cache_dir=cache, local_files_only=True)
+        load_state("org/absent", hub=HubOptions(cache_dir=cache, local_files_only=True))
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "msgpack"])

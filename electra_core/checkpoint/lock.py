@@ -26,7 +26,6 @@ from typing import Iterator
 
 from electra_core.checkpoint import journal
 from electra_core.checkpoint.errors import CheckpointError, CheckpointSaveError
-from electra_core.hub import HubRequest
 
 try:
     import fcntl
@@ -45,13 +44,11 @@ class _Held(threading.local):
 _held = _Held()
 
 
-def local_checkpoint_folder(name_or_path) -> Path | None:
-    """The local folder whose files a load of ``name_or_path`` reads (its subfolder, for a HubRequest
-    carrying one), or None for a hub id."""
+def local_checkpoint_folder(name_or_path, subfolder: str | None = None) -> Path | None:
+    """The local folder whose files a load of ``name_or_path`` (and ``subfolder``) reads, or None for a hub id."""
     folder = Path(name_or_path)
     if not folder.is_dir():
         return None
-    subfolder = name_or_path.options.subfolder if isinstance(name_or_path, HubRequest) else None
     folder = folder / subfolder if subfolder else folder
     return folder if folder.is_dir() else None
 

@@ -19,7 +19,7 @@ from electra_core.checkpoint.non_finite import warn_non_finite
 from electra_core.checkpoint.param_spec import expected_shapes, params_data
 from electra_core.checkpoint.shards import check_inside, check_shard_name, previous_shards
 from electra_core.checkpoint.stored import materialize, read_all
-from electra_core.hub import resolve_file
+from electra_core.hub import HubOptions, resolve_file
 
 FORMATS = ("safetensors", "msgpack", "h5")
 
@@ -140,9 +140,7 @@ def _local_folder(name_or_path, index_path: Path) -> Path | None:
     return index_path.parent if Path(name_or_path).is_dir() else None
 
 
-def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
-               cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
-               token: str | bool | None = None, formats: Sequence[str] = FORMATS,
+def load_state(name_or_path: str | os.PathLike, *, hub: HubOptions = HubOptions(), formats: Sequence[str] = FORMATS,
                expected: Mapping[str, tuple] | None = None, base_prefix: str = "electra.",
                ignore_mismatched_sizes: bool = False) -> LoadedState:
     """Read the first checkpoint file present, trying ``formats`` in order, from a directory or hub id.
@@ -162,21 +160,18 @@ def load_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"formats must be a non-empty sequence of {FORMATS}, got {tuple(formats)}")
-    folder = local_checkpoint_folder(name_or_path)
+    folder = local_checkpoint_folder(name_or_path, hub.subfolder)
     with checkpoint_lock(folder, shared=True) if folder is not None else contextlib.nullcontext():
-        return _load(name_or_path, revision, cache_dir, local_files_only, token, formats, expected,
-                     base_prefix, ignore_mismatched_sizes)
+        return _load(name_or_path, hub, formats, expected, base_prefix, ignore_mismatched_sizes)
 
 
-def _load(name_or_path, revision, cache_dir, local_files_only, token, formats, expected, base_prefix,
-          ignore_mismatched_sizes) -> LoadedState:
+def _load(name_or_path, hub: HubOptions, formats, expected, base_prefix, ignore_mismatched_sizes) -> LoadedState:
     """load_state without the lock."""
     files = _files()
     expectation = None if expected is None else Expectation(expected, base_prefix, ignore_mismatched_sizes)
 
     def resolve(filename: str, required: bool = False) -> Path | None:
-        return resolve_file(name_or_path, filename, revision=revision, cache_dir=cache_dir,
-                            local_files_only=local_files_only, token=token, required=required)
+        return resolve_file(name_or_path, filename, hub=hub, required=required)
 
     looked_for = []
     for fmt in formats:
@@ -199,7 +194,7 @@ def _load(name_or_path, revision, cache_dir, local_files_only, token, formats, e
             if path is not None:
                 return _load_h5(path, expectation)
     raise CheckpointNotFoundError(
-        f"no checkpoint file in {str(name_or_path)!r} (revision={revision!r}): looked for {looked_for}")
+        f"no checkpoint file in {str(name_or_path)!r} (revision={hub.revision!r}): looked for {looked_for}")
 
 
 # -- saving -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from electra_core.files import atomic_write_bytes
-from electra_core.hub import HUB_OPTION_NAMES, CheckpointNotFoundError, resolve_file
+from electra_core.hub import HUB_OPTION_NAMES, CheckpointNotFoundError, HubOptions, resolve_file
 from electra_core.tokenizer._spec import tokenizer_spec
 
 HUB_KWARGS = HUB_OPTION_NAMES
@@ -45,7 +45,8 @@ def locate(name_or_path: str | os.PathLike, *, names: tuple[str, ...] | None = N
     if unknown:
         raise TypeError(f"unexpected from_pretrained arguments {sorted(unknown)}; hub arguments are {list(HUB_KWARGS)}")
     wanted = names or tuple(f["name"] for f in tokenizer_spec().files)
-    paths = {name: resolve_file(name_or_path, tokenizer_spec().filename(name), required=False, **hub)
+    options = HubOptions(**hub)
+    paths = {name: resolve_file(name_or_path, tokenizer_spec().filename(name), hub=options, required=False)
              for name in wanted}
     if paths.get("vocab") is None and paths.get("tokenizer") is None:
         raise CheckpointNotFoundError(
