@@ -4,12 +4,12 @@ import json
 import numpy as np
 import pytest
 
+from checkpoint_helpers import random_state, tiny_config
 from electra_core import ElectraConfig
 from electra_core.checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
     CheckpointSaveError,
-    expected_shapes,
     load_state,
     pt_to_flax,
     save_state,
@@ -23,15 +23,12 @@ FORMATS = ("safetensors", "msgpack", "h5")
 
 @pytest.fixture(scope="module")
 def config():
-    return ElectraConfig(vocab_size=32, embedding_size=8, hidden_size=12, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=16, max_position_embeddings=16)
+    return tiny_config()
 
 
 @pytest.fixture(scope="module")
 def state(config):
-    rng = np.random.default_rng(1)
-    return {n: rng.standard_normal(s).astype(np.float32)
-            for n, s in expected_shapes("ElectraForMaskedLM", config).items()}
+    return random_state(config, seed=1)
 
 
 def file_name(fmt):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance.tests import _hostile as hostile
-from electra_core import ElectraConfig
+from checkpoint_helpers import random_state, tiny_config
 from electra_core.checkpoint import (
     CheckpointError,
     CheckpointPathError,
@@ -44,14 +44,12 @@ MLM, BASE = "ElectraForMaskedLM", "ElectraModel"
 
 @pytest.fixture(scope="module")
 def config():
-    return ElectraConfig(vocab_size=32, embedding_size=8, hidden_size=12, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=16, max_position_embeddings=16)
+    return tiny_config()
 
 
 @pytest.fixture(scope="module")
 def state(config):
-    rng = np.random.default_rng(3)
-    return {n: rng.standard_normal(s).astype(np.float32) for n, s in expected_shapes(MLM, config).items()}
+    return random_state(config, seed=3)
 
 
 def file_name(key):
