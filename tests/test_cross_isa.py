@@ -1,7 +1,8 @@
 """Another machine's XLA kernels, without another machine (issue 12).
 
 The committed Flax baseline was measured at this project's development machine's full instruction set
-(AVX2). Here the numeric families of the Flax implementation run again with XLA's CPU code generation
+(AVX2). Here the numerics and architecture families and the batch-invariance test of the Flax
+implementation run again with XLA's CPU code generation
 capped at SSE4.2 (``--xla_cpu_max_isa``: other vector widths, other summation orders in reductions),
 and the report is diffed against the baseline under the spec's gates: no new failure, no drift past
 ``tolerance.regression.drift``. The run must also differ from the baseline somewhere: a cap that
@@ -22,7 +23,7 @@ from conformance.report import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "conformance" / "baselines" / "flax.json"
-FAMILIES = "test_numerics or test_architecture or test_invariances"
+FAMILIES = "test_numerics or test_architecture or batch_invariance"
 
 
 @pytest.fixture(scope="module")
