@@ -276,6 +276,41 @@ def test_missing_checkpoint_file(check, adapter, device, tmp_path):
         adapter.load(class_name, str(only_bin))
 
 
+#: config.json contents that are not a config: (file bytes, folder name, what the message must name)
+BAD_CONFIG_FILES = ((b"", "config_empty", None), (b"[1, 2]", "config_list", None),
+                    (b'{"vocab_size": ', "config_truncated", None), (b"\x00\xff\xfe", "config_binary", None),
+                    (b'{"model_type": "electra", "validate": 3}', "config_shadowing_key", "validate"))
+
+
+def test_bad_config_file_is_named(check, adapter, device, tmp_path):
+    """error.config.file: a config.json that is empty, a list, truncated, binary, or holds a key that
+    would shadow a method of the config raises naming the file (and the key)."""
+    clause = "error.config.file"
+    class_name = _base_class(adapter.framework)
+    config_name = load_spec().raw("params")["files"]["config"]
+    for content, name, key in BAD_CONFIG_FILES:
+        folder = _base_checkpoint(adapter.framework, tmp_path, name)
+        (folder / config_name).write_bytes(content)
+        words = (config_name,) + ((key,) if key else ())
+        with check.raises(spec_exception(clause), clause=clause, words=words):
+            adapter.load(class_name, str(folder))
+
+
+def test_loader_keywords_are_honoured_or_refused(check, adapter, device, tmp_path):
+    """error.loader.keyword: a keyword that is neither a hub option, a loader option nor a config field
+    raises naming it (it never becomes a config attribute); error.loader.subfolder: a subfolder that is
+    absolute or leaves the checkpoint folder is refused, naming it."""
+    class_name = _base_class(adapter.framework)
+    folder = _base_checkpoint(adapter.framework, tmp_path, "good")
+    clause = "error.loader.keyword"
+    with check.raises(spec_exception(clause), clause=clause, words=("not_a_loader_option",)):
+        adapter.load(class_name, str(folder), not_a_loader_option=1)
+    clause = "error.loader.subfolder"
+    for subfolder in ("../outside", "/etc"):
+        with check.raises(spec_exception(clause), clause=clause, words=("subfolder", subfolder)):
+            adapter.load(class_name, str(folder), subfolder=subfolder)
+
+
 def _hub_cache(cache_dir, repo_id: str, source) -> None:
     """Lay ``source`` (a checkpoint directory) out as huggingface_hub's cache holds a downloaded
     revision: cache_dir/models--<org>--<name>/refs/main -> commit, snapshots/<commit>/<files>."""
