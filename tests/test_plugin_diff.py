@@ -273,6 +273,14 @@ def test_cli_run_names_each_implementation_once(capsys):
     assert cli.implementations(None) == ["tf", "flax"]
 
 
+def test_cli_run_refuses_a_target_that_is_not_an_adapter_in_one_line(capsys):
+    for target, words in (("subprocess:Popen", "creating the adapter subprocess:Popen failed"),
+                          ("collections:OrderedDict", "is not an adapter"), ("no_such_module_xyz:A", "no module named")):
+        assert cli.main(["run", "--impl", target]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and err.count("\n") == 0 and "INTERNALERROR" not in err, err
+
+
 def test_a_target_that_is_not_an_adapter_is_a_named_error():
     from conformance.registry import AdapterError, resolve_adapter
 
