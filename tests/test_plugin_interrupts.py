@@ -110,11 +110,15 @@ def test_a_process_stuck_past_the_deadline_is_stopped_from_outside(tmp_path, mon
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_suite.py").write_text(BLOCKING_SUITE)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(tmp_path))  # the CLI resolves the adapter itself before it starts pytest
     monkeypatch.setattr(cli, "GRACE_S", 2.0)
     report = tmp_path / "r.json"
     t0 = time.monotonic()
-    status = cli.main(["run", "--impl", "fake_adapter:FakeAdapter", "--tests", str(tmp_path), "--report",
-                       str(report), "--deadline", "1", "--test-timeout", "0", "--compile-cache", "none"])
+    try:
+        status = cli.main(["run", "--impl", "fake_adapter:FakeAdapter", "--tests", str(tmp_path), "--report",
+                           str(report), "--deadline", "1", "--test-timeout", "0", "--compile-cache", "none"])
+    finally:
+        sys.modules.pop("fake_adapter", None)
     assert time.monotonic() - t0 < 60
     out = capsys.readouterr().out
     assert "interrupting (SIGINT" in out and status == 1, out
