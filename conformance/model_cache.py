@@ -4,6 +4,11 @@ Hypothesis draws many examples per test; building (and, for compiled runs, compi
 example would dominate the run time. Models are cached per (adapter, class, config, dtype, device,
 seed); compiled calls are counted per distinct call signature (model, input shapes/dtypes, flags), which
 is what triggers a new jax.jit / tf.function trace.
+
+It is also where a test meets the adapter's Capabilities: a config outside the declared values, or a call
+with an input, flag, input format or tuple output the implementation lacks, skips the test with
+"not supported by <impl>: <feature>" (tests leave out the side features they do not test; see
+conformance/tests/_helpers.py ``within``).
 """
 from __future__ import annotations
 
@@ -12,6 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
+
+#: the value of each call flag that asks for nothing beyond the plain call: an implementation without the
+#: flag honours it by ignoring the flag
+NEUTRAL_FLAGS = {"output_attentions": False, "output_hidden_states": False, "use_cache": False, "return_dict": True}
 
 
 @dataclass
@@ -51,13 +60,37 @@ def _input_signature(inputs: Mapping[str, Any]) -> tuple:
 class BoundModelCache:
     """``model_cache`` as a test sees it: bound to the test's adapter, device, family and record."""
 
-    def __init__(self, store: ModelStore, adapter, device: str, family: str, record):
+    def __init__(self, store: ModelStore, adapter, capabilities, device: str, family: str, record):
         self.store, self.adapter, self.device, self.family, self.record = store, adapter, device, family, record
+        self.capabilities = capabilities
+
+    def require_config(self, class_name: str, config: Mapping[str, Any]) -> None:
+        """Skip unless the implementation supports ``config`` (its Capabilities)."""
+        support = self.capabilities.supports_config(class_name, config)
+        if not support.ok:
+            self.capabilities.skip(support.reason)
+
+    def call_request(self, inputs: Mapping[str, Any], flags: Mapping[str, Any] | None, *,
+                     tuple_form: bool = False, input_format: str = "kwargs") -> dict:
+        """The flags to pass for a call, the neutral ones the implementation lacks dropped; skips when
+        the call asks for an input, a flag value, a tuple output or an input format it lacks."""
+        caps = self.capabilities
+        wanted = [f"input:{k}" for k, v in inputs.items() if v is not None]
+        kept = {}
+        for name, value in (flags or {}).items():
+            if caps.lacking(f"flag:{name}") and (value is None or value == NEUTRAL_FLAGS.get(name)):
+                continue
+            kept[name] = value
+            wanted.append(f"flag:{name}")
+        wanted += ["flag:return_dict"] if tuple_form else []
+        caps.skip_unless(*wanted, f"format:{input_format}")
+        return kept
 
     def get(self, class_name: str, config: Mapping[str, Any], *, dtype: str = "float32", seed: int = 0,
             weights: Mapping[str, np.ndarray] | None = None):
         """A built model (shared: do not mutate it except through ``weights``). ``weights`` (canonical
         names) are loaded into it; a later call without ``weights`` restores the seed's initial weights."""
+        self.require_config(class_name, config)
         key = (self.adapter.name, class_name, _config_key(config), dtype, self.device, seed)
         entry = self.store.entries.get(key)
         if entry is None:
@@ -76,13 +109,17 @@ class BoundModelCache:
 
     def build(self, class_name: str, config: Mapping[str, Any], *, dtype: str = "float32", seed: int = 0):
         """A fresh, uncached model (for tests that mutate it)."""
+        self.require_config(class_name, config)
         handle = self.adapter.build(class_name, dict(config), seed=seed, dtype=dtype, device=self.device)
         self.store.count(self.family, "builds")
         self.record.builds += 1
         return handle
 
     def run(self, handle, inputs: Mapping[str, Any], **kwargs):
-        """``adapter.run`` that counts compilations (new compiled call signatures)."""
+        """``adapter.run`` that counts compilations (new compiled call signatures); skips a call the
+        implementation cannot make (``call_request``)."""
+        kwargs["flags"] = self.call_request(inputs, kwargs.get("flags"), tuple_form=kwargs.get("tuple_form", False),
+                                            input_format=kwargs.get("input_format", "kwargs"))
         if kwargs.get("compiled"):
             flags = tuple(sorted((kwargs.get("flags") or {}).items()))
             sig = (id(handle.native), _input_signature(inputs), flags, bool(kwargs.get("train")),

@@ -1,6 +1,7 @@
 """NumPy recomputation of the ELECTRA blocks from spec/data/semantics (the ``architecture.*`` clauses),
 in float64 and inference mode, from canonical (PyTorch-layout) weights. Used by the architecture
-tests to recompute one encoder layer and each head from the hidden states an implementation returns.
+tests to recompute one encoder layer and each head from the hidden states an implementation returns,
+and the whole model (``forward``) from its inputs alone, for implementations that return no hidden states.
 
 Shape keys: B batch, S sequence, Sk keys, H hidden, N heads, D head_dim, I intermediate, E embedding,
 V vocab, K labels, P max positions.
@@ -11,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from conformance.numpy_ref import ACTIVATIONS, layer_norm, linear, softmax
+from conformance.numpy_ref import ACTIVATIONS, electra_embeddings, layer_norm, linear, softmax
 
 
 def _sub(weights: Mapping[str, np.ndarray], prefix: str) -> dict:
@@ -102,3 +103,19 @@ def head_outputs(head: str, h: np.ndarray, weights: Mapping[str, np.ndarray], pr
         both = linear(h, w["qa_outputs.weight"], w["qa_outputs.bias"])
         return {"start_logits": both[..., 0], "end_logits": both[..., 1]}
     raise KeyError(f"no NumPy head for {head!r}")
+
+
+def forward(weights: Mapping[str, np.ndarray], prefix: str, config: Mapping, input_ids: np.ndarray,
+            attention_mask: np.ndarray | None = None, token_type_ids: np.ndarray | None = None) -> list[np.ndarray]:
+    """Every hidden state of the encoder in inference, [embeddings (B,S,H), layer 1, ..., layer L], from
+    the inputs alone: absolute positions 0..S-1 (position_ids omitted), no head mask, no cache, causal
+    when the config is a decoder. ids and masks (B, S); omitted mask = ones, token types = zeros."""
+    ids = np.asarray(input_ids)
+    mask = np.ones(ids.shape) if attention_mask is None else np.asarray(attention_mask)
+    types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
+    positions = np.broadcast_to(np.arange(ids.shape[-1]), ids.shape)
+    hidden = [electra_embeddings(dict(weights), prefix, dict(config), ids, types, positions)]
+    bias = additive_mask(mask, causal=bool(config.get("is_decoder")))
+    for layer in range(config["num_hidden_layers"]):
+        hidden.append(encoder_layer(hidden[-1], layer_weights(weights, prefix, layer), config, bias)[0])
+    return hidden

@@ -2,7 +2,8 @@
 
 Inactive unless ``--impl`` is given, so ordinary pytest runs are unaffected. Fixtures: ``adapter``,
 ``device``, ``class_name``, ``dtype`` (parametrized together; test ids read impl-device-class-dtype),
-``spec``, ``check`` (conformance.checks.Checker) and ``model_cache`` (conformance.model_cache).
+``caps`` (the adapter's Capabilities), ``spec``, ``check`` (conformance.checks.Checker) and
+``model_cache`` (conformance.model_cache).
 """
 from __future__ import annotations
 
@@ -141,6 +142,12 @@ def adapter(request):
     """The implementation under test (an Adapter, conformance/adapters/base.py)."""
     name = _param(request, "adapter")
     return _state(request.config).adapters[name]
+
+
+@pytest.fixture
+def caps(request, adapter):
+    """What the implementation under test declared it offers (conformance.adapters.base.Capabilities)."""
+    return _state(request.config).capabilities[adapter.name]
 
 
 @pytest.fixture

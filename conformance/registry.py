@@ -13,11 +13,13 @@ BUILTIN_ADAPTERS = {
     "flax": "conformance.adapters.ours_flax:FlaxAdapter",
     "hf-tf": "conformance.adapters.hf_tf:HFTFAdapter",
     "hf-flax": "conformance.adapters.hf_flax:HFFlaxAdapter",
+    "keras-hub": "conformance.adapters.keras_hub:KerasHubAdapter",
 }
 
 #: environment a built-in adapter needs in its process (set by the CLI, which runs each --impl alone):
 #: transformers' TF classes run on tf-keras, selected by TF_USE_LEGACY_KERAS before TensorFlow is imported
-BUILTIN_ENVIRONMENT = {"hf-tf": {"TF_USE_LEGACY_KERAS": "1"}}
+#: and keras-hub needs Keras 3 on its TensorFlow backend, selected by KERAS_BACKEND before keras is imported
+BUILTIN_ENVIRONMENT = {"hf-tf": {"TF_USE_LEGACY_KERAS": "1"}, "keras-hub": {"KERAS_BACKEND": "tensorflow"}}
 
 #: top-level module -> (pip extra of this project that provides it, human name)
 _EXTRA_OF_MODULE = {
@@ -31,9 +33,19 @@ _EXTRA_OF_MODULE = {
     "transformers": ("hf", "transformers"),
     "tf_keras": ("hf", "tf-keras"),
     "torch": ("reference", "torch"),
+    "keras_hub": ("keras-hub", "keras-hub"),
 }
 
-_REQUIRED_ATTRIBUTES = ("name", "framework", "classes", "supports", "build", "run", "available_devices")
+_REQUIRED_ATTRIBUTES = ("name", "framework", "capabilities", "supports", "build", "run", "available_devices",
+                        "get_weights", "load_weights")
+
+
+def spec_class_names(framework: str) -> list[str]:
+    """Class names the spec lists for a framework: the classes an adapter may declare, and the class
+    parameters of the suite (an implementation that lacks one is reported as not supporting it)."""
+    from spec import load_spec
+
+    return [c.name for c in load_spec().classes_for(framework)]
 
 
 class AdapterError(Exception):
@@ -79,8 +91,9 @@ def load_target(impl: str, target: str):
         raise AdapterError(f"--impl {impl}: module {module_name!r} has no attribute {attr!r}") from None
 
 
-def resolve_adapter(impl: str):
-    """Return an adapter instance for an ``--impl`` value (built-in name or ``module:attr``)."""
+def resolve_adapter(impl: str, *, check: bool = True):
+    """Return an adapter instance for an ``--impl`` value (built-in name or ``module:attr``); ``check``:
+    also check its Capabilities against the spec (``check_capabilities``)."""
     if impl in BUILTIN_ADAPTERS:
         target = BUILTIN_ADAPTERS[impl]
     elif ":" in impl:
@@ -102,4 +115,38 @@ def resolve_adapter(impl: str):
     if getattr(adapter, "framework", None) not in ("tf", "flax"):
         raise AdapterError(f"--impl {impl}: adapter.framework must be 'tf' or 'flax', got "
                            f"{getattr(adapter, 'framework', None)!r}")
+    if check:
+        check_capabilities(impl, adapter)
     return adapter
+
+
+def check_capabilities(impl: str, adapter) -> None:
+    """The adapter's Capabilities, checked against the spec and against the adapter itself: every class
+    and config field exists, every declared optional method is there (no probing later)."""
+    from conformance.adapters.base import OPTIONAL_METHODS, Capabilities
+    from spec import load_spec
+
+    try:
+        caps = adapter.capabilities()
+    except Exception as err:  # noqa: BLE001 - foreign code
+        raise AdapterError(f"--impl {impl}: capabilities() failed: {type(err).__name__}: {err}") from err
+    if not isinstance(caps, Capabilities):
+        raise AdapterError(f"--impl {impl}: capabilities() must return conformance.adapters.base.Capabilities, "
+                           f"got {type(caps).__name__}")
+    spec = load_spec()
+    known = spec_class_names(adapter.framework)
+    problems = [f"class {c!r} is not a spec {adapter.framework} class" for c in caps.classes if c not in known]
+    if not caps.classes:
+        problems.append("it declares no class")
+    fields = {f.name for f in spec.config.fields}
+    problems += [f"config field {k!r} is not an ElectraConfig field" for k in caps.config if k not in fields]
+    problems += [f"config field {k!r}: the supported values must be a non-empty tuple"
+                 for k, v in caps.config.items() if not isinstance(v, tuple) or not v]
+    problems += [f"dtype {d!r} is not a spec dtype" for d in caps.dtypes if d not in spec.tolerances.dtypes]
+    problems += [f"method {m!r} is not an optional protocol method ({', '.join(OPTIONAL_METHODS)})"
+                 for m in caps.methods if m not in OPTIONAL_METHODS]
+    declared = list(caps.methods) + (["save", "load"] if caps.files else [])
+    problems += [f"it declares {m!r} but has no such method" for m in declared
+                 if not callable(getattr(adapter, m, None))]
+    if problems:
+        raise AdapterError(f"--impl {impl}: capabilities() of {type(adapter).__name__}: " + "; ".join(problems))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.machine import machine_info
-from conformance.results import SHARED
+from conformance.results import SHARED, UNSUPPORTED
 
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
 REPORT_FORMAT = 1
@@ -106,9 +106,6 @@ def coverage(results: list[dict], spec_ids: list[str]) -> dict:
 #: the measurement kind that compares an implementation with the reference: the PyTorch golden outputs
 #: and gradients, and the float64 numpy model (the other kinds compare it with itself or with our other one)
 REFERENCE_KIND = "golden"
-#: a skip whose reason says the implementation lacks a feature (adapter.supports); other skips are
-#: combinations a clause does not apply to
-_UNSUPPORTED = "does not support"
 
 
 def validation(results: list[dict], min_numeric: int) -> dict:
@@ -126,7 +123,7 @@ def validation(results: list[dict], min_numeric: int) -> dict:
             v["failing"] += 1
         if r["outcome"] == "skipped":
             reason = headline_of(r["message"])
-            if _UNSUPPORTED in reason:
+            if reason.startswith(UNSUPPORTED):  # a feature it lacks (other skips: combinations a clause does not apply to)
                 v["unsupported"][reason] = v["unsupported"].get(reason, 0) + 1
             else:
                 v["not_applicable"] += 1
@@ -191,6 +188,7 @@ def build_report(state, session) -> dict:
         "framework_versions": _safe(lambda a=a: dict(a.framework_versions()), {}),
         "devices_present": state.present[name],
         "expectations_file": state.expectations[name][0],
+        "capabilities": state.capabilities[name].as_dict(),
     } for name, a in state.adapters.items()]
     stale = [{"impl": impl, "file": state.expectations[impl][0], **e.as_dict()}
              for impl, tracker in state.trackers.items() for e in tracker.stale()]

@@ -14,6 +14,13 @@ from conformance.checks import ClauseFailure, TestRecord
 #: the impl name of results of this project's own shared code (tests without an adapter: the tokenizer,
 #: electra_core's ElectraConfig); no implementation is validated by them
 SHARED = "shared"
+#: how every skip for a feature the implementation lacks begins (conformance.report counts them)
+UNSUPPORTED = "not supported by"
+
+
+def unsupported(impl: str, *what: str) -> str:
+    """The skip reason of features an implementation lacks, e.g. "not supported by mypkg: input head_mask"."""
+    return f"{UNSUPPORTED} {impl}: {', '.join(what)}"
 
 
 @dataclass(frozen=True)

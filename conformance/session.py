@@ -1,6 +1,7 @@
 """State of one conformance run inside pytest: adapters, devices, expectations, results, report."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from pathlib import Path
@@ -11,23 +12,13 @@ from conformance import devices as _devices
 from conformance.expectations import ExpectationsError, ExpectationTracker, resolve_expectations
 from conformance.model_cache import BoundModelCache, ModelStore
 from conformance.profiles import current_profile_name, load_profile
+from conformance import registry
 from conformance.registry import AdapterError, resolve_adapter
-from conformance.results import SHARED, Collector, ItemInfo, failed_clauses, failure_text
+from conformance.results import SHARED, Collector, ItemInfo, failed_clauses, failure_text, unsupported
 
 DEADLINE_REASON = "run deadline reached"
 _INFO = pytest.StashKey[object]()
 #: the "implementation" of tests that take no adapter (spec and tokenizer checks): run once per process
-
-
-def spec_class_names(framework: str) -> list[str] | None:
-    """Class names the spec lists for a framework, or None while the spec has no class list."""
-    from spec import load_spec
-
-    classes = getattr(load_spec(), "classes", None)
-    if classes is None:
-        return None
-    pairs = classes.items() if hasattr(classes, "items") else ((getattr(c, "name", None), c) for c in classes)
-    return [getattr(c, "name", key) for key, c in pairs if getattr(c, "framework", None) == framework]
 
 
 def item_info(item) -> ItemInfo | None:
@@ -57,6 +48,7 @@ class RunState:
         self.config = config
         self.adapters = adapters
         self.present = {name: list(a.available_devices()) for name, a in adapters.items()}
+        self.capabilities = {name: dataclasses.replace(a.capabilities(), impl=name) for name, a in adapters.items()}
         self.requested_devices = requested_devices
         self.dtypes = dtypes
         self.expectations = expectations  # impl -> (path, entries)
@@ -102,8 +94,7 @@ class RunState:
 
     # ----- collection
     def classes_for(self, adapter) -> list[str]:
-        names = spec_class_names(adapter.framework)
-        return names if names is not None else list(adapter.classes())
+        return registry.spec_class_names(adapter.framework)
 
     def matrix(self, names: list[str]):
         values, ids = [], []
@@ -134,14 +125,17 @@ class RunState:
                 pytest.fail(reason + " (--require-devices)", pytrace=False)
             pytest.skip(reason)
         if info.class_name is not None or info.dtype is not None:
-            cls = info.class_name or (self.classes_for(adapter) or [""])[0]
+            caps = self.capabilities[info.impl]
+            cls = info.class_name or caps.classes[0]
+            caps.skip_unless(f"class:{cls}", f"dtype:{info.dtype or 'float32'}")
             support = adapter.supports(cls, info.dtype or "float32", info.device or "cpu")
             if not support.ok:
-                pytest.skip(f"{info.impl} does not support {cls} ({info.dtype or 'float32'}, "
-                            f"{info.device or 'cpu'}): {support.reason}")
+                pytest.skip(unsupported(info.impl, f"{cls} ({info.dtype or 'float32'}, {info.device or 'cpu'}): "
+                                                   f"{support.reason}"))
 
     def bound_cache(self, adapter, device, info, record) -> BoundModelCache:
-        return BoundModelCache(self.store, adapter, device, info.family if info else "unknown", record)
+        return BoundModelCache(self.store, adapter, self.capabilities[adapter.name], device,
+                               info.family if info else "unknown", record)
 
     def on_report(self, item, info: ItemInfo, record, report, call) -> None:
         tracker = self.trackers.get(info.impl) or ExpectationTracker([])

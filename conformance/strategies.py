@@ -13,6 +13,11 @@ special and boundary values (0, vocab_size-1, pad_token_id), attention masks wit
 padding and rows with a single visible token, token types, position ids, head masks (0/1 and
 fractional).
 
+Everything is drawn inside the implementation's declared Capabilities (conformance.adapters.base): a
+config field it supports at some values only takes one of those in every bucket, buckets it rejects as a
+whole are not drawn, and a call argument it lacks is left out unless the test ``requires`` it (then the
+test is skipped as not supported).
+
 Shape keys: B batch, C choices, S sequence, L layers, N heads, V vocab, T type vocab, P positions.
 """
 from __future__ import annotations
@@ -169,11 +174,12 @@ def n_config_buckets() -> int:
     return max(len(f.choices) for f in _spec().config.fields if f.choices)
 
 
-def config_bucket(index: int, class_name: str | None = None, **overrides: Any) -> dict:
+def config_bucket(index: int, class_name: str | None = None, caps=None, **overrides: Any) -> dict:
     """The ``index``-th tiny model config (deterministic), for ``class_name``; ``overrides`` win.
 
     Even buckets have embedding_size == hidden_size, odd ones differ; choice fields cycle through
-    their choices starting at the spec default; mode fields keep their defaults."""
+    their choices starting at the spec default; mode fields keep their defaults. A field that ``caps``
+    (Capabilities) supports at some values only cycles through those."""
     spec = _spec().config
     rng = random.Random(1000 + index)
     cfg: dict[str, Any] = {}
@@ -210,6 +216,9 @@ def config_bucket(index: int, class_name: str | None = None, **overrides: Any) -
     if cfg.get("pad_token_id") is not None:
         cfg["pad_token_id"] = rng.randrange(cfg["vocab_size"]) if index % 2 else 0
     cfg.update(class_config(class_name))
+    for name, allowed in (caps.config.items() if caps is not None else ()):
+        if cfg.get(name, spec.field(name).default) not in allowed:
+            cfg[name] = allowed[index % len(allowed)]
     cfg.update(overrides)
     return cfg
 
@@ -343,25 +352,41 @@ def _with_ignored(draw, y: np.ndarray) -> np.ndarray:
     return np.where(flags, IGNORE_INDEX, y).astype(y.dtype)
 
 
+def fitting_buckets(caps, class_name: str, buckets: tuple[int, ...] | None = None,
+                    overrides: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """The buckets (of ``buckets``, default ``default_buckets()``) whose config ``caps`` supports; when none
+    does, the test is skipped as not supported, naming why the first one is not."""
+    candidates = buckets if buckets is not None else default_buckets()
+    fitting = tuple(i for i in candidates
+                    if caps.supports_config(class_name, config_bucket(i, class_name, caps, **dict(overrides or {}))).ok)
+    if not fitting:
+        first = config_bucket(candidates[0], class_name, caps, **dict(overrides or {}))
+        caps.skip(caps.supports_config(class_name, first).reason)
+    return fitting
+
+
 @st.composite
-def cases(draw, class_name: str, *, args: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids"),
-          buckets: tuple[int, ...] | None = None, shapes: tuple[tuple[int, int], ...] | None = None,
-          overrides: Mapping[str, Any] | None = None, labels: bool = False,
-          mask_kinds: tuple[str, ...] = ("full", "right", "left", "single")) -> Case:
-    """A drawn example for ``class_name``: a config bucket, a shape bucket and values for ``args``
-    (call argument names of the class; those the class lacks are skipped)."""
+def cases(draw, caps, class_name: str, *, args: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids"),
+          requires: tuple[str, ...] = (), buckets: tuple[int, ...] | None = None,
+          shapes: tuple[tuple[int, int], ...] | None = None, overrides: Mapping[str, Any] | None = None,
+          labels: bool = False, mask_kinds: tuple[str, ...] = ("full", "right", "left", "single")) -> Case:
+    """A drawn example for ``class_name`` inside ``caps`` (the implementation's Capabilities): a config
+    bucket, a shape bucket and values for ``args`` (call argument names of the class; those the class or
+    the implementation lacks are left out, except ``requires``, whose absence skips the test). ``labels``:
+    the class's label arguments too, where the implementation takes them."""
     spec_class = _spec().classes[class_name]
-    index = draw(st.sampled_from(buckets if buckets is not None else default_buckets()))
-    cfg = config_bucket(index, class_name, **dict(overrides or {}))
+    caps.skip_unless(*(f"input:{name}" for name in requires))
+    index = draw(st.sampled_from(fitting_buckets(caps, class_name, buckets, overrides)))
+    cfg = config_bucket(index, class_name, caps, **dict(overrides or {}))
     batch, seq = draw(st.sampled_from(shapes or SHAPE_BUCKETS))
     dims = {"batch": batch, "seq": seq, "past_seq": 0}
     if "choices" in spec_class.lead:
         dims["choices"] = CHOICES
     case = Case(class_name, cfg, dims)
-    names = set(spec_class.call_names)
+    names = set(spec_class.call_names) & set(caps.inputs)
     for name in args:
         if name in names:
             case.inputs[name] = draw_input(draw, name, cfg, case.lead, seq, mask_kinds)
-    if labels and spec_class.loss:
+    if labels and spec_class.loss and not caps.lacking(*(f"input:{k}" for k in spec_class.labels)):
         case.inputs.update(draw_labels(draw, class_name, cfg, case.lead, seq))
     return case

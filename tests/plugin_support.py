@@ -6,7 +6,7 @@ import json
 FAKE_ADAPTER = '''
 import inspect
 import numpy as np
-from conformance.adapters.base import Handle, RunResult, Support
+from conformance.adapters.base import Capabilities, Handle, RunResult, Support
 
 class FakeAdapter:
     name = "fake"
@@ -22,8 +22,9 @@ class FakeAdapter:
     def available_devices(self):
         return ["cpu"]
 
-    def classes(self):
-        return ["FakeModel", "FakeHead"]
+    def capabilities(self):
+        return Capabilities(classes=("FakeModel", "FakeHead"), inputs=frozenset({"x"}), flags=frozenset(),
+                            outputs=frozenset({"y"}), dtypes=("float32", "bfloat16", "float16"))
 
     def supports(self, class_name, dtype="float32", device="cpu"):
         if class_name == "FakeHead" and dtype != "float32":
@@ -49,21 +50,18 @@ class FakeAdapter:
     def run(self, handle, inputs, *, flags=None, train=False, seed=None, compiled=False,
             tuple_form=False, input_format="kwargs"):
         return RunResult({"y": np.asarray(inputs["x"], dtype=np.float64) * handle.native["scale"]})
-
-    def input_formats(self):
-        return ("kwargs",)
 '''
 
 CONFTEST = '''
 import pytest
-from conformance import checks, session
+from conformance import checks, registry
 
 _patch = pytest.MonkeyPatch()
 
 def pytest_configure(config):
     # Tolerances and the class list come from the spec; pin them so these tests do not depend on it.
     _patch.setattr(checks, "spec_tolerance", lambda kind, dtype, device, field: checks.Tolerance(1e-6, 1e-6))
-    _patch.setattr(session, "spec_class_names", lambda framework: ["FakeModel", "FakeHead"])
+    _patch.setattr(registry, "spec_class_names", lambda framework: ["FakeModel", "FakeHead"])
 
 def pytest_unconfigure(config):
     _patch.undo()

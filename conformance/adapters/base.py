@@ -5,6 +5,12 @@ framework-neutral surface: everything goes in and comes out as numpy arrays and 
 and parameters are exchanged under the spec's canonical (PyTorch state-dict) names. A third party
 writes one class like this and runs ``pytest --pyargs conformance --impl mypkg.adapter:Adapter``.
 
+Most implementations offer part of the API only (a bare encoder, another call convention). An adapter
+says what it offers with ``capabilities() -> Capabilities``: the suite draws configs and inputs inside
+them, never requests a side feature it lacks, and skips a test whose subject it lacks with
+"not supported by <impl>: <feature>". The optional methods below are called only when declared in
+``Capabilities.methods`` (the registry checks that each declared one exists).
+
 Optional method (not part of the runtime-checked protocol): ``loss(handle, outputs, inputs) -> float``,
 the class's loss computed from a RunResult's fields and the label inputs, for frameworks whose
 classes take no labels (Flax: impl_flax.losses); the loss family and the golden numerics use it
@@ -14,6 +20,15 @@ Optional method (TF adapters): ``export_serving(handle, directory) -> None``, wr
 model to ``directory`` whose "serving_default" signature takes int32 input_ids, attention_mask and
 token_type_ids of dynamic shape ((B, S), or (B, C, S) for multiple choice) and returns the output's
 tensor fields by name (clause behaviour.tf.saved_model).
+
+Optional methods ``save(handle, directory, formats=("safetensors",)) -> None`` (save_pretrained into
+``directory`` in the given formats: "safetensors", "h5", "msgpack") and ``load(class_name, directory,
+**kwargs) -> Handle`` (from_pretrained from a local directory; kwargs: ignore_mismatched_sizes, dtype, ...),
+declared together by a non-empty ``Capabilities.files``.
+
+Optional method ``run_incremental(handle, inputs, prompt_len) -> np.ndarray``: causal LM only: run
+inputs[:, :prompt_len] as a prompt, then one token at a time using the key/value cache (padding given
+by inputs["attention_mask"]), and return the logits of every position, (B, S, V).
 
 Optional method: ``model_class(class_name) -> type``, the implementation's own class of that name, for the
 clauses about a framework's user-facing API that the protocol does not wrap (behaviour.flax.do_init:
@@ -56,7 +71,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -88,6 +103,93 @@ class Support:
     reason: str = ""
 
 
+#: the optional methods an adapter may declare in Capabilities.methods (documented above)
+OPTIONAL_METHODS = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
+                    "model_class", "method_signature", "save_pretrained_defaults")
+#: what a feature string names: ``kind:name`` (Capabilities.lacking)
+FEATURE_KINDS = ("class", "dtype", "input", "flag", "output", "format", "file", "method", "api")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an implementation offers, declared by its adapter (``capabilities()``).
+
+    ``classes``: the spec class names it implements. ``config``: config fields it supports at some
+    values only, field -> those values (a field not named takes every valid value); ``config_check``,
+    when given, judges a whole config further (relations between fields: ``(class_name, config) ->
+    Support``). ``inputs``: the call arguments it accepts (input_ids, attention_mask, token_type_ids,
+    position_ids, head_mask, inputs_embeds, encoder_hidden_states, ..., and the label arguments).
+    ``flags``: the call flags it honours (output_attentions, output_hidden_states, use_cache, return_dict;
+    return_dict stands for the tuple output of ``run(tuple_form=True)``). ``outputs``: the output fields it
+    can return. ``input_formats``: ``run(input_format=...)`` values. ``dtypes``: computation dtypes.
+    ``files``: checkpoint formats that ``save``/``load`` read and write in the transformers layout
+    (safetensors, h5, msgpack); empty when it has no such files. ``methods``: the optional protocol methods
+    it implements. ``apis``: "documented" when its constructors and calls have the documented (transformers
+    4.37) signatures (the signatures family), "native" when ``Handle.native`` is a model with the documented
+    class API that tests may call directly (Keras fit, resize_token_embeddings, the keyword call).
+    ``impl``: the implementation's name in skip reasons; the suite sets it to the adapter's ``name``.
+    """
+
+    classes: tuple[str, ...]
+    inputs: frozenset[str]
+    flags: frozenset[str]
+    outputs: frozenset[str]
+    dtypes: tuple[str, ...]
+    config: Mapping[str, tuple] = field(default_factory=dict)
+    config_check: Callable[[str, Mapping[str, Any]], Support] | None = None
+    input_formats: tuple[str, ...] = ("kwargs",)
+    files: tuple[str, ...] = ()
+    methods: frozenset[str] = frozenset()
+    apis: frozenset[str] = frozenset()
+    impl: str = ""
+
+    def skip_unless(self, *features: str) -> None:
+        """pytest.skip("not supported by <impl>: <features it lacks>") unless it offers every feature."""
+        lacking = self.lacking(*features)
+        if lacking:
+            self.skip(*lacking)
+
+    def skip(self, *what: str) -> None:
+        import pytest
+
+        from conformance.results import unsupported
+
+        pytest.skip(unsupported(self.impl, *what))
+
+    def supports_config(self, class_name: str, config: Mapping[str, Any]) -> Support:
+        """Whether a (full or partial) config dict is inside the declared config values."""
+        for name, allowed in self.config.items():
+            if name in config and config[name] not in allowed:
+                return Support(False, f"config {name}={config[name]!r} (supported: "
+                                      f"{', '.join(repr(v) for v in allowed)})")
+        return self.config_check(class_name, config) if self.config_check is not None else Support(True)
+
+    def _has(self, kind: str, name: str) -> bool:
+        return name in {"class": self.classes, "dtype": self.dtypes, "input": self.inputs, "flag": self.flags,
+                        "output": self.outputs, "format": self.input_formats, "file": self.files,
+                        "method": self.methods, "api": self.apis}[kind]
+
+    def lacking(self, *features: str) -> list[str]:
+        """The features (``kind:name``, kind one of FEATURE_KINDS) it does not offer, as readable
+        phrases ("input head_mask"), in the order given."""
+        out = []
+        for feature in features:
+            kind, _, name = feature.partition(":")
+            if kind not in FEATURE_KINDS or not name:
+                raise ValueError(f"feature {feature!r}: expected 'kind:name' with kind one of {FEATURE_KINDS}")
+            if not self._has(kind, name):
+                out.append(f"{kind} {name}")
+        return out
+
+    def as_dict(self) -> dict:
+        """The declaration as plain JSON values (the report's run_info)."""
+        return {"classes": list(self.classes), "inputs": sorted(self.inputs), "flags": sorted(self.flags),
+                "outputs": sorted(self.outputs), "dtypes": list(self.dtypes),
+                "config": {k: list(v) for k, v in sorted(self.config.items())},
+                "config_check": self.config_check is not None, "input_formats": list(self.input_formats),
+                "files": list(self.files), "methods": sorted(self.methods), "apis": sorted(self.apis)}
+
+
 @dataclass
 class Handle:
     """A built model: the adapter's native object plus what the suite needs to know about it."""
@@ -96,7 +198,7 @@ class Handle:
     config: dict  # ElectraConfig.to_dict() form
     dtype: str  # "float32" | "bfloat16" | "float16": computation dtype
     device: str  # "cpu" | "gpu" | "tpu"
-    native: Any  # the implementation's own model object (and params, for Flax)
+    native: Any  # its own model object (and params, for Flax); tests call it only under Capabilities.apis "native"
     extra: dict = field(default_factory=dict)
 
 
@@ -130,8 +232,8 @@ class Adapter(Protocol):
     def available_devices(self) -> list[str]:
         """Subset of ["cpu", "gpu", "tpu"] present on this machine for this framework."""
 
-    def classes(self) -> list[str]:
-        """Spec class names it implements, e.g. ["FlaxElectraModel", ...]."""
+    def capabilities(self) -> Capabilities:
+        """What it offers (called once per run; see Capabilities)."""
 
     def supports(self, class_name: str, dtype: str = "float32", device: str = "cpu") -> Support:
         """Support(True) or Support(False, reason)."""
@@ -160,18 +262,5 @@ class Adapter(Protocol):
         ``train``: training mode (TF training=True; Flax train=True with a dropout rng from ``seed``).
         ``compiled``: run through tf.function(jit_compile=True) / jax.jit.
         ``tuple_form``: also call with return_dict=False and return that tuple.
-        ``input_format``: one of ``input_formats()`` ("kwargs"; TF also "tensor", "list", "dict")."""
+        ``input_format``: one of ``Capabilities.input_formats`` ("kwargs"; TF also "tensor", "list", "dict")."""
 
-    def input_formats(self) -> tuple[str, ...]:
-        """Input formats the call accepts: ("kwargs",) for Flax; TF adds "tensor", "list", "dict"."""
-
-    def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
-        """Causal LM only: run inputs[:, :prompt_len] as a prompt, then one token at a time using the
-        key/value cache (padding given by inputs["attention_mask"]), and return the logits of every
-        position, (B, S, V). Compared against a single full pass."""
-
-    def save(self, handle: Handle, directory: str, formats: tuple[str, ...] = ("safetensors",)) -> None:
-        """save_pretrained into ``directory`` in the given formats ("safetensors", "h5", "msgpack")."""
-
-    def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
-        """from_pretrained from a local directory (kwargs: ignore_mismatched_sizes, dtype, ...)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Support, public_method_signature
+from conformance.adapters.base import Capabilities, Support, public_method_signature
 
 
 def spec_dtypes() -> tuple[str, ...]:
@@ -18,6 +18,31 @@ def spec_dtypes() -> tuple[str, ...]:
     from spec import load_spec
 
     return load_spec().tolerances.dtypes
+
+
+#: the call arguments that are flags (bools) rather than inputs; "training" is the mode, not a flag
+_MODE_ARGUMENTS = ("training", "train", "deterministic", "params", "dropout_rng")
+
+
+def full_capabilities(framework: str, classes, *, methods, input_formats=("kwargs",),
+                      files=("safetensors",), apis=("documented", "native")) -> Capabilities:
+    """Capabilities of an implementation of the whole documented API for ``classes`` (spec class names of
+    ``framework``): every config value, every call argument, flag and output field the spec gives them."""
+    from spec import load_spec
+
+    spec = load_spec()
+    inputs, flags, outputs = set(), set(), set()
+    for name in classes:
+        spec_class = spec.classes[name]
+        for p in spec_class.call:
+            if p.name in _MODE_ARGUMENTS:
+                continue
+            (flags if p.dtype == "bool" else inputs).add(p.name)
+        inputs.update(spec_class.labels or ())
+        outputs.update(f.name for f in spec.output_of(name).fields)
+    return Capabilities(classes=tuple(classes), inputs=frozenset(inputs), flags=frozenset(flags),
+                        outputs=frozenset(outputs), dtypes=spec.tolerances.dtypes, input_formats=tuple(input_formats),
+                        files=tuple(files), methods=frozenset(methods), apis=frozenset(apis))
 
 
 def package_version(name: str) -> str:
@@ -49,6 +74,16 @@ class PackageClasses:
     package: str = ""
     #: "tf" or "flax": selects the spec's classes and the call method (Keras ``call``, Flax ``__call__``)
     framework: str = "tf"
+    #: the optional protocol methods the adapter class implements (base.OPTIONAL_METHODS)
+    optional_methods: tuple[str, ...] = ()
+    #: run(input_format=...) values
+    formats: tuple[str, ...] = ("kwargs",)
+    #: checkpoint formats save/load handle
+    file_formats: tuple[str, ...] = ("safetensors",)
+
+    def capabilities(self) -> Capabilities:
+        return full_capabilities(self.framework, self.classes(), methods=self.optional_methods,
+                                 input_formats=self.formats, files=self.file_formats)
 
     def _package_label(self) -> str:
         """How messages name the implementation."""

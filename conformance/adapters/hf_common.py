@@ -52,9 +52,6 @@ class HFAdapterBase(PackageClasses):
 
         return ElectraConfig.from_dict(dict(config))
 
-    def input_formats(self) -> tuple[str, ...]:
-        return ("kwargs",)
-
     def expected_shapes(self, handle) -> dict[str, tuple]:
         return {n: tuple(np.shape(v)) for n, v in self.get_weights(handle).items()}
 

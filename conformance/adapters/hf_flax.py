@@ -21,6 +21,9 @@ import transformers  # noqa: E402,F401
 class HFFlaxAdapter(HFAdapterBase):
     name = "hf-flax"
     framework = "flax"
+    optional_methods = ("call_native", "run_chunks", "run_incremental", "model_class", "method_signature",
+                        "save_pretrained_defaults")
+    file_formats = ("safetensors", "msgpack")
 
     def framework_versions(self) -> dict[str, str]:
         return {p: package_version(p) for p in ("transformers", "jax", "jaxlib", "flax")}
@@ -55,7 +58,7 @@ class HFFlaxAdapter(HFAdapterBase):
             input_format: str = "kwargs"):
         if input_format != "kwargs":
             raise ValueError(f"Flax models take keyword inputs only; input_format {input_format!r} is not one "
-                             f"of {self.input_formats()}")
+                             f"of {self.formats}")
         flags = dict(flags or {})
         flags.pop("return_dict", None)
         arrays = {k: v for k, v in inputs.items() if v is not None}

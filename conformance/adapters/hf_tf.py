@@ -53,8 +53,10 @@ class HFTFAdapter(HFAdapterBase):
         _restore_environment()
         return cls
 
-    def input_formats(self) -> tuple[str, ...]:
-        return INPUT_FORMATS
+    optional_methods = ("loss_gradients", "call_native", "run_incremental", "export_serving", "model_class",
+                        "method_signature", "save_pretrained_defaults")
+    formats = INPUT_FORMATS
+    file_formats = ("safetensors", "h5")
 
     def _device(self, device: str):
         return tf_device(device)

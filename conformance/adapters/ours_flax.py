@@ -52,8 +52,9 @@ class FlaxAdapter(PackageClasses):
     def available_devices(self) -> list[str]:
         return jax_devices()
 
-    def input_formats(self) -> tuple[str, ...]:
-        return ("kwargs",)
+    optional_methods = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "model_class",
+                        "method_signature", "save_pretrained_defaults")
+    file_formats = ("safetensors", "msgpack")
 
     # -- models and weights -----------------------------------------------------------------------
     def _device(self, device: str):
@@ -91,9 +92,9 @@ class FlaxAdapter(PackageClasses):
     def run(self, handle: Handle, inputs: Mapping[str, Any], *, flags: Mapping[str, Any] | None = None,
             train: bool = False, seed: int | None = None, compiled: bool = False, tuple_form: bool = False,
             input_format: str = "kwargs") -> RunResult:
-        if input_format not in self.input_formats():
+        if input_format not in self.formats:
             raise ValueError(f"Flax models take keyword inputs only; input_format {input_format!r} is not one of "
-                             f"{self.input_formats()}")
+                             f"{self.formats}")
         flags = {k: v for k, v in (flags or {}).items() if k not in ("return_dict", "use_cache")}
         arrays = {k: v for k, v in inputs.items() if v is not None and k not in LABEL_ARGUMENTS}
         with self._device(handle.device):

@@ -39,8 +39,10 @@ class TFAdapter(PackageClasses):
     def available_devices(self) -> list[str]:
         return tf_devices()
 
-    def input_formats(self) -> tuple[str, ...]:
-        return INPUT_FORMATS
+    optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
+                        "model_class", "method_signature", "save_pretrained_defaults")
+    formats = INPUT_FORMATS
+    file_formats = ("safetensors", "h5")
 
     # -- building and weights ------------------------------------------------------------------
     def _device(self, device: str):

@@ -28,45 +28,70 @@ def weights_of(case: GoldenCase) -> dict:
     return WEIGHTS[case.id]
 
 
-def class_under_test(adapter, case: GoldenCase, device: str) -> str:
-    """The adapter's class for the case's reference class; skips when the adapter lacks it or the
-    device."""
+def class_under_test(adapter, caps, case: GoldenCase, device: str) -> str:
+    """The adapter's class for the case's reference class; skips when the implementation (its
+    Capabilities ``caps``) lacks it, the case's config or the device."""
     if device not in adapter.available_devices():
         pytest.skip(f"{adapter.name} has no {device} device here")
     class_name = case.class_for(adapter.framework)
     if class_name is None:
         pytest.skip(f"the spec has no {adapter.framework} class for {case.reference_class}")
-    if class_name not in adapter.classes():
-        pytest.skip(f"{adapter.name} does not implement {class_name}")
+    caps.skip_unless(f"class:{class_name}")
+    support = caps.supports_config(class_name, case.config())
+    if not support.ok:
+        caps.skip(support.reason)
     support = adapter.supports(class_name, "float32", device)
     if not support.ok:
-        pytest.skip(f"{adapter.name} does not support {class_name} (float32, {device}): {support.reason}")
+        caps.skip(f"{class_name} (float32, {device}): {support.reason}")
     return class_name
 
 
-def call_arguments(case: GoldenCase, class_name: str) -> tuple[dict, dict]:
+#: output fields that exist only on request: the flag or inputs that ask for them
+_ON_REQUEST = {"hidden_states": "flag:output_hidden_states", "attentions": "flag:output_attentions",
+               "cross_attentions": "flag:output_attentions", "past_key_values": "flag:use_cache"}
+
+
+def call_arguments(case: GoldenCase, class_name: str, caps) -> tuple[dict, dict]:
     """(inputs, flags) of the golden call that the class's signature takes (Flax: no labels,
-    no use_cache)."""
-    names = set(load_spec().classes[class_name].call_names)
-    inputs = {k: v for k, v in case.inputs().items() if k in names}
-    flags = {k: v for k, v in case.flags.items() if k in names}
+    no use_cache). The output flags and the label inputs (for the loss) are side requests, left out
+    where the implementation lacks them; every other input of the case is needed to match the reference."""
+    spec_class = load_spec().classes[class_name]
+    names = set(spec_class.call_names)
+    side = set(spec_class.labels or ())
+    inputs = {k: v for k, v in case.inputs().items() if k in names and not (k in side and caps.lacking(f"input:{k}"))}
+    flags = {k: v for k, v in case.flags.items() if k in names and not caps.lacking(f"flag:{k}")}
     return inputs, flags
 
 
-def run_case(adapter, case: GoldenCase, class_name: str, handle, run) -> dict:
+def expected_fields(case: GoldenCase, class_name: str, caps) -> dict:
+    """The reference outputs the implementation must return for the call of ``call_arguments``: those
+    it declares (Capabilities.outputs) and asked for (a flag it lacks asks for nothing; no labels, no loss)."""
+    inputs, _ = call_arguments(case, class_name, caps)
+    labels = set(load_spec().classes[class_name].labels or ())
+    out = {}
+    for name, value in case.outputs().items():
+        if caps.lacking(f"output:{name}") or (name in _ON_REQUEST and caps.lacking(_ON_REQUEST[name])):
+            continue
+        if name == "loss" and labels and not labels & set(inputs):
+            continue
+        out[name] = value
+    return out
+
+
+def run_case(adapter, caps, case: GoldenCase, class_name: str, handle, run) -> dict:
     """Output fields of the class on the case's inputs (``run``: model_cache.run or adapter.run)."""
-    inputs, flags = call_arguments(case, class_name)
+    inputs, flags = call_arguments(case, class_name, caps)
     return dict(run(handle, inputs, flags=flags).fields)
 
 
-def golden_run(adapter, device: str, model_cache, case: GoldenCase, class_name: str) -> tuple[Any, dict]:
+def golden_run(adapter, caps, device: str, model_cache, case: GoldenCase, class_name: str) -> tuple[Any, dict]:
     """(model with the case's weights from model_cache, its outputs on the case's inputs); the
     outputs are computed once per adapter, device and case and shared by the numerics and
     persistence tests."""
     handle = model_cache.get(class_name, case.config(), weights=weights_of(case))
     key = (adapter.name, device, case.id)
     if key not in OUTPUTS:
-        OUTPUTS[key] = run_case(adapter, case, class_name, handle, model_cache.run)
+        OUTPUTS[key] = run_case(adapter, caps, case, class_name, handle, model_cache.run)
     return handle, OUTPUTS[key]
 
 
@@ -95,6 +120,13 @@ def compare_fields(check, class_name: str, actual: Mapping, expected: Mapping, *
     return compared
 
 
+def capabilities_of(adapter):
+    """The Capabilities of an adapter the plugin did not select (our other-framework one)."""
+    import dataclasses
+
+    return dataclasses.replace(adapter.capabilities(), impl=adapter.name)
+
+
 def our_other_adapter(framework: str):
     """This project's adapter of the other framework, or pytest.skip naming why it is unavailable."""
     other = {"tf": "flax", "flax": "tf"}[framework]
@@ -120,5 +152,5 @@ def other_outputs(other, device: str, case: GoldenCase, class_name: str) -> dict
             handle = other.build(class_name, case.config(), seed=0, dtype="float32", device=device)
             other.load_weights(handle, weights_of(case))
             OTHER_MODELS[key] = handle
-        OUTPUTS[key] = run_case(other, case, class_name, OTHER_MODELS[key], other.run)
+        OUTPUTS[key] = run_case(other, capabilities_of(other), case, class_name, OTHER_MODELS[key], other.run)
     return OUTPUTS[key]

@@ -30,9 +30,14 @@ def build(model_cache, class_name: str, config: Mapping[str, Any], dtype: str = 
     return model_cache.get(class_name, dict(config), dtype=dtype)
 
 
-def run(model_cache, handle, inputs: Mapping[str, Any], **kwargs):
-    """adapter.run (through the cache, which counts compilations) with numpy inputs -> RunResult."""
-    return model_cache.run(handle, {k: v for k, v in inputs.items() if v is not None}, **kwargs)
+def run(model_cache, handle, inputs: Mapping[str, Any], *, side: Mapping[str, Any] | None = None, **kwargs):
+    """adapter.run (through the cache, which counts compilations) with numpy inputs -> RunResult.
+    ``flags`` are the test's subject (an implementation without one is skipped); ``side`` flags are
+    requested only where the implementation offers them (whatever they add is compared when returned)."""
+    caps = model_cache.capabilities
+    flags = dict(kwargs.pop("flags", None) or {})
+    flags.update({k: v for k, v in (side or {}).items() if not caps.lacking(f"flag:{k}")})
+    return model_cache.run(handle, {k: v for k, v in inputs.items() if v is not None}, flags=flags, **kwargs)
 
 
 def as_float(x: Any) -> np.ndarray:

@@ -3,7 +3,8 @@
 weights: architecture.self_attention / attention_mask / relative_positions / attention_output /
 feed_forward and the head clauses, with the activation clauses (activation.<name>) they use. A
 mismatch that another reading explains (another activation, another epsilon, no mask) names that
-clause."""
+clause. The whole model recomputed from the inputs alone (test_whole_model_recomputed) needs nothing
+but the plain call, so it checks the numbers of every implementation, a bare encoder included."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,13 +38,60 @@ def _generator_logits(h: np.ndarray, weights, prefix: str, cfg, act: str) -> np.
 
 
 def _flat_mask(case) -> np.ndarray:
-    return case.inputs["attention_mask"].reshape(-1, case.dims["seq"])
+    """(B, S) attention mask of the case; ones where the implementation takes no mask (it was left out)."""
+    ids = case.inputs["input_ids"]
+    return case.inputs.get("attention_mask", np.ones_like(ids)).reshape(-1, case.dims["seq"])
 
 
 @examples(2)
 @given(data=st.data())
-def test_encoder_layers_recomputed(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS, mask_kinds=("full", "right")))
+def test_whole_model_recomputed(check, adapter, caps, class_name, model_cache, data):
+    """Every field the plain call returns (no flags), against the float64 NumPy model run from the same
+    inputs and weights: embeddings, every layer, the head."""
+    spec_cls = spec_class(class_name)
+    if "choices" in spec_cls.lead:
+        pytest.skip("the multiple-choice head is recomputed by test_activation_formulas")
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
+    cfg, head = case.config, spec_cls.loss
+    clauses = ["architecture.embeddings", "architecture.self_attention", "architecture.attention_mask",
+               "architecture.attention_output", "architecture.feed_forward", f"activation.{cfg['hidden_act']}"]
+    clauses += ["architecture.embeddings_project"] if cfg["embedding_size"] != cfg["hidden_size"] else []
+    clauses += ["architecture.relative_positions"] if cfg["position_embedding_type"] != "absolute" else []
+    clauses += [_HEAD_CLAUSE[head]] if head else []
+    check.clause(*clauses)
+    handle = build(model_cache, class_name, cfg)
+    out = run(model_cache, handle, case.inputs)
+    weights = adapter.get_weights(handle)
+
+    def outputs(masked: bool = True, **changes):
+        """The NumPy model's output fields, with config ``changes`` (another reading of the spec)."""
+        config = dict(cfg, **changes)
+        states = nm.forward(weights, spec_cls.param_prefix, config, case.inputs["input_ids"],
+                            case.inputs.get("attention_mask") if masked else None, case.inputs.get("token_type_ids"))
+        if head:
+            return nm.head_outputs(head, states[-1], weights, spec_cls.param_prefix, config)
+        return {"last_hidden_state": states[-1]}
+
+    want, target = outputs(), _HEAD_CLAUSE[head] if head else "architecture.feed_forward"
+    compared = [name for name in want if name in out.fields]
+    check.that(bool(compared), clause=target, message=f"the call returned none of {sorted(want)} "
+                                                      f"(it returned {sorted(out.fields)})")
+    default_eps = load_spec().config.field("layer_norm_eps").default
+    alternatives = [(f"activation.{cfg['hidden_act']}", f"hidden_act={act!r} (config: {cfg['hidden_act']!r})",
+                     outputs(hidden_act=act)) for act in load_spec().config.field("hidden_act").choices
+                    if act != cfg["hidden_act"]]
+    alternatives.append(("ElectraConfig.field.layer_norm_eps", f"LayerNorm epsilon {default_eps:g}",
+                         outputs(layer_norm_eps=default_eps)))
+    alternatives.append(("architecture.attention_mask", "no padding mask", outputs(masked=False)))
+    for name in compared:
+        blame_alternative(check, out.fields[name], want[name], [(c, d, o[name]) for c, d, o in alternatives])
+        check.allclose(out.fields[name], want[name], clause=target, kind=REFERENCE_KIND, field=name)
+
+
+@examples(2)
+@given(data=st.data())
+def test_encoder_layers_recomputed(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, mask_kinds=("full", "right")))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True, "output_attentions": True})
@@ -84,12 +132,12 @@ def test_encoder_layers_recomputed(check, adapter, class_name, model_cache, data
 
 @examples(2)
 @given(data=st.data())
-def test_head_recomputed(check, adapter, class_name, model_cache, data):
+def test_head_recomputed(check, adapter, caps, class_name, model_cache, data):
     head = spec_class(class_name).loss
     if head not in _HEAD_CLAUSE:
         pytest.skip(f"{class_name} has no per-position or first-token head "
                     f"(the multiple-choice head is test_sequence_summary_options)")
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
@@ -139,15 +187,16 @@ _ACTIVATION_SHAPE = (2, S.CHOICES, 5)  # (B, C, S): one input shape for every ac
 
 @pytest.mark.parametrize("hidden_act,summary_activation", _activation_pairs(),
                          ids=[f"{h}+{s}" for h, s in _activation_pairs()])
-def test_activation_formulas(check, adapter, device, model_cache, hidden_act, summary_activation):
+def test_activation_formulas(check, adapter, caps, device, model_cache, hidden_act, summary_activation):
     """A one-layer multiple-choice model with hidden_act and summary_activation set: its feed-forward
     layer (architecture.feed_forward) and its sequence summary (architecture.multiple_choice_head)
     recomputed in NumPy with the formulas of behaviour.yaml (activation.<name>); an output that another
     activation explains far better names that activation's clause. Every name of config.yaml's choices
     must build (decision.activation_names)."""
     class_name = _multiple_choice_class(adapter.framework)
+    caps.skip_unless(f"class:{class_name}")
     if not adapter.supports(class_name, "float32", device).ok:
-        pytest.skip(f"{adapter.name} does not implement {class_name}")
+        caps.skip(f"{class_name} (float32, {device})")
     hidden_clause, summary_clause = f"activation.{hidden_act}", f"activation.{summary_activation}"
     check.clause(hidden_clause, summary_clause, "decision.activation_names")
     cfg = S.config_bucket(0, class_name, hidden_act=hidden_act, summary_activation=summary_activation,

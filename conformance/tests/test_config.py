@@ -137,10 +137,10 @@ def test_constraint_violation_rejected(shared_check, constraint):
     violated()
 
 
-def test_adapter_build_validates_config(check, adapter, class_name):
+def test_adapter_build_validates_config(check, adapter, caps, class_name):
     """Every model constructor validates its config (error.config.invalid): one invalid value per
     field, on top of a valid tiny config."""
-    base = S.config_bucket(0, class_name)
+    base = S.config_bucket(0, class_name, caps)
     for f in _FIELDS:
         cases = invalid_values(f)
         if not cases:

@@ -34,11 +34,12 @@ def _base_class(framework: str) -> str:
 
 # ---- signatures ----------------------------------------------------------------------------------
 @pytest.mark.family("signatures")
-def test_tf_constructor_takes_config_and_keywords(check, adapter, class_name):
+def test_tf_constructor_takes_config_and_keywords(check, adapter, caps, class_name):
     """decision.tf_init_signature: every TF class is built as (config, **kwargs); an extra *inputs is
     allowed, nothing else."""
     if adapter.framework != "tf":
         pytest.skip("decision.tf_init_signature binds TF classes only")
+    caps.skip_unless("api:documented")
     clause = "decision.tf_init_signature"
     params = list(adapter.constructor_signature(class_name).parameters.values())
     spec_params = spec_class(class_name).constructor
@@ -55,18 +56,17 @@ def test_tf_constructor_takes_config_and_keywords(check, adapter, class_name):
 
 
 @pytest.mark.family("signatures")
-def test_tf_inputs_embeds_alone_as_keyword(check, adapter, class_name, model_cache):
+def test_tf_inputs_embeds_alone_as_keyword(check, adapter, caps, class_name, model_cache):
     """decision.tf_keyword_only_inputs: model(inputs_embeds=x) with no other argument works (through the
     adapter's exact call, call_native) and equals model(input_ids=ids) when x holds the ids' embeddings."""
     sc = spec_class(class_name)
     if adapter.framework != "tf" or "inputs_embeds" not in sc.call_names:
         pytest.skip("decision.tf_keyword_only_inputs binds TF classes taking inputs_embeds")
-    call_native = getattr(adapter, "call_native", None)
-    if call_native is None:
-        pytest.skip(f"adapter {adapter.name} has no call_native (optional protocol method)")
+    caps.skip_unless("method:call_native", "input:inputs_embeds")
+    call_native = adapter.call_native
     clause = "decision.tf_keyword_only_inputs"
     check.clause(clause, "decision.tf_inputs_embeds_width")
-    cfg = S.config_bucket(0, class_name)
+    cfg = S.config_bucket(0, class_name, caps)
     handle = build(model_cache, class_name, cfg)
     ids = _ids(cfg, _lead(class_name))
     table = adapter.get_weights(handle)[sc.param_prefix + "embeddings.word_embeddings.weight"]
@@ -88,7 +88,7 @@ def _encoder_free_head(framework: str) -> str:
 
 
 @pytest.mark.family("semantics")
-def test_flax_heads_accept_encoder_inputs(check, adapter, device, model_cache):
+def test_flax_heads_accept_encoder_inputs(check, adapter, caps, device, model_cache):
     """decision.flax_past_key_values_on_every_head: a Flax head whose reference has no encoder inputs
     takes encoder_hidden_states and encoder_attention_mask (the signature family checks that every
     class lists them); without cross-attention in the config they change nothing. One head, to keep
@@ -96,11 +96,12 @@ def test_flax_heads_accept_encoder_inputs(check, adapter, device, model_cache):
     if adapter.framework != "flax":
         pytest.skip("decision.flax_past_key_values_on_every_head binds Flax classes only")
     class_name = _encoder_free_head(adapter.framework)
+    caps.skip_unless(f"class:{class_name}", "input:encoder_hidden_states", "input:encoder_attention_mask")
     if not adapter.supports(class_name, "float32", device).ok:
-        pytest.skip(f"{adapter.name} does not support {class_name} on {device}")
+        caps.skip(f"{class_name} on {device}")
     clause = "decision.flax_past_key_values_on_every_head"
     check.clause(clause)
-    cfg = S.config_bucket(0, class_name)
+    cfg = S.config_bucket(0, class_name, caps)
     handle = build(model_cache, class_name, cfg)
     ids = _ids(cfg, _lead(class_name))
     dims = {"batch": _SHAPE[0], "seq": _SHAPE[1], "enc_seq": _SHAPE[1] + 1, "past_seq": 0}
@@ -117,18 +118,17 @@ def test_flax_heads_accept_encoder_inputs(check, adapter, device, model_cache):
 
 
 @pytest.mark.family("invariances")
-def test_chunked_decoding_with_relative_positions(check, adapter, class_name, model_cache):
+def test_chunked_decoding_with_relative_positions(check, adapter, caps, class_name, model_cache):
     """decision.relative_positions_with_cache: with relative position embeddings, decoding a chunk of
     several tokens after a cache (query i at past_seq + i) gives the full pass's logits."""
     if "CausalLM" not in class_name:
         pytest.skip("decision.relative_positions_with_cache binds the causal LM classes only")
-    if not hasattr(adapter, "run_chunks"):
-        pytest.skip(f"adapter {adapter.name} has no run_chunks (optional protocol method)")
+    caps.skip_unless("method:run_chunks")
     clause = "decision.relative_positions_with_cache"
     check.clause(clause, "architecture.relative_positions")
     # the last relative kind (relative_key_query) adds both the query and the key distance terms
     kind = [k for k in load_spec().config.field("position_embedding_type").choices if k != "absolute"][-1]
-    cfg = next(c for c in (S.config_bucket(i, class_name) for i in range(S.n_config_buckets()))
+    cfg = next(c for c in (S.config_bucket(i, class_name, caps) for i in range(S.n_config_buckets()))
                if c["position_embedding_type"] == kind)  # a bucket other tests build too
     handle = build(model_cache, class_name, cfg)
     ids = _ids(cfg, _lead(class_name))
@@ -140,15 +140,16 @@ def test_chunked_decoding_with_relative_positions(check, adapter, class_name, mo
 
 # ---- errors under compilation --------------------------------------------------------------------
 @pytest.mark.family("errors")
-def test_compiled_call_still_checks_shapes_and_dtypes(check, adapter, device, model_cache):
+def test_compiled_call_still_checks_shapes_and_dtypes(check, adapter, caps, device, model_cache):
     """decision.value_checks_under_jit: under jax.jit / tf.function shape and dtype checks still run
     at trace time: a mismatched attention_mask raises error.shape.mismatch, float ids error.input_ids.dtype."""
     class_name = _base_class(adapter.framework)
+    caps.skip_unless(f"class:{class_name}")
     if not adapter.supports(class_name, "float32", device).ok:
-        pytest.skip(f"{adapter.name} does not support {class_name} on {device}")
+        caps.skip(f"{class_name} on {device}")
     clause = "decision.value_checks_under_jit"
     check.clause(clause)
-    cfg = S.config_bucket(0, class_name)
+    cfg = S.config_bucket(0, class_name, caps)
     handle = build(model_cache, class_name, cfg)
     ids = _ids(cfg, _lead(class_name))
     errors = load_spec().errors
@@ -167,19 +168,18 @@ def _fragments(error, values: dict) -> tuple[str, ...]:
 
 # ---- persistence ---------------------------------------------------------------------------------
 @pytest.mark.family("persistence")
-def test_default_save_writes_canonical_safetensors(check, adapter, device, model_cache, tmp_path):
+def test_default_save_writes_canonical_safetensors(check, adapter, caps, device, model_cache, tmp_path):
     """decision.save_format and files.api.save_pretrained (its default): save_pretrained(directory) with
     its defaults writes model.safetensors holding every parameter under its canonical PyTorch name,
     tagged with the first metadata format files.yaml lists (the canonical one); it loads back with
     equal weights."""
-    if not hasattr(adapter, "save_pretrained_defaults"):
-        pytest.skip(f"adapter {adapter.name} has no save_pretrained_defaults (optional protocol method)")
+    caps.skip_unless("method:save_pretrained_defaults")
     from safetensors import safe_open
 
     class_name = _base_class(adapter.framework)
     clause = "decision.save_format"
     check.clause(clause, "files.safetensors", "files.api.save_pretrained")
-    handle = build(model_cache, class_name, S.config_bucket(0, class_name))
+    handle = build(model_cache, class_name, S.config_bucket(0, class_name, caps))
     adapter.save_pretrained_defaults(handle, str(tmp_path))
     entry = load_spec().raw("files")["files"]["safetensors"]
     path = tmp_path / entry["name"]

@@ -48,11 +48,11 @@ def _flag_defaults(class_name: str) -> list[str]:
 
 @examples(2)
 @given(data=st.data())
-def test_omitted_tensor_equals_documented_default(check, adapter, class_name, model_cache, data):
-    names = _tensor_defaults(class_name)
+def test_omitted_tensor_equals_documented_default(check, adapter, caps, class_name, model_cache, data):
+    names = [n for n in _tensor_defaults(class_name) if not caps.lacking(f"input:{n}")]  # the ones it takes
     if not names:
-        pytest.skip(f"{class_name} has no tensor argument with a computable default rule")
-    case = data.draw(S.cases(class_name, args=("input_ids",)))
+        pytest.skip(f"{class_name} has no tensor argument with a computable default rule that {caps.impl} takes")
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",)))
     handle = build(model_cache, class_name, case.config)
     omitted = tensor_fields(run(model_cache, handle, case.inputs))
     check.clause("behaviour.defaults_equal_explicit")
@@ -69,12 +69,12 @@ def test_omitted_tensor_equals_documented_default(check, adapter, class_name, mo
 
 @examples(1)
 @given(data=st.data())
-def test_omitted_flag_equals_config_value(check, adapter, class_name, model_cache, data):
+def test_omitted_flag_equals_config_value(check, adapter, caps, class_name, model_cache, data):
     """A flag omitted falls back to the config field (rule config.<field>): with the config's output
     flags switched on, omitting them gives what passing them explicitly gives."""
     names = _flag_defaults(class_name)
     fields = {spec_class(class_name).call_arg(n).default[len("config."):]: n for n in names}
-    case = data.draw(S.cases(class_name, buckets=(0,), overrides={f: True for f in fields}))
+    case = data.draw(S.cases(caps, class_name, buckets=(0,), overrides={f: True for f in fields}))
     handle = build(model_cache, class_name, case.config)
     omitted = tensor_fields(run(model_cache, handle, case.inputs))
     explicit = tensor_fields(run(model_cache, handle, case.inputs, flags={n: True for n in names}))
@@ -105,13 +105,13 @@ def _encoder_mask_args(class_name: str) -> list[str]:
 
 @examples(1)
 @given(data=st.data())
-def test_omitted_encoder_mask_equals_documented_default(check, adapter, class_name, model_cache, data):
+def test_omitted_encoder_mask_equals_documented_default(check, adapter, caps, class_name, model_cache, data):
     """With cross-attention on, an omitted encoder_attention_mask equals its rule (all encoder
     positions attended) passed explicitly."""
     names = _encoder_mask_args(class_name)
     if not names:
         pytest.skip(f"{class_name} takes no encoder inputs")
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask"), buckets=(0,),
                              shapes=(S.SHAPE_BUCKETS[0],), overrides=_CROSS_ATTENTION))
     enc_seq = case.dims["seq"] + 1  # unequal to seq, so a mask over the wrong axis cannot pass
     case.dims["enc_seq"] = enc_seq
@@ -191,16 +191,15 @@ def _check_deterministic(check, class_name: str, first, second) -> None:
 
 @examples(1)
 @given(data=st.data())
-def test_omitted_plain_argument_equals_documented_default(check, adapter, class_name, model_cache, data):
+def test_omitted_plain_argument_equals_documented_default(check, adapter, caps, class_name, model_cache, data):
     """Omitting each argument with a plain default (params, dropout_rng, train / training,
     return_dict, past_key_values, encoder_hidden_states, input_ids vs inputs_embeds, labels, ...) gives
     what passing that default explicitly gives. The bucket config keeps its dropout rates (a call
     that trained would differ) and its spec-default return_dict (a config with another value would
     cost every Flax class one more compilation)."""
-    call_native = getattr(adapter, "call_native", None)
-    if call_native is None:
-        pytest.skip(f"adapter {adapter.name} has no call_native (optional protocol method)")
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+    caps.skip_unless("method:call_native")
+    call_native = adapter.call_native
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask"), buckets=(0,),
                              shapes=(S.SHAPE_BUCKETS[0],)))
     handle = build(model_cache, class_name, case.config)
     embeds = None

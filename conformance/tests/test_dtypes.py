@@ -45,13 +45,13 @@ def _compile_every_class() -> bool:
 
 @examples(1)
 @given(data=st.data())
-def test_low_precision_close_to_float32(check, adapter, class_name, dtype, model_cache, data):
+def test_low_precision_close_to_float32(check, adapter, caps, class_name, dtype, model_cache, data):
     """A bfloat16/float16 computation (outputs, and the TF loss) stays within the tolerance rules of its dtype
     (tolerance.any.<dtype>.any.any / .loss) of the float32 computation with the same weights; its
     compiled call stays within tolerance.compiled_vs_eager.<dtype> of its eager call."""
     if dtype == "float32":
         pytest.skip("the float32 computation is the reference of this comparison")
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1), labels=True))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0, 1), labels=True))
     reference = build(model_cache, class_name, case.config)
     weights = adapter.get_weights(reference)
     low = model_cache.get(class_name, case.config, dtype=dtype, weights=weights)
@@ -77,8 +77,8 @@ def test_low_precision_close_to_float32(check, adapter, class_name, dtype, model
 
 @examples(1)
 @given(data=st.data())
-def test_int32_and_int64_ids_agree(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+def test_int32_and_int64_ids_agree(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     narrow = run(model_cache, handle, {k: v.astype(np.int32) for k, v in case.inputs.items()})
     wide = run(model_cache, handle, {k: v.astype(np.int64) for k, v in case.inputs.items()})
@@ -90,7 +90,7 @@ _CASTS = {"to_bf16": "bfloat16", "to_fp16": "float16", "to_fp32": "float32"}
 
 @examples(1)
 @given(data=st.data())
-def test_flax_precision_casts(check, adapter, class_name, model_cache, data):
+def test_flax_precision_casts(check, adapter, caps, class_name, model_cache, data):
     """to_bf16 / to_fp16 / to_fp32 cast the floating leaves (only where the mask is True), leave the
     input tree and integer leaves alone, and to_fp32(to_bf16(p)) is p within bfloat16 rounding."""
     clause = "behaviour.flax.precision_casts"
@@ -99,7 +99,8 @@ def test_flax_precision_casts(check, adapter, class_name, model_cache, data):
     import jax.numpy as jnp
     from flax.traverse_util import flatten_dict, unflatten_dict
 
-    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",), buckets=(0,)))
+    caps.skip_unless("api:native")  # the test calls the model object itself
     model = build(model_cache, class_name, case.config).native
     flat = {k: np.asarray(v) for k, v in flatten_dict(dict(model.params)).items()}
     flat[("step_counter",)] = np.arange(3, dtype=np.int32)  # an integer leaf is never cast
@@ -132,14 +133,15 @@ def test_flax_precision_casts(check, adapter, class_name, model_cache, data):
 
 @examples(1)
 @given(data=st.data())
-def test_tf_numpy_and_tensor_inputs_agree(check, adapter, class_name, model_cache, data):
+def test_tf_numpy_and_tensor_inputs_agree(check, adapter, caps, class_name, model_cache, data):
     """numpy arrays and tf.Tensors give identical outputs, and the outputs are tf.Tensors."""
     clause = "behaviour.tf.array_types"
     if adapter.framework != "tf":
         pytest.skip(f"{clause} binds TF classes only")
     import tensorflow as tf
 
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
+    caps.skip_unless("api:native")  # the test calls the model object itself
     model = build(model_cache, class_name, case.config).native
     by_numpy = model(**case.inputs, output_hidden_states=True)
     by_tensor = model(**{k: tf.constant(v) for k, v in case.inputs.items()}, output_hidden_states=True)

@@ -190,14 +190,16 @@ _CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
 @pytest.mark.parametrize("error_id", [e.id for e in _CALL_ERRORS])
 @examples(1)
 @given(data=st.data())
-def test_bad_input_raises(check, adapter, class_name, model_cache, error_id, data):
+def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_id, data):
     error = load_spec().errors[error_id]
     if not error.applies_to(class_name, adapter.framework):
         pytest.skip(f"{error_id} does not bind {class_name}")
     needs = _CONFIG_FOR.get(error_id, {})
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,),
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,),
                              overrides=needs))
     native_call = adapter.framework == "flax" and error_id in FLAX_MODEL_TRIGGERS
+    if native_call:
+        caps.skip_unless("api:native")  # the condition is met by calling the model object itself
     made = None if native_call else trigger(error_id, case, data.draw)
     if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
@@ -229,13 +231,13 @@ _INIT_ENVIRONMENT = {"error.config.too_large": {"ELECTRA_MAX_PARAMETER_BYTES": "
 @pytest.mark.parametrize("error_id", [e.id for e in load_spec().errors.values() if e.when == "init"])
 @examples(1)
 @given(data=st.data())
-def test_bad_construction_raises(check, adapter, class_name, error_id, data):
+def test_bad_construction_raises(check, adapter, caps, class_name, error_id, data):
     error = load_spec().errors[error_id]
     if not error.applies_to(class_name, adapter.framework):
         pytest.skip(f"{error_id} does not bind {class_name}")
     if error_id not in _INIT_TRIGGERS:
         pytest.skip(f"{error_id}: no config generator for this condition in this family")
-    cfg = S.config_bucket(0, class_name, **_INIT_TRIGGERS[error_id](data.draw))
+    cfg = S.config_bucket(0, class_name, caps, **_INIT_TRIGGERS[error_id](data.draw))
     with pytest.MonkeyPatch.context() as env:
         for name, value in _INIT_ENVIRONMENT.get(error_id, {}).items():
             env.setenv(name, value)
@@ -245,10 +247,11 @@ def test_bad_construction_raises(check, adapter, class_name, error_id, data):
 
 @examples(1)
 @given(data=st.data())
-def test_tf_dict_input_with_unknown_key_raises(check, adapter, class_name, model_cache, data):
-    if "dict" not in adapter.input_formats():
-        pytest.skip("behaviour.tf.dict_unknown_key binds implementations taking a dict of inputs (TF)")
-    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+def test_tf_dict_input_with_unknown_key_raises(check, adapter, caps, class_name, model_cache, data):
+    if adapter.framework != "tf":
+        pytest.skip("behaviour.tf.dict_unknown_key binds TF classes only")
+    caps.skip_unless("format:dict")
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",), buckets=(0,)))
     key = data.draw(st.sampled_from(["input_idz", "mask", "labels_"]), label="unknown key")
     handle = build(model_cache, class_name, case.config)
     with check.raises(ValueError, clause="behaviour.tf.dict_unknown_key", words=(key,)):

@@ -50,11 +50,10 @@ def _sha256(path: Path) -> str:
 
 @pytest.mark.family("losses")
 @pytest.mark.parametrize("golden", gradient_cases())
-def test_loss_gradients_match_reference(check, adapter, device, model_cache, golden):
+def test_loss_gradients_match_reference(check, adapter, caps, device, model_cache, golden):
     case = get_case(golden)
-    class_name = class_under_test(adapter, case, device)
-    if not hasattr(adapter, "loss_gradients"):
-        pytest.skip(f"{adapter.name} exposes no gradients (optional adapter method `loss_gradients(handle, inputs)`)")
+    class_name = class_under_test(adapter, caps, case, device)
+    caps.skip_unless("method:loss_gradients")
     stored, metadata = read_gradients(golden)
     weights_path = case.root / case.weights_file
     if metadata.get("weights_sha256") != _sha256(weights_path):

@@ -29,13 +29,14 @@ import pytest
 from safetensors.numpy import save_file
 
 from conformance.tests import _hostile as hostile
+from conformance.tests.test_persistence import _saves_and_loads  # noqa: F401 - the module's autouse fixture
 from conformance.tests.test_persistence import (
-    NATIVE,
     SAFETENSORS,
     _base_checkpoint,
     _base_class,
     case_for,
     check_same_weights,
+    native_format,
     precedence,
     spec_exception,
 )
@@ -168,14 +169,14 @@ def test_non_finite_weights_are_named(check, adapter, device, tmp_path):
                                                    f"warnings and log records: {said[:500]!r}")
 
 
-def test_resave_in_the_other_format_replaces_the_checkpoint(check, adapter, device, model_cache, tmp_path):
+def test_resave_in_the_other_format_replaces_the_checkpoint(check, adapter, caps, device, model_cache, tmp_path):
     """Save model A in the preferred format, then model B in the other one into the same folder: the
     folder holds B only (files.save.replaces_checkpoint), so the load returns B's weights."""
     clause = "files.save.replaces_checkpoint"
     class_name = _base_class(adapter.framework)
     config = case_for(class_name).config()
     first, second = precedence(adapter.framework)[:2]
-    fmt = {name: f for f, _, name in (SAFETENSORS, NATIVE[adapter.framework])}
+    fmt = {name: f for f, _, name in (SAFETENSORS, native_format(adapter, caps))}
     first_model = model_cache.get(class_name, config)
     second_model = model_cache.build(class_name, config, seed=1)
     adapter.save(first_model, str(tmp_path), formats=(fmt[first],))
@@ -187,7 +188,7 @@ def test_resave_in_the_other_format_replaces_the_checkpoint(check, adapter, devi
     check_same_weights(check, adapter.get_weights(loaded), adapter.get_weights(second_model), clause=clause)
 
 
-def test_saved_files_honour_the_umask(check, adapter, device, model_cache, tmp_path):
+def test_saved_files_honour_the_umask(check, adapter, caps, device, model_cache, tmp_path):
     """Under umask 027 every file a save writes (config.json, the weight files) has mode 0640: neither
     a temporary file's 0600 nor a fixed 0644 (files.save.mode)."""
     clause = "files.save.mode"
@@ -195,7 +196,7 @@ def test_saved_files_honour_the_umask(check, adapter, device, model_cache, tmp_p
     handle = model_cache.get(class_name, case_for(class_name).config())
     old = os.umask(0o027)
     try:
-        adapter.save(handle, str(tmp_path / "saved"), formats=(SAFETENSORS[0], NATIVE[adapter.framework][0]))
+        adapter.save(handle, str(tmp_path / "saved"), formats=(SAFETENSORS[0], native_format(adapter, caps)[0]))
     finally:
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "saved").iterdir() if p.is_file()}

@@ -26,9 +26,9 @@ def _padding_buckets(class_name: str) -> tuple[int, ...]:
 
 @examples(2)
 @given(data=st.data())
-def test_right_padding_changes_nothing(check, adapter, class_name, model_cache, data):
+def test_right_padding_changes_nothing(check, adapter, caps, class_name, model_cache, data):
     """Appending masked positions leaves the outputs at the original positions unchanged."""
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=_padding_buckets(class_name),
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=_padding_buckets(class_name),
                              mask_kinds=("full", "right", "single")))
     seq = case.dims["seq"]
     keep = data.draw(st.integers(1, seq - 1), label="unpadded length")
@@ -37,48 +37,48 @@ def test_right_padding_changes_nothing(check, adapter, class_name, model_cache, 
     padded["input_ids"][..., keep:] = data.draw(st.integers(0, case.config["vocab_size"] - 1), label="pad id")
     short = {k: v[..., :keep] for k, v in padded.items()}
     handle = build(model_cache, class_name, case.config)
-    long_out = run(model_cache, handle, padded, flags=_ALL_OUTPUTS)
-    short_out = run(model_cache, handle, short, flags=_ALL_OUTPUTS)
+    long_out = run(model_cache, handle, padded, side=_ALL_OUTPUTS)
+    short_out = run(model_cache, handle, short, side=_ALL_OUTPUTS)
     compare_outputs(check, long_out, short_out, class_name, clause="behaviour.padding_invariance",
                     index_actual=seq_prefix(keep))
 
 
 @examples(2)
 @given(data=st.data())
-def test_batch_independence_and_permutation(check, adapter, class_name, model_cache, data):
+def test_batch_independence_and_permutation(check, adapter, caps, class_name, model_cache, data):
     """Each example alone equals its row of the batch; permuting the batch permutes the outputs."""
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     batch = case.dims["batch"]
     choices = case.dims.get("choices", 1)
-    whole = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    whole = run(model_cache, handle, case.inputs, side=_ALL_OUTPUTS)
     order = np.asarray(data.draw(st.permutations(range(batch)), label="permutation"))
-    permuted = run(model_cache, handle, {k: v[order] for k, v in case.inputs.items()}, flags=_ALL_OUTPUTS)
+    permuted = run(model_cache, handle, {k: v[order] for k, v in case.inputs.items()}, side=_ALL_OUTPUTS)
     compare_outputs(check, permuted, whole, class_name, clause="behaviour.batch_invariance",
                     index_expected=batch_rows(order, choices))
     row = data.draw(st.integers(0, batch - 1), label="row alone")
-    alone = run(model_cache, handle, {k: v[row:row + 1] for k, v in case.inputs.items()}, flags=_ALL_OUTPUTS)
+    alone = run(model_cache, handle, {k: v[row:row + 1] for k, v in case.inputs.items()}, side=_ALL_OUTPUTS)
     compare_outputs(check, alone, whole, class_name, clause="behaviour.batch_invariance",
                     index_expected=batch_rows([row], choices))
 
 
 @examples(1)
 @given(data=st.data())
-def test_inference_is_deterministic(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+def test_inference_is_deterministic(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
-    first = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
-    second = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
+    first = run(model_cache, handle, case.inputs, side=_ALL_OUTPUTS)
+    second = run(model_cache, handle, case.inputs, side=_ALL_OUTPUTS)
     compare_outputs(check, second, first, class_name, clause="behaviour.determinism", exact=True)
 
 
 @examples(1)
 @given(data=st.data())
-def test_dropout_only_in_training(check, adapter, class_name, model_cache, data):
+def test_dropout_only_in_training(check, adapter, caps, class_name, model_cache, data):
     """With dropout > 0: training mode changes the outputs, inference equals the same weights with
     every dropout rate 0. With dropout 0: training mode equals inference."""
     clause = mode_clause(adapter)
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,)))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,)))
     cfg = case.config  # bucket configs keep the spec's default dropout rates (> 0)
     noisy = build(model_cache, class_name, cfg)
     inference = run(model_cache, noisy, case.inputs)
@@ -94,22 +94,24 @@ def test_dropout_only_in_training(check, adapter, class_name, model_cache, data)
 
 @examples(1)
 @given(data=st.data())
-def test_compiled_equals_eager(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0, 1), shapes=S.SHAPE_BUCKETS[:1]))
+def test_compiled_equals_eager(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0, 1), shapes=S.SHAPE_BUCKETS[:1]))
     handle = build(model_cache, class_name, case.config)
-    eager = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS)
-    compiled = run(model_cache, handle, case.inputs, flags=_ALL_OUTPUTS, compiled=True)
+    eager = run(model_cache, handle, case.inputs, side=_ALL_OUTPUTS)
+    compiled = run(model_cache, handle, case.inputs, side=_ALL_OUTPUTS, compiled=True)
     compare_outputs(check, compiled, eager, class_name, clause=compile_clause(adapter), kind="compiled_vs_eager")
 
 
 @examples(1)
 @given(data=st.data())
-def test_tf_input_formats_agree(check, adapter, class_name, model_cache, data):
-    formats = [f for f in adapter.input_formats() if f != "kwargs"]
+def test_tf_input_formats_agree(check, adapter, caps, class_name, model_cache, data):
     if adapter.framework != "tf":
         pytest.skip("behaviour.tf.input_formats binds TF classes only")
+    formats = [f for f in caps.input_formats if f != "kwargs"]
+    if not formats:
+        caps.skip("input formats other than keyword arguments (tensor, list, dict)")
     check.clause("behaviour.tf.input_formats")
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     reference = run(model_cache, handle, case.inputs)
     ids_only = run(model_cache, handle, {"input_ids": case.inputs["input_ids"]})
@@ -130,7 +132,7 @@ def _serving_every_class() -> bool:
 @pytest.mark.family("persistence")
 @examples(1)
 @given(data=st.data())
-def test_tf_saved_model_serving_reproduces_eager(check, adapter, class_name, model_cache, data, tmp_path):
+def test_tf_saved_model_serving_reproduces_eager(check, adapter, caps, class_name, model_cache, data, tmp_path):
     """Export with the serving signature, reload, call it with int32 inputs: the output class's tensor
     fields come back equal to the eager call's. Exporting costs seconds per class, so dev/ci export the
     bare encoder only and the thorough profile every class."""
@@ -139,11 +141,10 @@ def test_tf_saved_model_serving_reproduces_eager(check, adapter, class_name, mod
         pytest.skip(f"{clause} binds TF classes only")
     if not (_serving_every_class() or class_name.endswith("ElectraModel")):
         pytest.skip("the SavedModel round trip runs for the bare encoder only outside the thorough profile")
-    if not hasattr(adapter, "export_serving"):
-        pytest.skip(f"{adapter.name} has no export_serving (optional adapter method)")
+    caps.skip_unless("method:export_serving")
     import tensorflow as tf
 
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     adapter.export_serving(handle, str(tmp_path))
     serving = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]

@@ -57,16 +57,14 @@ def expected_loss(head: str, fields, inputs, config) -> tuple[float, list[str]]:
     raise KeyError(f"no NumPy recomputation for loss head {head!r}")
 
 
-def _loss_of(adapter, model_cache, handle, class_name, inputs):
+def _loss_of(adapter, caps, model_cache, handle, class_name, inputs):
     """(outputs fields, loss) — from the call for TF, from adapter.loss for Flax."""
     sc = spec_class(class_name)
     label_names = set(_LOSSES["losses"][sc.loss]["labels"])
     if adapter.framework == "tf":
         fields = run(model_cache, handle, inputs).fields
         return fields, fields.get("loss")
-    if not hasattr(adapter, "loss"):
-        pytest.skip(f"{adapter.name} exposes no standalone loss functions (optional adapter method "
-                    f"`loss(handle, outputs, inputs)`); loss.{sc.loss} is checked on the TF class")
+    caps.skip_unless("method:loss")  # loss.<head> is checked on the TF classes through their loss output
     fields = run(model_cache, handle, {k: v for k, v in inputs.items() if k not in label_names}).fields
     loss_inputs = {k: v for k, v in inputs.items() if k in label_names or k == "attention_mask"}
     return fields, adapter.loss(handle, fields, loss_inputs)
@@ -98,34 +96,35 @@ _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_clas
 
 @examples(3)
 @given(data=st.data())
-def test_loss_equals_numpy_recomputation(check, adapter, class_name, model_cache, data):
+def test_loss_equals_numpy_recomputation(check, adapter, caps, class_name, model_cache, data):
     head = _head(class_name)
     if head == "sequence_classification":
         pytest.skip("checked once per problem type by test_sequence_classification_problem_types")
-    _check_loss(check, adapter, class_name, model_cache, data, head, None)
+    _check_loss(check, adapter, caps, class_name, model_cache, data, head, None)
 
 
 @examples(1)
 @given(data=st.data())
-def test_sequence_classification_problem_types(check, adapter, class_name, model_cache, data):
+def test_sequence_classification_problem_types(check, adapter, caps, class_name, model_cache, data):
     """Each example checks every problem type of loss.sequence_classification (regression,
     single-label, multi-label), so none depends on what a draw happens to pick."""
     head = _head(class_name)
     if head != "sequence_classification":
         pytest.skip(f"problem types bind loss.sequence_classification, not loss.{head}")
     for problem in _PROBLEM_TYPES:
-        _check_loss(check, adapter, class_name, model_cache, data, head, problem)
+        _check_loss(check, adapter, caps, class_name, model_cache, data, head, problem)
 
 
-def _check_loss(check, adapter, class_name, model_cache, data, head, problem) -> None:
+def _check_loss(check, adapter, caps, class_name, model_cache, data, head, problem) -> None:
     overrides = {"num_labels": 1} if problem == "regression" else {}
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask", "token_type_ids"), overrides=overrides))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask", "token_type_ids"),
+                             overrides=overrides))
     cfg = case.config
     if problem is not None and problem != "regression" and cfg["num_labels"] == 1:
         cfg = dict(cfg, num_labels=2)  # a classification problem needs two labels at least
     case.inputs.update(S.draw_labels(data.draw, class_name, cfg, case.lead, case.dims["seq"], problem_type=problem))
     handle = build(model_cache, class_name, cfg)
-    fields, loss = _loss_of(adapter, model_cache, handle, class_name, case.inputs)
+    fields, loss = _loss_of(adapter, caps, model_cache, handle, class_name, case.inputs)
     expected, rules = expected_loss(head, fields, case.inputs, cfg)
     check.clause(*rules, "loss.scalar", "decision.loss_shape", *_decisions(head, adapter.framework))
     if adapter.framework == "flax":
@@ -140,7 +139,7 @@ def _check_loss(check, adapter, class_name, model_cache, data, head, problem) ->
         if np.any((positions < 0) | (positions >= case.dims["seq"])):  # the loss above clamped them
             check.clause("decision.qa_clamping")
     if head == "question_answering" and adapter.framework == "tf":
-        _, half = _loss_of(adapter, model_cache, handle, class_name,
+        _, half = _loss_of(adapter, caps, model_cache, handle, class_name,
                            {k: v for k, v in case.inputs.items() if k != "end_positions"})
         check.that(half is None, clause="loss.question_answering.both_required",
                    message=f"start_positions alone gave loss {half!r}; the spec needs both positions")
@@ -148,25 +147,25 @@ def _check_loss(check, adapter, class_name, model_cache, data, head, problem) ->
 
 @examples(2)
 @given(data=st.data())
-def test_ignored_labels_do_not_count(check, adapter, class_name, model_cache, data):
+def test_ignored_labels_do_not_count(check, adapter, caps, class_name, model_cache, data):
     """Labels of -100 everywhere but one position give exactly that position's cross-entropy; -100
     everywhere gives NaN for the masked LM (loss.masked_lm.all_ignored)."""
     head = _head(class_name)
     if head not in ("masked_lm", "token_classification", "causal_lm"):
         pytest.skip(f"loss.ignore_index does not apply to loss.{head}")
-    case = data.draw(S.cases(class_name, args=("input_ids",)))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",)))
     handle = build(model_cache, class_name, case.config)
     labels = S.draw_labels(data.draw, class_name, case.config, case.lead, case.dims["seq"])["labels"]
     keep = (0, 1) if head == "causal_lm" else (0, 0)  # the causal loss reads labels from position 1
     single = np.full_like(labels, IGNORE)
     single[keep] = max(int(labels[keep]), 0)
-    fields, loss = _loss_of(adapter, model_cache, handle, class_name, dict(case.inputs, labels=single))
+    fields, loss = _loss_of(adapter, caps, model_cache, handle, class_name, dict(case.inputs, labels=single))
     logits = np.asarray(fields["logits"])
     at = (keep[0], keep[1] - 1) if head == "causal_lm" else keep
     expected = ref.cross_entropy_terms(logits[at][None], np.asarray([single[keep]]))[0]
     check.allclose(loss, expected, clause="loss.ignore_index", kind=REFERENCE_KIND, field="loss")
     if head == "masked_lm":
-        _, nan_loss = _loss_of(adapter, model_cache, handle, class_name,
+        _, nan_loss = _loss_of(adapter, caps, model_cache, handle, class_name,
                                dict(case.inputs, labels=np.full_like(labels, IGNORE)))
         check.that(bool(np.isnan(nan_loss)), clause="loss.masked_lm.all_ignored",
                    message=f"every label -100 gave loss {nan_loss!r}; the spec says NaN")
@@ -174,7 +173,7 @@ def test_ignored_labels_do_not_count(check, adapter, class_name, model_cache, da
 
 @examples(1)
 @given(data=st.data())
-def test_pretraining_labels_have_no_ignore_index(check, adapter, class_name, model_cache, data):
+def test_pretraining_labels_have_no_ignore_index(check, adapter, caps, class_name, model_cache, data):
     """loss.pretraining.no_ignore_index: a pretraining label of -100 is not skipped but rejected like
     any label outside {0, 1} (error.labels.out_of_range naming labels and the value)."""
     if spec_class(class_name).loss != "pretraining":
@@ -183,12 +182,12 @@ def test_pretraining_labels_have_no_ignore_index(check, adapter, class_name, mod
         pytest.skip("Flax heads take no labels (loss.flax_functions); checked on the TF class")
     error = load_spec().errors["error.labels.out_of_range"]
     clause = "loss.pretraining.no_ignore_index"
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,)))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask"), buckets=(0,)))
     labels = S.draw_labels(data.draw, class_name, case.config, case.lead, case.dims["seq"])["labels"]
     labels.flat[0] = IGNORE
     handle = build(model_cache, class_name, case.config)
     exception = load_spec().exceptions.get(error.exception)
     expected_type = getattr(builtins, exception.base if exception else error.exception)
     with check.raises(expected_type, clause=clause, words=("labels", str(IGNORE))):
-        fields, loss = _loss_of(adapter, model_cache, handle, class_name, dict(case.inputs, labels=labels))
+        fields, loss = _loss_of(adapter, caps, model_cache, handle, class_name, dict(case.inputs, labels=labels))
         check.that(False, clause=clause, message=f"a -100 label gave loss {loss!r} instead of an error")

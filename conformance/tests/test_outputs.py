@@ -5,7 +5,6 @@ behaviour.output_access). Clauses <OutputClass>.field.<name> and <Class>.output.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
@@ -50,9 +49,9 @@ def _check_field(check, fspec, value, case) -> None:
 
 @examples(3)
 @given(data=st.data())
-def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, data):
+def test_presence_shapes_and_dtypes(check, adapter, caps, class_name, model_cache, data):
     sc = spec_class(class_name)
-    case = data.draw(S.cases(class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
+    case = data.draw(S.cases(caps, class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
     flags = data.draw(_flags(class_name))
     out = output_spec(class_name)
     handle = build(model_cache, class_name, case.config)
@@ -73,8 +72,8 @@ def test_presence_shapes_and_dtypes(check, adapter, class_name, model_cache, dat
 
 @examples(2)
 @given(data=st.data())
-def test_tuple_form_order(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
+def test_tuple_form_order(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, labels=adapter.framework == "tf" and data.draw(st.booleans())))
     flags = data.draw(_flags(class_name))
     out = output_spec(class_name)
     handle = build(model_cache, class_name, case.config)
@@ -108,16 +107,15 @@ def _same(a, b) -> bool:
 
 @examples(1)
 @given(data=st.data())
-def test_output_access(check, adapter, class_name, model_cache, data):
+def test_output_access(check, adapter, caps, class_name, model_cache, data):
     """The model's own output object gives each present field by attribute, by key and by integer
     index over the present fields (spec order); absent fields read None as attributes and are not
     keys; to_tuple() equals the return_dict=False tuple."""
-    call_native = getattr(adapter, "call_native", None)
-    if call_native is None:
-        pytest.skip(f"adapter {adapter.name} has no call_native (optional protocol method)")
+    caps.skip_unless("method:call_native")
+    call_native = adapter.call_native
     clause = "behaviour.output_access"
     check.clause(clause)
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), buckets=(0,),
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask"), buckets=(0,),
                              shapes=(S.SHAPE_BUCKETS[0],), labels=adapter.framework == "tf"))  # TF: loss first
     handle = build(model_cache, class_name, case.config)
     output = call_native(handle, dict(case.inputs, return_dict=True))

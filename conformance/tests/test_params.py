@@ -93,19 +93,19 @@ def _lm_cases(framework: str):
     return [c for c in CASES if c.class_for(framework) in heads]
 
 
-def test_tied_output_projection_reads_the_word_embeddings(check, adapter, device, model_cache):
+def test_tied_output_projection_reads_the_word_embeddings(check, adapter, caps, device, model_cache):
     """Changing the word-embedding rows of tokens absent from the input changes exactly those logit
     columns when the projection is tied (and none when the config unties it and the framework stores
     its own projection)."""
     check.clause(TIED)
-    cases = [c for c in _lm_cases(adapter.framework) if c.class_for(adapter.framework) in adapter.classes()]
+    cases = [c for c in _lm_cases(adapter.framework) if c.class_for(adapter.framework) in caps.classes]
     if not cases:
         pytest.skip(f"{adapter.name} implements no class with a generator_lm_head")
     tolerance = load_spec().tolerance(SELF_KIND, "float32", device)
     for case in cases:
         class_name = case.class_for(adapter.framework)
         config = case.config()
-        inputs, flags = call_arguments(case, class_name)  # the golden call: compiled code is reused
+        inputs, flags = call_arguments(case, class_name, caps)  # the golden call: compiled code is reused
         inputs = {k: v for k, v in inputs.items() if k != "head_mask"}  # not needed; transformers' TF lacks it
         base = model_cache.get(class_name, config)
         weights = adapter.get_weights(base)
@@ -258,8 +258,9 @@ def check_h5(check, path, class_name: str, expected: dict) -> None:
                     what=f"weight_names of h5 layer {layer}")
 
 
-def test_saved_weight_names(check, adapter, device, class_name, model_cache, tmp_path):
+def test_saved_weight_names(check, adapter, caps, device, class_name, model_cache, tmp_path):
     """model.safetensors and the framework's own file name the weights by the naming rules."""
+    caps.skip_unless("file:safetensors", "file:h5" if adapter.framework == "tf" else "file:msgpack")
     _, config = configs_for(class_name)[0]
     handle = model_cache.get(class_name, config)
     expected = expected_params(class_name, handle.config)
@@ -284,14 +285,15 @@ def test_saved_weight_names(check, adapter, device, class_name, model_cache, tmp
         check_names(check, expected, stored, "flax", lambda n: "/".join(flax_path(n)), "flax_model.msgpack")
 
 
-def test_tf_resize_token_embeddings(check, adapter, device, model_cache):
+def test_tf_resize_token_embeddings(check, adapter, caps, device, model_cache):
     """resize_token_embeddings(n), growing then shrinking: the first min(n, V) rows of the word-embedding
     table and of the MLM bias are kept, config.vocab_size is n, the head stays tied and the logits are
     n wide, unchanged for the kept tokens."""
     clause = "behaviour.tf.resize_token_embeddings"
     if adapter.framework != "tf":
         pytest.skip("behaviour.tf.resize_token_embeddings binds TF classes only")
-    case = next((c for c in _lm_cases("tf") if c.class_for("tf") in adapter.classes()
+    caps.skip_unless("api:native")  # resize_token_embeddings is called on the model object itself
+    case = next((c for c in _lm_cases("tf") if c.class_for("tf") in caps.classes
                  and tied_param(c.class_for("tf"), c.config())), None)
     if case is None:
         pytest.skip(f"{adapter.name} implements no TF class with a tied generator_lm_head")
@@ -299,7 +301,7 @@ def test_tf_resize_token_embeddings(check, adapter, device, model_cache):
     check.clause(clause)
     handle = model_cache.build(class_name, config)  # resized below: not the shared cached model
     vocab = config["vocab_size"]
-    inputs = {k: v for k, v in call_arguments(case, class_name)[0].items() if k not in case.labels()}
+    inputs = {k: v for k, v in call_arguments(case, class_name, caps)[0].items() if k not in case.labels()}
     inputs["input_ids"] = np.asarray(inputs["input_ids"]) % (vocab // 2)  # valid for every size below
     table, bias = (module_prefix(class_name, "base") + "embeddings.word_embeddings.weight",
                    "generator_lm_head.bias")

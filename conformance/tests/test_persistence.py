@@ -17,8 +17,8 @@ import pytest
 
 from conformance.golden_data import GoldenCase, load_cases
 from conformance.tests._helpers import SELF_KIND
-from conformance.tests._golden import (OTHER_MODELS, call_arguments, class_under_test, compare_fields, golden_run,
-                                       other_outputs, our_other_adapter, weights_of)
+from conformance.tests._golden import (OTHER_MODELS, call_arguments, capabilities_of, class_under_test, compare_fields,
+                                       expected_fields, golden_run, other_outputs, our_other_adapter, weights_of)
 from electra_core.config import ElectraConfig
 from spec import load_spec
 
@@ -28,6 +28,21 @@ SHAPE_ERROR = "error.checkpoint.shape_mismatch"
 #: the framework's own weights format and its files.yaml entry, besides safetensors
 NATIVE = {"tf": ("h5", "files.tf_h5", "tf_model.h5"), "flax": ("msgpack", "files.flax_msgpack", "flax_model.msgpack")}
 SAFETENSORS = ("safetensors", "files.safetensors", "model.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def _saves_and_loads(caps, request):
+    """Every test here saves or loads the transformers layout: skipped for implementations without it."""
+    if "adapter" in request.fixturenames:
+        request.getfixturevalue("caps").skip_unless("file:safetensors")
+
+
+def native_format(adapter, caps) -> tuple[str, str, str]:
+    """(format, file clause, file name) of the framework's own checkpoint file; skips when the
+    implementation does not write it."""
+    entry = NATIVE[adapter.framework]
+    caps.skip_unless(f"file:{entry[0]}")
+    return entry
 #: golden checkpoints loaded with from_pretrained: every head once, E != H with an untied LM head, the decoder
 REFERENCE_CASES = ("abs_gelu.*", "proj_relkq_gelu_new_untied.ElectraForMaskedLM", "decoder.ElectraForCausalLM")
 
@@ -41,8 +56,8 @@ def case_for(class_name: str, case: str = "abs_gelu") -> GoldenCase:
     return next((c for c in found if c.case == case), found[0])
 
 
-def outputs(adapter, handle, case: GoldenCase, class_name: str) -> dict:
-    inputs, flags = call_arguments(case, class_name)
+def outputs(adapter, caps, handle, case: GoldenCase, class_name: str) -> dict:
+    inputs, flags = call_arguments(case, class_name, caps)
     return dict(adapter.run(handle, inputs, flags=flags).fields)
 
 
@@ -75,11 +90,11 @@ def check_same_outputs(check, actual: dict, expected: dict, *, clause: str) -> N
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "native"])
-def test_round_trip(check, adapter, device, class_name, model_cache, tmp_path, fmt):
-    fmt_name, file_clause, file_name = NATIVE[adapter.framework] if fmt == "native" else SAFETENSORS
+def test_round_trip(check, adapter, caps, device, class_name, model_cache, tmp_path, fmt):
+    fmt_name, file_clause, file_name = native_format(adapter, caps) if fmt == "native" else SAFETENSORS
     case = case_for(class_name)
     check.clause(ROUNDTRIP, file_clause)
-    handle, before = golden_run(adapter, device, model_cache, case, class_name)
+    handle, before = golden_run(adapter, caps, device, model_cache, case, class_name)
     adapter.save(handle, str(tmp_path), formats=(fmt_name,))
     check.that((tmp_path / file_name).is_file(), clause=file_clause,
                message=f"save(formats=({fmt_name!r},)) wrote {sorted(p.name for p in tmp_path.iterdir())}")
@@ -90,28 +105,28 @@ def test_round_trip(check, adapter, device, class_name, model_cache, tmp_path, f
     changed = {k: (v, loaded_config.get(k)) for k, v in saved_config.items() if loaded_config.get(k) != v}
     check.that(not changed, clause=ROUNDTRIP, message=f"config fields changed (saved, loaded): {changed}")
     check_same_weights(check, adapter.get_weights(loaded), adapter.get_weights(handle), clause=ROUNDTRIP)
-    check_same_outputs(check, outputs(adapter, loaded, case, class_name),
+    check_same_outputs(check, outputs(adapter, caps, loaded, case, class_name),
                        before, clause=ROUNDTRIP)
 
 
 @pytest.mark.parametrize("golden", [c.id for c in ALL if c.id in REFERENCE_CASES or f"{c.case}.*" in REFERENCE_CASES])
-def test_reference_checkpoint_loads(check, adapter, device, golden):
+def test_reference_checkpoint_loads(check, adapter, caps, device, golden):
     case = next(c for c in ALL if c.id == golden)
-    class_name = class_under_test(adapter, case, device)
+    class_name = class_under_test(adapter, caps, case, device)
     check.clause(CROSS_LOAD, SAFETENSORS[1], "files.config_json")
     handle = adapter.load(class_name, str(case.directory))
     check_same_weights(check, adapter.get_weights(handle), case.weights(), clause=CROSS_LOAD)
-    compare_fields(check, class_name, outputs(adapter, handle, case, class_name), case.outputs(),
-                   kind="golden", clause=CROSS_LOAD)
+    compare_fields(check, class_name, outputs(adapter, caps, handle, case, class_name),
+                   expected_fields(case, class_name, caps), kind="golden", clause=CROSS_LOAD)
 
 
-def test_loads_safetensors_of_the_other_framework(check, adapter, device, class_name, tmp_path):
+def test_loads_safetensors_of_the_other_framework(check, adapter, caps, device, class_name, tmp_path):
     """What this project's other-framework implementation saves (model.safetensors) loads here, with
     equal weights and outputs within the cross_framework tolerance. Run against both of our
     implementations, this covers both directions."""
     case = case_for(class_name)
     other = our_other_adapter(adapter.framework)
-    other_class = class_under_test(other, case, device)
+    other_class = class_under_test(other, capabilities_of(other), case, device)
     check.clause(CROSS_LOAD, SAFETENSORS[1])
     theirs = other_outputs(other, device, case, other_class)
     source = OTHER_MODELS.get((other.name, device, case.id))
@@ -121,7 +136,7 @@ def test_loads_safetensors_of_the_other_framework(check, adapter, device, class_
     other.save(source, str(tmp_path), formats=("safetensors",))
     loaded = adapter.load(class_name, str(tmp_path))
     check_same_weights(check, adapter.get_weights(loaded), other.get_weights(source), clause=CROSS_LOAD)
-    mine = outputs(adapter, loaded, case, class_name)
+    mine = outputs(adapter, caps, loaded, case, class_name)
     compare_fields(check, class_name, mine, {k: v for k, v in theirs.items() if k in mine},
                    kind="cross_framework", clause=CROSS_LOAD)
 
@@ -166,17 +181,17 @@ def precedence(framework: str) -> list[str]:
     return sorted(names, key=text.index)
 
 
-def test_preferred_file_takes_precedence(check, adapter, device, model_cache, tmp_path):
+def test_preferred_file_takes_precedence(check, adapter, caps, device, model_cache, tmp_path):
     """A directory with the framework's two readable weight files loads the preferred one
     (files.precedence.<framework>): it holds the golden weights, the other file those of a
     differently seeded model."""
     class_name = _base_class(adapter.framework)
     case = case_for(class_name)
     first, second = precedence(adapter.framework)[:2]
-    fmt = {name: f for f, _, name in (SAFETENSORS, NATIVE[adapter.framework])}
+    fmt = {name: f for f, _, name in (SAFETENSORS, native_format(adapter, caps))}
     clause = f"files.precedence.{adapter.framework}"
     check.clause(clause)
-    handle, _ = golden_run(adapter, device, model_cache, case, class_name)
+    handle, _ = golden_run(adapter, caps, device, model_cache, case, class_name)
     adapter.save(handle, str(tmp_path / "preferred"), formats=(fmt[first],))
     adapter.save(model_cache.build(class_name, case.config(), seed=1), str(tmp_path / "both"), formats=(fmt[second],))
     shutil.copy(tmp_path / "preferred" / first, tmp_path / "both" / first)
@@ -235,7 +250,7 @@ def _base_checkpoint(framework: str, tmp_path, name: str):
     return shutil.copytree(case.directory, tmp_path / name)
 
 
-def test_corrupt_checkpoint(check, adapter, device, tmp_path):
+def test_corrupt_checkpoint(check, adapter, caps, device, tmp_path):
     """A truncated model.safetensors and a framework file that is not of its format each raise
     error.checkpoint.corrupt naming the file."""
     clause = "error.checkpoint.corrupt"
@@ -246,7 +261,7 @@ def test_corrupt_checkpoint(check, adapter, device, tmp_path):
     (truncated / files["safetensors"]).write_bytes(data[:len(data) // 2])
     garbled = _base_checkpoint(adapter.framework, tmp_path, "garbled")
     (garbled / files["safetensors"]).unlink()
-    native = NATIVE[adapter.framework][2]
+    native = native_format(adapter, caps)[2]
     (garbled / native).write_bytes(b"this is not a " + native.encode() + b" file\n" * 8)
     for directory, file_name in ((truncated, files["safetensors"]), (garbled, native)):
         with check.raises(spec_exception(clause), clause=clause, words=(file_name,)):
@@ -370,14 +385,14 @@ def test_config_of_another_model_type(check, adapter, device, tmp_path):
         adapter.load(_base_class(adapter.framework), str(directory))
 
 
-def test_failed_save_keeps_the_checkpoint(check, adapter, device, model_cache, tmp_path):
+def test_failed_save_keeps_the_checkpoint(check, adapter, caps, device, model_cache, tmp_path):
     """Saving another model (another config) into a checkpoint directory where the weights file cannot
     be written (a directory occupies its name) raises error.save.failure naming the file, and leaves
     every existing file byte for byte, with no temporary file behind."""
     clause = "error.save.failure"
     class_name = _base_class(adapter.framework)
     directory = _base_checkpoint(adapter.framework, tmp_path, "existing")
-    fmt, _, file_name = NATIVE[adapter.framework]
+    fmt, _, file_name = native_format(adapter, caps)
     (directory / file_name).mkdir()
     (directory / file_name / "occupied").write_text("x")
     before = {p.name: (p.read_bytes() if p.is_file() else None) for p in directory.iterdir()}
@@ -424,15 +439,14 @@ def canonical_from_tree(check, tree, class_name: str, config: dict, *, clause: s
     return state
 
 
-def test_flax_do_init_false(check, adapter, device, model_cache, tmp_path):
+def test_flax_do_init_false(check, adapter, caps, device, model_cache, tmp_path):
     """_do_init=False: no params (model.params raises ValueError); init_weights(rng, input_shape) returns
     the spec's tree; the call takes params=...; from_pretrained(..., _do_init=False) returns
     (model, params) holding the checkpoint's weights."""
     clause = "behaviour.flax.do_init"
     if adapter.framework != "flax":
         pytest.skip("behaviour.flax.do_init binds Flax classes only")
-    if not hasattr(adapter, "model_class"):
-        pytest.skip(f"{adapter.name} has no model_class() (optional adapter method) to reach the class")
+    caps.skip_unless("method:model_class")
     import jax
 
     class_name = _base_class("flax")
@@ -440,10 +454,11 @@ def test_flax_do_init_false(check, adapter, device, model_cache, tmp_path):
     check.clause(clause)
     handle = model_cache.get(class_name, case.config())
     cls = adapter.model_class(class_name)
+    caps.skip_unless("api:native")  # the test calls the model object itself
     lazy = cls(handle.native.config, _do_init=False)
     with check.raises(ValueError, clause=clause):
         lazy.params  # noqa: B018
-    inputs, flags = call_arguments(case, class_name)
+    inputs, flags = call_arguments(case, class_name, caps)
     tree = lazy.init_weights(jax.random.PRNGKey(0), np.shape(inputs["input_ids"]))
     state = canonical_from_tree(check, tree, class_name, handle.config, clause=clause)
     got = lazy(**inputs, params=tree, **flags)

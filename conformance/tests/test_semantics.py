@@ -26,14 +26,14 @@ def _field_id(class_name: str, field: str) -> str:
 
 def _key_mask(case) -> np.ndarray:
     """(B*C, 1, 1, S) 0/1 mask of the keys each query may attend to."""
-    mask = case.inputs["attention_mask"].reshape(-1, case.dims["seq"])
+    mask = case.inputs.get("attention_mask", np.ones_like(case.inputs["input_ids"])).reshape(-1, case.dims["seq"])
     return mask[:, None, None, :].astype(np.float64)
 
 
 @examples(2)
 @given(data=st.data())
-def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     clause = _field_id(class_name, "attentions")
     out = run(model_cache, build(model_cache, class_name, case.config), case.inputs, flags={"output_attentions": True})
     check.that("attentions" in out.fields, clause=clause, message="output_attentions=True gave no attentions")
@@ -55,8 +55,8 @@ def test_attention_rows_sum_to_one_and_skip_masked_keys(check, adapter, class_na
 
 @examples(2)
 @given(data=st.data())
-def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, model_cache, data):
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, caps, class_name, model_cache, data):
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     clause = "behaviour.head_mask_zero"
@@ -83,10 +83,10 @@ def test_head_mask_zeroes_exactly_the_masked_heads(check, adapter, class_name, m
 
 @examples(1)
 @given(data=st.data())
-def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, model_cache, data):
+def test_last_hidden_state_is_last_of_hidden_states(check, adapter, caps, class_name, model_cache, data):
     if "last_hidden_state" not in output_spec(class_name).field_names:
         pytest.skip(f"{class_name}'s output has no last_hidden_state field")
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     out = run(model_cache, build(model_cache, class_name, case.config), case.inputs,
               flags={"output_hidden_states": True})
     layers = case.config["num_hidden_layers"]
@@ -99,12 +99,12 @@ def test_last_hidden_state_is_last_of_hidden_states(check, adapter, class_name, 
 
 @examples(2)
 @given(data=st.data())
-def test_encoder_input_is_the_embedding_layer(check, adapter, class_name, model_cache, data):
+def test_encoder_input_is_the_embedding_layer(check, adapter, caps, class_name, model_cache, data):
     """hidden_states[0] equals the embedding layer recomputed in NumPy from the canonical weights:
     word + token type (+ absolute position) embeddings, LayerNorm with config.layer_norm_eps, and the
     E->H projection when embedding_size != hidden_size. A mismatch that another epsilon explains is
     blamed on ElectraConfig.field.layer_norm_eps."""
-    case = data.draw(S.cases(class_name, args=("input_ids", "token_type_ids", "position_ids")))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "token_type_ids", "position_ids")))
     sc = spec_class(class_name)
     handle = build(model_cache, class_name, case.config)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
@@ -129,11 +129,11 @@ def test_encoder_input_is_the_embedding_layer(check, adapter, class_name, model_
 
 @examples(1)
 @given(data=st.data())
-def test_inputs_embeds_equals_ids(check, adapter, class_name, model_cache, data):
+def test_inputs_embeds_equals_ids(check, adapter, caps, class_name, model_cache, data):
     sc = spec_class(class_name)
     if "inputs_embeds" not in sc.call_names:
         pytest.skip(f"{class_name} has no inputs_embeds argument")
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     check.clause("decision.tf_inputs_embeds_width")  # inputs_embeds (B,S,E) replaces the word lookup
     table = adapter.get_weights(handle)[sc.param_prefix + "embeddings.word_embeddings.weight"]
@@ -151,9 +151,11 @@ def _causal_only(class_name: str) -> None:
 
 @examples(2)
 @given(data=st.data())
-def test_decoding_with_cache_equals_full_pass(check, adapter, class_name, model_cache, data):
+def test_decoding_with_cache_equals_full_pass(check, adapter, caps, class_name, model_cache, data):
     _causal_only(class_name)
-    case = data.draw(S.cases(class_name, args=("input_ids", "attention_mask"), mask_kinds=("full", "left")))
+    caps.skip_unless("method:run_incremental")
+    case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask"), requires=("attention_mask",),
+                             mask_kinds=("full", "left")))
     prompt = data.draw(st.integers(1, case.dims["seq"] - 1), label="prompt length")
     handle = build(model_cache, class_name, case.config)
     check.clause("decision.flax_cache", "decision.flax_position_ids_with_cache")  # positions omitted, cache used
@@ -166,9 +168,9 @@ def test_decoding_with_cache_equals_full_pass(check, adapter, class_name, model_
 
 @examples(1)
 @given(data=st.data())
-def test_causal_mask_hides_later_tokens(check, adapter, class_name, model_cache, data):
+def test_causal_mask_hides_later_tokens(check, adapter, caps, class_name, model_cache, data):
     _causal_only(class_name)
-    case = data.draw(S.cases(class_name, args=("input_ids",)))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",)))
     cut = data.draw(st.integers(1, case.dims["seq"] - 1), label="prefix length")
     changed = case.inputs["input_ids"].copy()
     changed[:, cut:] = (changed[:, cut:] + 1) % case.config["vocab_size"]
@@ -185,9 +187,9 @@ def _multiple_choice_only(class_name: str) -> None:
 
 @examples(1)
 @given(data=st.data())
-def test_each_choice_scored_alone(check, adapter, class_name, model_cache, data):
+def test_each_choice_scored_alone(check, adapter, caps, class_name, model_cache, data):
     _multiple_choice_only(class_name)
-    case = data.draw(S.cases(class_name, args=_INPUTS))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     logits = run(model_cache, handle, case.inputs).fields["logits"]
     c = data.draw(st.integers(0, case.dims["choices"] - 1), label="choice")
@@ -197,12 +199,12 @@ def test_each_choice_scored_alone(check, adapter, class_name, model_cache, data)
 
 @examples(4)
 @given(data=st.data())
-def test_sequence_summary_options(check, adapter, class_name, model_cache, data):
+def test_sequence_summary_options(check, adapter, caps, class_name, model_cache, data):
     """Multiple-choice logits recomputed in NumPy from the last hidden states and the head weights:
     summary_type, summary_use_proj and summary_activation as config.yaml defines them."""
     _multiple_choice_only(class_name)
     every_summary_type = range(max(len(load_spec().config.field("summary_type").choices), len(S.default_buckets())))
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=tuple(every_summary_type)))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=tuple(every_summary_type)))
     cfg = case.config
     handle = build(model_cache, class_name, cfg)
     out = run(model_cache, handle, case.inputs, flags={"output_hidden_states": True})
@@ -247,17 +249,18 @@ def _native_fields(output) -> dict:
 
 @examples(1)
 @given(data=st.data())
-def test_flax_params_argument_overrides_model_params(check, adapter, class_name, model_cache, data):
+def test_flax_params_argument_overrides_model_params(check, adapter, caps, class_name, model_cache, data):
     """__call__(..., params=p) computes with p (here: another seed's parameters, as host numpy arrays)
     and leaves model.params as they were."""
     clause = "behaviour.flax.params_override"
     _flax_only(adapter, clause)
     import jax
 
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,)))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,)))
     own = build(model_cache, class_name, case.config)
     other = model_cache.get(class_name, case.config, seed=1)
     before = adapter.get_weights(own)
+    caps.skip_unless("api:native")  # the test calls the model object itself
     foreign = jax.tree_util.tree_map(np.asarray, other.native.params)
     got = _native_fields(own.native(**case.inputs, params=foreign))
     want = _native_fields(other.native(**case.inputs))
@@ -281,17 +284,18 @@ def _causal_lm_only(adapter, class_name: str) -> None:
 
 @examples(1)
 @given(data=st.data())
-def test_flax_init_cache_and_generation_inputs(check, adapter, class_name, model_cache, data):
+def test_flax_init_cache_and_generation_inputs(check, adapter, caps, class_name, model_cache, data):
     """init_cache(B, M) is a tree of zeros whose cached keys/values hold M positions of every layer's
     heads; prepare_inputs_for_generation gives a (B, M) mask, the prompt's positions and a cache, and
     update_inputs_for_generation advances the positions by one and carries the new cache, so that the
     next token's logits equal the full pass."""
     clause = "behaviour.flax.init_cache"
     _causal_lm_only(adapter, class_name)
-    case = data.draw(S.cases(class_name, args=("input_ids",), buckets=(0,)))
+    case = data.draw(S.cases(caps, class_name, args=("input_ids",), buckets=(0,)))
     cfg, ids = case.config, case.inputs["input_ids"]
     batch, seq = ids.shape
     prompt, max_length = seq - 1, seq + data.draw(st.integers(0, 3), label="spare cache positions")
+    caps.skip_unless("api:native")  # the test calls the model object itself
     model = build(model_cache, class_name, cfg).native
     check.clause("decision.flax_cache")
     from flax.traverse_util import flatten_dict

@@ -1,6 +1,7 @@
 """Family 1, signatures: the constructor and call parameters of every class — names, order, kinds and
 Python defaults — equal the spec (classes.yaml; clause <Class>.init.<arg> / <Class>.call.<arg>), and
-the class has every public method the spec lists (clause <Class>.method.<name>)."""
+the class has every public method the spec lists (clause <Class>.method.<name>). Only for implementations
+that declare the documented API (Capabilities.apis "documented"); others have their own call convention."""
 from __future__ import annotations
 
 import inspect
@@ -11,6 +12,12 @@ import pytest
 from conformance.tests._helpers import spec_class
 
 _MISSING = object()
+
+
+@pytest.fixture(autouse=True)
+def _documented_api(caps):
+    caps.skip_unless("api:documented")
+
 #: default rules whose Python default is None (the meaning is computed when the argument is omitted)
 _NONE_RULES = ("none", "config.", "ones", "zeros", "arange", "self.params")
 
@@ -81,13 +88,12 @@ def test_call_signature(check, adapter, class_name):
     compare_signature(check, spec_class(class_name).call, adapter.call_signature(class_name), where)
 
 
-def test_public_methods(check, adapter, class_name):
+def test_public_methods(check, adapter, caps, class_name):
     """Each method of the spec's ``methods`` (framework-wide plus the class's own) is a public callable
     of the class. The spec names the methods only; what they do is checked by the families that own
     their behaviour (persistence, dtypes, decoding, ...)."""
-    lookup = getattr(adapter, "method_signature", None)
-    if lookup is None:
-        pytest.skip(f"adapter {adapter.name} has no method_signature (optional protocol method)")
+    caps.skip_unless("method:method_signature")
+    lookup = adapter.method_signature
     methods = spec_class(class_name).methods
     clauses = {m: f"{class_name}.method.{m}" for m in methods}
     check.clause(*clauses.values())

@@ -30,7 +30,7 @@ def _label_names(class_name: str) -> tuple[str, ...]:
 
 @examples(1)
 @given(data=st.data())
-def test_tf_fit_lowers_the_loss(check, adapter, class_name, model_cache, data):
+def test_tf_fit_lowers_the_loss(check, adapter, caps, class_name, model_cache, data):
     """compile(optimizer) without a loss trains on the model's own loss: fit with the labels inside
     the input dict, then with the labels as y, each lowers the loss on a fixed batch. Under dev/ci
     each class fits once (eagerly), with the placements alternating over the classes; the thorough
@@ -41,9 +41,10 @@ def test_tf_fit_lowers_the_loss(check, adapter, class_name, model_cache, data):
     labels = _label_names(class_name)
     if not labels:
         pytest.skip(f"the spec gives {class_name} no loss to fit")
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,), labels=True))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,), labels=True))
     if "choices" in case.dims:  # identical choices would tie their logits whatever the weights: make them differ
         case.inputs["input_ids"][:, :, 0] = np.arange(case.dims["choices"]) % case.config["vocab_size"]
+    caps.skip_unless("api:native")  # the test calls the model object itself
     model = model_cache.build(class_name, S.no_dropout(case.config)).native  # fit changes the weights
     model.compile(optimizer="adam", run_eagerly=not _every_class())
     features = {k: v for k, v in case.inputs.items() if k not in labels}
@@ -67,7 +68,7 @@ def test_tf_fit_lowers_the_loss(check, adapter, class_name, model_cache, data):
 
 @examples(1)
 @given(data=st.data())
-def test_flax_gradient_checkpointing_keeps_outputs_and_gradients(check, adapter, class_name, model_cache, data):
+def test_flax_gradient_checkpointing_keeps_outputs_and_gradients(check, adapter, caps, class_name, model_cache, data):
     """enable_gradient_checkpointing() and gradient_checkpointing=True (constructor) give the outputs
     and the parameter gradients (train=True, same dropout key) of the model without it. Each gradient
     is a compilation: dev/ci check enable_gradient_checkpointing() on the bare encoder (where the
@@ -81,7 +82,8 @@ def test_flax_gradient_checkpointing_keeps_outputs_and_gradients(check, adapter,
     import jax.numpy as jnp
     from flax.traverse_util import flatten_dict
 
-    case = data.draw(S.cases(class_name, args=_INPUTS, buckets=(0,), shapes=S.SHAPE_BUCKETS[:1]))
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,), shapes=S.SHAPE_BUCKETS[:1]))
+    caps.skip_unless("api:native")  # the test calls the model object itself
     plain = build(model_cache, class_name, case.config).native
     by_method = model_cache.build(class_name, case.config).native
     by_method.enable_gradient_checkpointing()
