@@ -125,3 +125,5 @@ def test_neutral_flags_it_lacks_are_dropped_others_skip():
     with pytest.raises(pytest.skip.Exception, match="format dict"):
         cache.run(None, ids, input_format="dict")
     assert len(cache.adapter.calls) == 1  # nothing it lacks reached the adapter
+    cache.run(None, dict(ids, input_idz=ids["input_ids"]))  # a key no class takes: a test's deliberate mistake
+    assert cache.adapter.calls[-1] == (["input_ids", "input_idz"], {})

@@ -27,6 +27,7 @@ TINY = dict(vocab_size=40, embedding_size=16, hidden_size=16, num_hidden_layers=
 #   padding: per batch row, "none" | "right" | "left" | "single" (one visible token)
 #   flags: extra call flags per class (the decoder's bare model is asked for its key/value cache)
 #   position_ids: pass explicit (shuffled-offset) position ids;  head_mask: None | "heads" (N,) | "layers" (L, N)
+#   token_types: False omits token_type_ids (ids and mask only: what the barest encoder takes)
 #   encoder: cross-attention inputs, {"seq": Se, "padding": per row as above} -> encoder_hidden_states (B, Se, H)
 #            and encoder_attention_mask (B, Se)
 CASES = (
@@ -64,6 +65,9 @@ CASES = (
     dict(id="core_relu", config=dict(TINY, hidden_act="relu"),
          classes=ALL_HEADS, batch=2, seq=6, choices=2,
          padding=("right", "left"), position_ids=False, head_mask=None),
+    dict(id="core_ids_mask", config=dict(TINY, embedding_size=12),
+         classes=ALL_HEADS, batch=3, seq=6, choices=2,
+         padding=("none", "left", "right"), position_ids=False, head_mask=None, token_types=False),
     dict(id="decoder",
          config=dict(TINY, is_decoder=True, use_cache=True),
          classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
@@ -126,8 +130,9 @@ def draw_inputs(case: dict, class_name: str) -> dict[str, np.ndarray]:
     ids = rng.integers(1, vocab, size=(rows, seq), dtype=np.int64)
     ids[0, 0], ids[0, -1] = vocab - 1, 1                                   # boundary ids
     ids = np.where(mask == 1, ids, pad_id)
-    inputs = {"input_ids": ids, "attention_mask": mask,
-              "token_type_ids": rng.integers(0, types, size=(rows, seq), dtype=np.int64)}
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if case.get("token_types", True):
+        inputs["token_type_ids"] = rng.integers(0, types, size=(rows, seq), dtype=np.int64)
     if case["position_ids"]:
         offsets = rng.integers(0, cfg["max_position_embeddings"] - seq + 1, size=(rows, 1))
         inputs["position_ids"] = (np.arange(seq)[None, :] + offsets).astype(np.int64)
