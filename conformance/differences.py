@@ -7,6 +7,8 @@ tests skipped for a missing feature. It is the page a user moving to that implem
 """
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from conformance.adapters.common import full_capabilities
 from conformance.registry import spec_class_names
 from conformance.report import headline_of
@@ -41,11 +43,11 @@ def _implementation(document: dict, impl: str) -> dict:
 
 
 def _measured(results: list[dict], clause: str) -> str:
-    """The largest error measured under ``clause`` in ``results``, with its allowance."""
+    """The largest error measured under ``clause`` (an expectations pattern) in ``results``, with its allowance."""
     worst = None
     for r in results:
         for m in r["measurements"]:
-            if m["clause"] == clause and (worst is None or m["max_abs_err"] > worst["max_abs_err"]):
+            if fnmatchcase(m["clause"], clause) and (worst is None or m["max_abs_err"] > worst["max_abs_err"]):
                 worst = m
     if worst is None:
         return ""
@@ -76,7 +78,7 @@ def markdown(document: dict, impl: str) -> str:
     out += ["", f"## Behaves differently ({len(xfailed)} tests, as its expectations file says)", "",
             "| clause | tests | measured | reason |", "|---|---|---|---|"]
     for e in entries:
-        matched = [r for r in xfailed if e["clause"] in (r["failed_clauses"] or r["clauses"]) or e["clause"] == "*"]
+        matched = [r for r in xfailed if any(fnmatchcase(c, e["clause"]) for c in r["failed_clauses"] or r["clauses"])]
         reason = " ".join(e["reason"].split())
         out.append(f"| `{e['clause']}` | {len(matched)} | {_measured(matched, e['clause'])} | {reason} |")
     failed = [r for r in results if r["outcome"] in ("failed", "unexpected_pass")]

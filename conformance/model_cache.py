@@ -59,7 +59,7 @@ def _input_signature(inputs: Mapping[str, Any]) -> tuple:
 
 
 @functools.cache
-def _documented_inputs() -> frozenset[str]:
+def documented_inputs() -> frozenset[str]:
     """Every call argument and label argument of every spec class."""
     from spec import load_spec
 
@@ -87,7 +87,7 @@ class BoundModelCache:
         the call asks for an input, a flag value, a tuple output or an input format it lacks."""
         caps = self.capabilities
         # an input that no spec class takes is a test's deliberate mistake (an unknown key), passed on as is
-        wanted = [f"input:{k}" for k, v in inputs.items() if v is not None and k in _documented_inputs()]
+        wanted = [f"input:{k}" for k, v in inputs.items() if v is not None and k in documented_inputs()]
         kept = {}
         for name, value in (flags or {}).items():
             if caps.lacking(f"flag:{name}") and (value is None or value == NEUTRAL_FLAGS.get(name)):

@@ -77,6 +77,18 @@ CASES = (
          classes=("ElectraModel", "ElectraForCausalLM"),
          batch=3, seq=8, choices=1, padding=("none", "right", "right"), position_ids=False, head_mask=None,
          encoder=dict(seq=6, padding=("right", "none", "left"))),
+    # features in combination, where one changes where the other applies: a per-layer head mask over three
+    # layers (distinct rows: one masked head, one scaled head, in different layers) on every head; and the
+    # same in a decoder with cross-attention (the head mask scales the cross-attention heads too) and
+    # explicit offset position ids
+    dict(id="layer_head_mask", config=dict(TINY, num_hidden_layers=3),
+         classes=ALL_HEADS, batch=3, seq=7, choices=2,
+         padding=("right", "left", "none"), position_ids=False, head_mask="layers"),
+    dict(id="cross_attention_head_mask",
+         config=dict(TINY, is_decoder=True, add_cross_attention=True, use_cache=False, num_hidden_layers=3),
+         classes=("ElectraModel", "ElectraForCausalLM"),
+         batch=2, seq=7, choices=1, padding=("left", "right"), position_ids=True, head_mask="layers",
+         encoder=dict(seq=5, padding=("none", "right"))),
 )
 
 #: call flags every golden output was produced with (``flags_for`` adds a case's per-class extras)

@@ -30,6 +30,22 @@ def build(model_cache, class_name: str, config: Mapping[str, Any], dtype: str = 
     return model_cache.get(class_name, dict(config), dtype=dtype)
 
 
+def drawn_weights(like: Mapping[str, np.ndarray], scale: float, seed: int) -> dict[str, np.ndarray]:
+    """Weights of the shapes of ``like`` drawn by the suite: matrices and tables N(0, scale), LayerNorm
+    weights 1 + N(0, 0.1), other vectors N(0, 0.1 * scale). A numeric test that loads them does not depend on
+    the implementation's own initialiser (which may ignore initializer_range and give weights so small that
+    two formulas agree)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, value in sorted(like.items()):
+        shape = np.shape(value)
+        if name.endswith("LayerNorm.weight"):
+            out[name] = 1.0 + rng.normal(0.0, 0.1, shape)
+        else:
+            out[name] = rng.normal(0.0, scale if len(shape) > 1 else 0.1 * scale, shape)
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
 def run(model_cache, handle, inputs: Mapping[str, Any], *, side: Mapping[str, Any] | None = None, **kwargs):
     """adapter.run (through the cache, which counts compilations) with numpy inputs -> RunResult.
     ``flags`` are the test's subject (an implementation without one is skipped); ``side`` flags are

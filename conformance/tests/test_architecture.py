@@ -14,7 +14,8 @@ from hypothesis import given, strategies as st
 from conformance import numpy_model as nm
 from conformance import numpy_ref as ref
 from conformance import strategies as S
-from conformance.tests._helpers import REFERENCE_KIND, blame_alternative, build, examples, run, spec_class
+from conformance.tests._helpers import (REFERENCE_KIND, blame_alternative, build, drawn_weights, examples, run,
+                                        spec_class)
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -47,7 +48,8 @@ def _flat_mask(case) -> np.ndarray:
 @given(data=st.data())
 def test_whole_model_recomputed(check, adapter, caps, class_name, model_cache, data):
     """Every field the plain call returns (no flags), against the float64 NumPy model run from the same
-    inputs and weights: embeddings, every layer, the head."""
+    inputs and weights: embeddings, every layer, the head. The weights are drawn by the suite at the
+    config's initializer_range (drawn_weights), not left to the implementation's initialiser."""
     spec_cls = spec_class(class_name)
     if "choices" in spec_cls.lead:
         pytest.skip("the multiple-choice head is recomputed by test_activation_formulas")
@@ -59,9 +61,9 @@ def test_whole_model_recomputed(check, adapter, caps, class_name, model_cache, d
     clauses += ["architecture.relative_positions"] if cfg["position_embedding_type"] != "absolute" else []
     clauses += [_HEAD_CLAUSE[head]] if head else []
     check.clause(*clauses)
-    handle = build(model_cache, class_name, cfg)
-    out = run(model_cache, handle, case.inputs)
-    weights = adapter.get_weights(handle)
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed of the weights")
+    weights = drawn_weights(adapter.get_weights(build(model_cache, class_name, cfg)), cfg["initializer_range"], seed)
+    out = run(model_cache, model_cache.get(class_name, cfg, weights=weights), case.inputs)
 
     def outputs(masked: bool = True, **changes):
         """The NumPy model's output fields, with config ``changes`` (another reading of the spec)."""
