@@ -208,7 +208,9 @@ def config_bucket(index: int, class_name: str | None = None, caps=None, **overri
         cfg["embedding_size"] = int(e_lo) if cfg["hidden_size"] != e_lo else int(e_hi)
     p_lo, p_hi, _ = _bounds(spec.field("max_position_embeddings"), tiny=True)
     cfg["max_position_embeddings"] = rng.randint(max(int(p_lo), 2 * s_max), max(int(p_hi), 2 * s_max))
-    cfg["num_hidden_layers"] = min(cfg["num_hidden_layers"], 2)
+    # two layers except in every third bucket: per-layer features (head-mask rows, hidden states, the layer
+    # index of weights) need two distinct layers, and the fast buckets (0, 1, 2) must include them
+    cfg["num_hidden_layers"] = 1 if index % 3 == 2 else 2
     cfg["initializer_range"] = round(rng.uniform(*BUCKET_INIT_RANGE), 3)
     cfg["classifier_dropout"] = None if index % 3 else 0.2
     if index % 2:  # an epsilon that matters: LayerNorm inputs have variance ~ initializer_range**2

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tests: set up .venv-test (tf, flax and the reference package) and run, sharing the machine's cores:
 #   1. the project's unit tests (tests/, without the slow marker), in the background;
-#   2. the conformance suite (ci profile) against our implementations (tf, flax) and transformers'
-#      own classes (hf-tf, hf-flax), one pytest process per implementation, two at a time. Ours must
-#      pass everything; transformers' results must match conformance/expectations/hf-*.yaml;
+#   2. the conformance suite (ci profile) against our implementations (tf, flax), transformers' own
+#      classes (hf-tf, hf-flax) and keras-hub's ElectraBackbone (the first outside implementation: a
+#      bare encoder with its own call convention), one pytest process per implementation, two at a
+#      time. Ours must pass everything; the others' results must match conformance/expectations/;
 #   3. a diff of our results against the committed baselines (conformance/baselines/), under the spec's
 #      drift gate (tolerance.regression.drift), with the CPU instruction set capped (see below).
 # Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
@@ -44,7 +45,7 @@ for half in 1 2; do
   unit_tests+=($!)
 done
 status=0
-electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --jobs 2 --devices cpu --profile ci \
+electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --impl keras-hub --jobs 2 --devices cpu --profile ci \
   --report reports/ci.json || status=1
 for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
