@@ -33,10 +33,11 @@ def check_sequence_labels(config, a) -> None:
     labels = a.get("labels")
     if labels is None:
         return
-    batch = _input_shape(a)[0]
+    batch, k = _input_shape(a)[0], config.num_labels
     shape = static_shape(labels)
-    if not (len(shape) >= 1 and (shape[0] is None or batch is None or shape[0] == batch)):
-        raise ValueError(f"labels has shape {shape}, expected (B,) or (B, K) with B = {batch}")
+    batch_ok = len(shape) in (1, 2) and (shape[0] is None or batch is None or shape[0] == batch)
+    if not (batch_ok and (len(shape) == 1 or shape[1] in (None, k))):
+        raise ValueError(f"labels has shape {shape}, expected (B,) or (B, K) with B = {batch}, K = num_labels = {k}")
     if is_integer(labels) and config.num_labels > 1 and config.problem_type in (None, "single_label_classification"):
         check_range("labels", labels, 0, config.num_labels, "num_labels", allowed=(IGNORE_INDEX,))
 

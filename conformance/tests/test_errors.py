@@ -1,6 +1,11 @@
 """Family 10, bad input (errors.yaml): each call-stage error clause, triggered by inputs generated
 from its condition, raises the specified exception with a message holding the specified fragments
-(the argument, the offending value, the allowed range or the expected and actual shapes)."""
+(the argument, the offending value, the allowed range or the expected and actual shapes).
+
+A condition is met at every edge of its range in each example, not at one drawn value: an id just past
+the upper bound (== the bound), further past it and just below zero; a mask one longer and one shorter;
+each wrong head-mask shape; each kind of bad mask value; each dtype. A check that is off by one at one
+edge cannot pass by drawing the other."""
 from __future__ import annotations
 
 import string
@@ -11,86 +16,99 @@ from hypothesis import given, strategies as st
 
 from conformance import strategies as S
 from conformance.model_cache import documented_inputs
-from conformance.tests._helpers import build, examples, run, spec_class
+from conformance.tests._helpers import build, eval_shape, examples, run, spec_class
 from spec import load_spec
 
 
-def _bad_id(draw, name: str, limit: int) -> tuple[dict, int]:
-    value = draw(st.sampled_from([limit, limit + 3, -1]))
-    return {"arg": name}, value
+#: one way of meeting a condition: (inputs, run kwargs, placeholder values of the message)
+Trigger = tuple[dict, dict, dict]
 
 
-def trigger(error_id: str, case, draw) -> tuple[dict, dict, dict] | None:
-    """(inputs, run kwargs, placeholder values) that meet the clause's condition, or None when this
-    family has no generator for it."""
+def triggers(error_id: str, case, draw) -> list[Trigger] | None:
+    """Every edge of the clause's condition: a list of (inputs, run kwargs, placeholder values), or None
+    when this family has no generator for it."""
     cfg, inputs, lead, seq = case.config, dict(case.inputs), case.lead, case.dims["seq"]
     ids = inputs["input_ids"]
     pos = (*[draw(st.integers(0, d - 1)) for d in lead], draw(st.integers(0, seq - 1)))
     limits = {"input_ids": "vocab_size", "token_type_ids": "type_vocab_size", "position_ids": "max_position_embeddings"}
     for name, field in limits.items():
         if error_id == f"error.{name}.out_of_range":
-            value = draw(st.sampled_from([cfg[field], cfg[field] + 3, -1]))
-            arr = inputs.get(name, np.zeros_like(ids)).copy()
-            arr[pos] = value
-            return dict(inputs, **{name: arr}), {}, {"value": value, field: cfg[field], "arg": name}
+            out = []
+            for value in (cfg[field], cfg[field] + draw(st.integers(1, 3)), -1):  # just past, past, below
+                arr = inputs.get(name, np.zeros_like(ids)).copy()
+                arr[pos] = value
+                out.append((dict(inputs, **{name: arr}), {}, {"value": value, field: cfg[field], "arg": name}))
+            return out
     if error_id == "error.sequence.too_long":
-        n = cfg["max_position_embeddings"] + draw(st.integers(1, 3))
-        long_ids = np.resize(ids, (*lead, n))
-        values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
-        return {"input_ids": long_ids}, {}, values
+        out = []
+        for n in (cfg["max_position_embeddings"] + 1, cfg["max_position_embeddings"] + draw(st.integers(2, 4))):
+            values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
+            out.append(({"input_ids": np.resize(ids, (*lead, n))}, {}, values))
+        return out
     if error_id == "error.shape.mismatch":
-        name = draw(st.sampled_from(["attention_mask", "token_type_ids"]))
-        bad = (np.ones((*lead, seq + 1), dtype=ids.dtype) if name == "attention_mask"
-               else np.zeros((*lead, seq - 1), ids.dtype))
-        return dict(inputs, **{name: bad}), {}, {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape)}
+        out = []
+        for name in ("attention_mask", "token_type_ids"):
+            for length in (seq + 1, seq - 1):
+                bad = np.ones((*lead, length), ids.dtype) if name == "attention_mask" else np.zeros((*lead, length),
+                                                                                                     ids.dtype)
+                out.append((dict(inputs, **{name: bad}), {},
+                            {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape)}))
+        return out
     if error_id == "error.input_ids.rank":
-        bad = ids.reshape(-1)
-        return {"input_ids": bad}, {}, {"arg": "input_ids", "actual": tuple(bad.shape)}
+        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual": tuple(bad.shape)})
+                for bad in (ids.reshape(-1), ids[..., None])]
     if error_id == "error.input_ids.dtype":
-        bad = ids.astype(draw(st.sampled_from([np.float32, np.float64])))
-        return {"input_ids": bad}, {}, {"arg": "input_ids", "actual_dtype": str(bad.dtype)}
+        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual_dtype": str(bad.dtype)})
+                for bad in (ids.astype(np.float32), ids.astype(np.float64))]
     if error_id == "error.inputs.both_ids_and_embeds":
         embeds = np.zeros((*ids.shape, cfg["embedding_size"]), np.float32)
-        return dict(inputs, inputs_embeds=embeds), {}, {}
+        return [(dict(inputs, inputs_embeds=embeds), {}, {})]
     if error_id == "error.inputs.neither_ids_nor_embeds":
-        return {k: v for k, v in inputs.items() if k != "input_ids"}, {}, {}
+        return [({k: v for k, v in inputs.items() if k != "input_ids"}, {}, {})]
     if error_id == "error.head_mask.shape":
-        shape = draw(st.sampled_from([(cfg["num_hidden_layers"] + 1, cfg["num_attention_heads"]),
-                                      (cfg["num_attention_heads"] + 1,)]))
-        return dict(inputs, head_mask=np.ones(shape, np.float32)), {}, {"arg": "head_mask", "actual": shape}
+        layers, heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
+        shapes = [(layers + 1, heads), (layers, heads + 1), (heads + 1,), (layers, heads, 1)]
+        shapes += [(layers - 1, heads)] if layers > 1 else []
+        return [(dict(inputs, head_mask=np.ones(shape, np.float32)), {}, {"arg": "head_mask", "actual": shape})
+                for shape in shapes]
     if error_id == "error.inputs_embeds.width":
-        width = cfg["embedding_size"] + draw(st.integers(1, 3))
-        embeds = np.zeros((*ids.shape, width), np.float32)
         rest = {k: v for k, v in inputs.items() if k != "input_ids"}
-        return dict(rest, inputs_embeds=embeds), {}, {"embedding_size": cfg["embedding_size"], "actual": width}
+        return [(dict(rest, inputs_embeds=np.zeros((*ids.shape, width), np.float32)), {},
+                 {"embedding_size": cfg["embedding_size"], "actual": width})
+                for width in (cfg["embedding_size"] + 1, cfg["embedding_size"] - 1) if width > 0]
     if error_id == "error.encoder_hidden_states.shape":
-        width = cfg["hidden_size"] + draw(st.integers(1, 3))
-        states = np.zeros((lead[0], 3, width), np.float32)
-        return dict(inputs, encoder_hidden_states=states), {}, {"arg": "encoder_hidden_states", "actual": states.shape}
+        out = []
+        for width in (cfg["hidden_size"] + 1, cfg["hidden_size"] - 1):
+            states = np.zeros((lead[0], 3, width), np.float32)
+            out.append((dict(inputs, encoder_hidden_states=states), {},
+                        {"arg": "encoder_hidden_states", "actual": states.shape}))
+        return out
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
     if error_id in ("error.attention_mask.values", "error.attention_mask.dtype"):
-        return _bad_mask(error_id, case, pos, draw)
+        return _bad_mask(error_id, case, pos)
     if error_id == "error.sequence.empty":
         empty = ids[..., :0]
-        return dict(inputs, input_ids=empty, attention_mask=empty.copy(),
-                    token_type_ids=empty.copy()), {}, {"arg": "input_ids", "actual": tuple(empty.shape)}
+        return [(dict(inputs, input_ids=empty, attention_mask=empty.copy(), token_type_ids=empty.copy()), {},
+                 {"arg": "input_ids", "actual": tuple(empty.shape)})]
     if error_id == "error.past_key_values.shape" and case.class_name.startswith("TF"):
         return _bad_tf_cache(case, draw)
     return None
 
 
-def _bad_mask(error_id: str, case, pos: tuple, draw):
-    """An attention_mask with one entry that is not 0 or 1 (in an int or float mask), or a mask of a
-    string dtype."""
+def _bad_mask(error_id: str, case, pos: tuple) -> list[Trigger]:
+    """attention_masks with one entry that is not 0 or 1 (just above, far above, below, between, NaN; in
+    an int or float mask), or masks of a string dtype."""
     ids = case.inputs["input_ids"]
     if error_id == "error.attention_mask.dtype":
-        bad = np.full(ids.shape, "1")
-        return dict(case.inputs, attention_mask=bad), {}, {"arg": "attention_mask", "actual_dtype": str(bad.dtype)}
-    value = draw(st.sampled_from([2, 3, -1, 0.5, float("nan")]), label="mask value")
-    mask = np.ones(ids.shape, np.float32 if isinstance(value, float) else ids.dtype)
-    mask[pos] = value
-    return dict(case.inputs, attention_mask=mask), {}, {"arg": "attention_mask", "value": value}
+        return [(dict(case.inputs, attention_mask=bad), {}, {"arg": "attention_mask", "actual_dtype": str(bad.dtype)})
+                for bad in (np.full(ids.shape, "1"), np.full(ids.shape, b"1"))]
+    out = []
+    for value in (2, 7, -1, 0.5, float("nan")):
+        mask = np.ones(ids.shape, np.float32 if isinstance(value, float) else ids.dtype)
+        mask[pos] = value
+        out.append((dict(case.inputs, attention_mask=mask), {}, {"arg": "attention_mask", "value": value}))
+    return out
 
 
 def _bad_tf_cache(case, draw):
@@ -99,14 +117,16 @@ def _bad_tf_cache(case, draw):
     cfg, ids = case.config, case.inputs["input_ids"]
     batch, heads = ids.shape[0], cfg["num_attention_heads"]
     head_dim, layers, past = cfg["hidden_size"] // heads, cfg["num_hidden_layers"], draw(st.integers(1, 3))
-    fault = draw(st.sampled_from(["layers", "head_dim", "batch"]), label="cache fault")
-    shape = {"layers": (batch, heads, past, head_dim), "head_dim": (batch, heads, past, head_dim + 1),
-             "batch": (batch + 1, heads, past, head_dim)}[fault]
-    pairs = layers + 1 if fault == "layers" else layers
-    cache = tuple((np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in range(pairs))
-    mask = np.ones((batch, past + ids.shape[-1]), ids.dtype)
-    values = {"arg": "past_key_values"} if fault == "layers" else {"arg": "past_key_values", "actual": shape}
-    return {"input_ids": ids, "attention_mask": mask, "past_key_values": cache}, {}, values
+    out = []
+    for fault in ("layers", "head_dim", "batch"):
+        shape = {"layers": (batch, heads, past, head_dim), "head_dim": (batch, heads, past, head_dim + 1),
+                 "batch": (batch + 1, heads, past, head_dim)}[fault]
+        pairs = layers + 1 if fault == "layers" else layers
+        cache = tuple((np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in range(pairs))
+        mask = np.ones((batch, past + ids.shape[-1]), ids.dtype)
+        values = {"arg": "past_key_values"} if fault == "layers" else {"arg": "past_key_values", "actual": shape}
+        out.append(({"input_ids": ids, "attention_mask": mask, "past_key_values": cache}, {}, values))
+    return out
 
 
 #: Flax conditions met by calling the model object itself (init_cache, train without a key)
@@ -143,7 +163,7 @@ def flax_trigger(error_id: str, handle, case, draw):
     return None
 
 
-def _bad_labels(error_id: str, case, draw):
+def _bad_labels(error_id: str, case, draw) -> list[Trigger] | None:
     sc = spec_class(case.class_name)
     if sc.loss == "question_answering" and error_id == "error.labels.out_of_range":
         return None  # QA positions are clamped, not rejected (loss.question_answering.clamp)
@@ -151,17 +171,27 @@ def _bad_labels(error_id: str, case, draw):
     name = sc.labels[0]
     good = labels[name]
     if error_id == "error.labels.shape":
-        bad = np.concatenate([good, good[:1]], axis=0)
-        return dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "actual": tuple(bad.shape)}
+        param = sc.call_arg(name)
+        allowed = {eval_shape(shape, case.config, case.dims) for shape in (param.shape, *param.alt_shapes)}
+        bad_ones = (np.concatenate([good, good[:1]], axis=0), good[1:], good[..., None])  # longer, shorter, rank + 1
+        return [(dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "actual": tuple(bad.shape)})
+                for bad in bad_ones if bad.shape not in allowed]
     if good.dtype.kind == "f":
         return None  # regression / multi-hot targets have no index range
     limit = {"masked_lm": case.config["vocab_size"], "causal_lm": case.config["vocab_size"],
              "token_classification": case.config["num_labels"], "sequence_classification": case.config["num_labels"],
              "multiple_choice": case.lead[-1], "pretraining": 2}[sc.loss]
-    bad = good.copy()
-    value = draw(st.sampled_from([limit, limit + 5]))
-    bad.flat[0] = value
-    return dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "value": value}
+    out = []
+    for value in (limit, limit + 5, -1):  # just past the top, past it, below zero (and not the ignore index)
+        bad = good.copy()
+        bad.flat[0] = value
+        out.append((dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "value": value}))
+    return out
+
+
+def _edge(values: dict) -> str:
+    """Which edge of the condition a call met, for messages."""
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def fragments(error, values: dict) -> tuple[str, ...]:
@@ -201,7 +231,7 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
     native_call = adapter.framework == "flax" and error_id in FLAX_MODEL_TRIGGERS
     if native_call:
         caps.skip_unless("api:native")  # the condition is met by calling the model object itself
-    made = None if native_call else trigger(error_id, case, data.draw)
+    made = None if native_call else triggers(error_id, case, data.draw)
     if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
     handle = build(model_cache, class_name, case.config)
@@ -213,16 +243,16 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
             result = call()
             check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
         return
-    inputs, kwargs, values = made
-    words = fragments(error, values)
-    # a message that names an input the implementation lacks (inputs_embeds beside input_ids) is the
-    # documented API's message: the clause is about that input too
-    caps.skip_unless(*(f"input:{w}" for w in words if w in documented_inputs()))
-    with check.raises(_exception_types(error), clause=error_id, words=words):
-        result = run(model_cache, handle, inputs, **kwargs)
-        bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
-               and not np.all(np.isfinite(v))]
-        check.that(not bad, clause=error_id, message=f"no error, and NaN/inf in {bad}")
+    for inputs, kwargs, values in made:  # every edge of the condition
+        words = fragments(error, values)
+        # a message that names an input the implementation lacks (inputs_embeds beside input_ids) is the
+        # documented API's message: the clause is about that input too
+        caps.skip_unless(*(f"input:{w}" for w in words if w in documented_inputs()))
+        with check.raises(_exception_types(error), clause=error_id, words=words):
+            result = run(model_cache, handle, inputs, **kwargs)
+            bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                   and not np.all(np.isfinite(v))]
+            check.that(not bad, clause=error_id, message=f"no error, and NaN/inf in {bad} ({_edge(values)})")
 
 
 #: construction-stage clauses: config overrides that meet each condition

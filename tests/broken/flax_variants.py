@@ -87,3 +87,19 @@ class HalfCheckpointKept(_Broken):
                              for k, v in state.items()})
 
         patch(checkpoint, "pt_to_flax", keep_half)
+
+
+class IdsAtVocabSizeAccepted(_Broken):
+    """The range check of input_ids is off by one at the top: an id equal to vocab_size is accepted
+    (and then indexes past the embedding table)."""
+    defect = "ids-at-vocab-size-accepted"
+
+    def apply(self) -> None:
+        from impl_flax import validation
+
+        original = validation.check_range
+
+        def off_by_one(name, x, upper, upper_name):
+            original(name, x, upper + 1 if name == "input_ids" else upper, upper_name)
+
+        patch(validation, "check_range", off_by_one)
