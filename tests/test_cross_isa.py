@@ -23,7 +23,8 @@ from conformance.report import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "conformance" / "baselines" / "flax.json"
-FAMILIES = "(test_matches_golden and (core_ or abs_gelu)) or test_architecture or batch_invariance"
+FAMILIES = ("(test_matches_golden and (core_gelu or core_relu or abs_gelu)) "
+            "or (test_architecture and not test_whole_model) or batch_invariance")
 
 
 @pytest.fixture(scope="module")
