@@ -44,34 +44,22 @@ class Tolerance:
     rtol: float
 
 
-def as_tolerance(raw: Any) -> Tolerance:
-    """Accept what the spec's ``tolerance()`` returns: an object with atol/rtol, a mapping or a pair."""
-    if hasattr(raw, "atol"):
-        return Tolerance(float(raw.atol), float(getattr(raw, "rtol", 0.0)))
-    if isinstance(raw, dict):
-        return Tolerance(float(raw["atol"]), float(raw.get("rtol", 0.0)))
-    atol, rtol = raw
-    return Tolerance(float(atol), float(rtol))
-
-
 def spec_tolerance(kind: str, dtype: str, device: str, field_name: str | None) -> Tolerance:
+    """The tolerance tolerances.yaml gives this comparison."""
     from spec import load_spec
 
-    spec = load_spec()
-    if not hasattr(spec, "tolerance"):
-        raise RuntimeError("the spec has no tolerance table yet (load_spec().tolerance is missing)")
-    return as_tolerance(spec.tolerance(kind, dtype, device, field_name))
+    rule = load_spec().tolerance(kind, dtype, device, field_name)
+    return Tolerance(float(rule.atol), float(rule.rtol))
 
 
 def spec_tolerance_rule_id(kind: str, dtype: str, device: str, field_name: str | None) -> str | None:
-    """The clause id of the tolerances.yaml rule that decides this comparison; None when the spec has
-    no such rule (a spec without rule ids, or a kind the spec does not know)."""
+    """The clause id of the tolerances.yaml rule that decides this comparison; None for a kind the spec
+    does not know."""
     from spec import load_spec
 
-    table = getattr(load_spec(), "tolerances", None)
     try:
-        return getattr(table.rule(kind, dtype, device, field_name), "id", None)
-    except (AttributeError, LookupError, ValueError):
+        return load_spec().tolerances.rule(kind, dtype, device, field_name).id
+    except (LookupError, ValueError):
         return None
 
 

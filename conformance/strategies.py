@@ -45,7 +45,8 @@ _MODE_FIELDS = ("is_decoder", "add_cross_attention", "use_cache", "output_attent
                 "output_hidden_states", "return_dict", "tie_word_embeddings", "problem_type",
                 "bos_token_id", "eos_token_id")
 
-IGNORE_INDEX = -100  # the label value that losses ignore; losses.yaml names it per loss (see numpy_ref)
+#: the label value that losses ignore (losses.yaml ignore_index)
+IGNORE_INDEX = load_spec().losses.ignore_index
 
 
 def _spec():

@@ -11,7 +11,7 @@ import optax
 
 from spec import load_spec
 
-IGNORE_INDEX = load_spec().raw("losses")["ignore_index"]
+IGNORE_INDEX = load_spec().losses.ignore_index
 
 
 def _float32(x):

@@ -38,11 +38,13 @@ class ElectraSequenceSummary(keras.layers.Layer):
             x = hidden_states[:, -1]
         elif kind == "mean":
             x = tf.reduce_mean(hidden_states, axis=1)
-        else:  # cls_index
+        elif kind == "cls_index":
             if cls_index is None:
                 x = hidden_states[:, -1]
             else:
                 x = tf.gather(hidden_states, tf.cast(cls_index, tf.int32), axis=1, batch_dims=1)
+        else:
+            raise ValueError(f"unknown summary_type {kind!r}")
         x = dropout(x, c.summary_first_dropout, training)
         if c.summary_use_proj:
             x = self.summary(x)
