@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from conformance.pairs import call_features
+
 #: the value of each call flag that asks for nothing beyond the plain call: an implementation without the
 #: flag honours it by ignoring the flag
 NEUTRAL_FLAGS = {"output_attentions": False, "output_hidden_states": False, "use_cache": False, "return_dict": True}
@@ -132,6 +134,7 @@ class BoundModelCache:
         implementation cannot make (``call_request``)."""
         kwargs["flags"] = self.call_request(inputs, kwargs.get("flags"), tuple_form=kwargs.get("tuple_form", False),
                                             input_format=kwargs.get("input_format", "kwargs"))
+        self.record.feature_sets.add(call_features(handle.config, inputs, kwargs["flags"]))
         if kwargs.get("compiled"):
             flags = tuple(sorted((kwargs.get("flags") or {}).items()))
             sig = (id(handle.native), _input_signature(inputs), flags, bool(kwargs.get("train")),

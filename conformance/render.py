@@ -85,6 +85,10 @@ def verdict_lines(document: dict) -> list[str]:
                      f"(all comparisons: {kinds}); {v['clauses_validated']} clauses validated; "
                      f"{sum(v['unsupported'].values())} tests of unsupported features, {v['not_applicable']} "
                      f"not applicable")
+        pairs = document["coverage"].get("pairs", {}).get(impl)
+        if pairs:
+            lines.append(f"  feature pairs exercised together: {pairs['exercised']} of the {pairs['total']} its "
+                         f"capabilities allow (the others: coverage.pairs.{impl}.missing)")
         if v["verdict"] == "NOT VALIDATED":
             lines.append(f"  {impl} made fewer than {v['min_numeric']} numeric comparisons with the reference "
                          f"(--min-numeric): passing says nothing about its numbers")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.machine import machine_info
+from conformance.pairs import summary as pair_summary
 from conformance.results import SHARED, UNSUPPORTED
 
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
@@ -216,7 +217,9 @@ def build_report(state, session) -> dict:
         "summary": summarize(results, run_info["min_numeric"]),
         "results": results, "clauses": by_clause(results),
         "families": by_family(results), "family_cache": state.store.family_counts,
-        "coverage": coverage(results, spec_ids if isinstance(spec_ids, list) else []),
+        "coverage": dict(coverage(results, spec_ids if isinstance(spec_ids, list) else []),
+                         pairs={impl: pair_summary(sets, state.capabilities[impl])
+                                for impl, sets in state.feature_sets.items()}),
         "expectations": {"entries": expected, "stale": stale},
     }
 
@@ -253,7 +256,9 @@ def merge_reports(documents: list[dict]) -> dict:
     return {
         "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results, min_numeric_of(documents[0])),
         "results": results, "clauses": by_clause(results), "families": by_family(results),
-        "family_cache": family_cache, "coverage": coverage(results, spec_ids),
+        "family_cache": family_cache,
+        "coverage": dict(coverage(results, spec_ids),
+                         pairs={k: v for d in documents for k, v in d["coverage"].get("pairs", {}).items()}),
         "expectations": {k: [e for d in documents for e in d["expectations"][k]] for k in ("entries", "stale")},
     }
 

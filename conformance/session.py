@@ -49,6 +49,7 @@ class RunState:
         self.adapters = adapters
         self.present = {name: list(a.available_devices()) for name, a in adapters.items()}
         self.capabilities = {name: dataclasses.replace(a.capabilities(), impl=name) for name, a in adapters.items()}
+        self.feature_sets = {name: set() for name in adapters}  # per impl: the features of each call made
         self.requested_devices = requested_devices
         self.dtypes = dtypes
         self.expectations = expectations  # impl -> (path, entries)
@@ -162,6 +163,8 @@ class RunState:
                         f"{expectation.clause} fails here ({expectation.reason}), but the test passed. "
                         f"If the implementation was fixed, remove the entry from the expectations file.")
             tracker.note_seen(*where, record.clauses, info.device, info.dtype, skipped=False)
+            if not report.skipped and info.impl in self.feature_sets:
+                self.feature_sets[info.impl].update(record.feature_sets)
         elif report.when == "setup" and report.skipped:
             tracker.note_seen(*where, record.clauses, info.device, info.dtype, skipped=True)
         self.collector.phase(item, info, record, report, call, expectation=expectation, outcome=outcome)
@@ -199,6 +202,7 @@ class RunState:
         coverage = self.document["coverage"]
         tr.write_line(f"clause coverage: {coverage['exercised_count']} of {coverage['spec_count']} spec clauses "
                       f"exercised")
+
         path = self.config.getoption("conformance_report")
         if path:
             tr.write_line(f"conformance report written to {path}")

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conformance import strategies as S
-from conformance.adapters.base import Capabilities, Support
+from conformance.adapters.base import Capabilities, Handle, Support
+from conformance.checks import TestRecord as Record
 from conformance.model_cache import BoundModelCache, ModelStore
 from conformance.registry import AdapterError, check_capabilities
 
@@ -109,21 +110,24 @@ class _Recorder:
 
 
 def _cache():
-    return BoundModelCache(ModelStore(), _Recorder(), BARE, "cpu", "test", record=None)
+    return BoundModelCache(ModelStore(), _Recorder(), BARE, "cpu", "test", record=Record())
+
+
+_HANDLE = Handle("FlaxElectraModel", {"hidden_act": "relu"}, "float32", "cpu", native=None)
 
 
 def test_neutral_flags_it_lacks_are_dropped_others_skip():
     cache, ids = _cache(), {"input_ids": np.zeros((1, 3), np.int32)}
-    cache.run(None, ids, flags={"output_attentions": False, "output_hidden_states": None, "return_dict": True})
+    cache.run(_HANDLE, ids, flags={"output_attentions": False, "output_hidden_states": None, "return_dict": True})
     assert cache.adapter.calls == [(["input_ids"], {})]
     with pytest.raises(pytest.skip.Exception, match="flag output_attentions"):
-        cache.run(None, ids, flags={"output_attentions": True})
+        cache.run(_HANDLE, ids, flags={"output_attentions": True})
     with pytest.raises(pytest.skip.Exception, match="flag return_dict"):
-        cache.run(None, ids, tuple_form=True)
+        cache.run(_HANDLE, ids, tuple_form=True)
     with pytest.raises(pytest.skip.Exception, match="input head_mask"):
-        cache.run(None, dict(ids, head_mask=np.ones(2, np.float32)))
+        cache.run(_HANDLE, dict(ids, head_mask=np.ones(2, np.float32)))
     with pytest.raises(pytest.skip.Exception, match="format dict"):
-        cache.run(None, ids, input_format="dict")
+        cache.run(_HANDLE, ids, input_format="dict")
     assert len(cache.adapter.calls) == 1  # nothing it lacks reached the adapter
-    cache.run(None, dict(ids, input_idz=ids["input_ids"]))  # a key no class takes: a test's deliberate mistake
+    cache.run(_HANDLE, dict(ids, input_idz=ids["input_ids"]))  # a key no class takes: a test's deliberate mistake
     assert cache.adapter.calls[-1] == (["input_ids", "input_idz"], {})

@@ -1,0 +1,111 @@
+"""Which pairs of features the run exercised together, per implementation (the report's coverage.pairs).
+
+A feature is a config option at one value (``hidden_act=relu``, ``is_decoder=True``, and three derived
+ones: ``embedding_projection`` (E != H), ``two_or_more_layers``, ``default_layer_norm_eps``), a call input
+that was passed (``input:head_mask``), the form of a head mask or a padding side (``head_mask=per_layer``,
+``head_mask_fractional=True``, ``padding=left``) or a call flag that was on (``flag:output_attentions``).
+Every call the model cache makes records its features; two features are exercised together when one
+call had both. The universe is every pair of features of two different options that the implementation
+declares it supports (its Capabilities), so a pair it cannot build is never counted as missing. A fault
+that shows only when two features meet (a mask with relative positions, a per-layer head mask with
+cross-attention) needs its pair exercised; the report lists the pairs no call made.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+#: config fields whose values are call modes or labels, not features of the computation
+_NOT_FEATURES = ("output_attentions", "output_hidden_states", "return_dict", "use_cache", "id2label")
+_DERIVED = ("embedding_projection", "two_or_more_layers", "default_layer_norm_eps")
+
+
+def _spec():
+    from spec import load_spec
+
+    return load_spec()
+
+
+def _option(feature: str) -> str:
+    """The option a feature is a value of (two values of one option never meet in one call)."""
+    return feature.split("=", 1)[0]
+
+
+def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: Mapping[str, Any]) -> frozenset:
+    """The features of one call: the model's config, the inputs passed and the flags switched on."""
+    spec = _spec()
+    defaults = {f.name: f.default for f in spec.config.fields if not f.derived}
+    cfg = {**defaults, **config}
+    out = set()
+    for f in spec.config.fields:
+        if f.derived or f.name in _NOT_FEATURES:
+            continue
+        if f.choices is not None or f.type == "bool":
+            out.add(f"{f.name}={cfg.get(f.name)}")
+    out.add(f"embedding_projection={cfg['embedding_size'] != cfg['hidden_size']}")
+    out.add(f"two_or_more_layers={cfg['num_hidden_layers'] >= 2}")
+    out.add(f"default_layer_norm_eps={cfg['layer_norm_eps'] == defaults['layer_norm_eps']}")
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        out.add(f"input:{name}")
+        if not isinstance(value, np.ndarray):
+            continue
+        if name == "head_mask":
+            out.add(f"head_mask={'per_layer' if value.ndim == 2 else 'per_head'}")
+            out.add(f"head_mask_fractional={bool(np.any((value > 0) & (value < 1)))}")
+        if name == "attention_mask" and value.ndim >= 2 and value.dtype.kind in "iub":
+            rows = value.reshape(-1, value.shape[-1])
+            if rows.size and np.any(rows[:, 0] == 0):
+                out.add("padding=left")
+            if rows.size and np.any(rows[:, -1] == 0):
+                out.add("padding=right")
+    out.update(f"flag:{name}" for name, value in flags.items() if value)
+    return frozenset(out)
+
+
+def exercised(feature_sets: Iterable[frozenset]) -> set[tuple[str, str]]:
+    """Every pair of features of two different options that one call had together."""
+    out = set()
+    for features in feature_sets:
+        out.update(p for p in combinations(sorted(features), 2) if _option(p[0]) != _option(p[1]))
+    return out
+
+
+def supported_features(caps) -> set[str]:
+    """Every feature the implementation declares it can exercise."""
+    spec = _spec()
+    out = set()
+    for f in spec.config.fields:
+        if f.derived or f.name in _NOT_FEATURES:
+            continue
+        values = f.choices if f.choices is not None else (True, False) if f.type == "bool" else None
+        if values is not None:
+            allowed = caps.config.get(f.name, values)
+            out.update(f"{f.name}={v}" for v in values if v in allowed)
+    out.update(f"{name}={v}" for name in _DERIVED for v in (True, False))
+    out.update(f"input:{name}" for name in caps.inputs)
+    if "head_mask" in caps.inputs:
+        out.update({"head_mask=per_layer", "head_mask=per_head", "head_mask_fractional=True",
+                    "head_mask_fractional=False"})
+    if "attention_mask" in caps.inputs:
+        out.update({"padding=left", "padding=right"})
+    out.update(f"flag:{name}" for name in caps.flags)
+    return out
+
+
+def universe(caps) -> set[tuple[str, str]]:
+    """The pairs a run could exercise: two supported features of different options, where the config
+    constraints let them meet (cross-attention only in a decoder)."""
+    pairs = {p for p in combinations(sorted(supported_features(caps)), 2) if _option(p[0]) != _option(p[1])}
+    return {p for p in pairs if set(p) != {"add_cross_attention=True", "is_decoder=False"}}
+
+
+def summary(feature_sets: Iterable[frozenset], caps) -> dict:
+    """{exercised, total, missing}: counts of the universe's pairs and the ones no call made."""
+    possible = universe(caps)
+    done = exercised(feature_sets) & possible
+    return {"exercised": len(done), "total": len(possible),
+            "missing": [f"{a} x {b}" for a, b in sorted(possible - done)]}

@@ -1,0 +1,48 @@
+"""conformance.pairs: the features of a call, the pairs a run exercised and those it could have."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from conformance.pairs import call_features, exercised, summary, universe
+from tests.test_capabilities import BARE
+
+
+def test_a_call_names_its_config_inputs_and_flags():
+    mask = np.array([[0, 1, 1], [1, 1, 0]])
+    head_mask = np.array([[1.0, 0.5], [0.0, 1.0]], np.float32)
+    features = call_features({"position_embedding_type": "relative_key", "embedding_size": 8, "hidden_size": 16,
+                              "num_hidden_layers": 2}, {"input_ids": np.zeros((2, 3)), "attention_mask": mask,
+                                                        "head_mask": head_mask, "position_ids": None},
+                             {"output_attentions": True, "output_hidden_states": False})
+    assert {"position_embedding_type=relative_key", "embedding_projection=True", "two_or_more_layers=True",
+            "default_layer_norm_eps=True", "input:attention_mask", "head_mask=per_layer", "head_mask_fractional=True",
+            "padding=left", "padding=right", "flag:output_attentions"} <= features
+    assert "input:position_ids" not in features and "flag:output_hidden_states" not in features
+    assert not any(f.startswith("output_attentions=") for f in features)  # a call mode, not a feature
+
+
+def test_pairs_join_different_options_only():
+    pairs = exercised([frozenset({"hidden_act=relu", "input:head_mask", "padding=left", "padding=right"})])
+    assert ("hidden_act=relu", "input:head_mask") in pairs
+    assert ("padding=left", "padding=right") not in pairs  # two values of one option
+
+
+def test_the_universe_is_what_the_capabilities_allow():
+    possible = universe(BARE)
+    features = {f for pair in possible for f in pair}
+    assert "hidden_act=relu" in features and "hidden_act=gelu" not in features
+    assert "input:attention_mask" in features and "input:head_mask" not in features
+    decoder = dataclasses.replace(BARE, config={})
+    assert ("add_cross_attention=True", "is_decoder=False") not in universe(decoder)  # the config constraint
+    assert ("add_cross_attention=True", "is_decoder=True") in universe(decoder)
+
+
+def test_summary_lists_what_no_call_exercised():
+    calls = [call_features({"hidden_act": "relu", "position_embedding_type": "absolute"},
+                           {"input_ids": np.zeros((1, 2)), "attention_mask": np.array([[1, 1]])}, {})]
+    report = summary(calls, BARE)
+    assert 0 < report["exercised"] < report["total"] == len(universe(BARE))
+    assert "input:attention_mask x padding=left" in report["missing"]  # a mask was passed, never a left-padded one
+    assert "hidden_act=relu x input:attention_mask" not in report["missing"]
