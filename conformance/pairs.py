@@ -53,14 +53,14 @@ def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: M
         out.add(f"input:{name}")
         if not isinstance(value, np.ndarray):
             continue
-        if name == "head_mask":
-            out.add(f"head_mask={'per_layer' if value.ndim == 2 else 'per_head'}")
+        if name == "head_mask" and value.dtype.kind == "f":
+            if value.ndim in (1, 2):
+                out.add(f"head_mask={'per_layer' if value.ndim == 2 else 'per_head'}")
             out.add(f"head_mask_fractional={bool(np.any((value > 0) & (value < 1)))}")
-        if name == "attention_mask" and value.ndim >= 2 and value.dtype.kind in "iub":
-            rows = value.reshape(-1, value.shape[-1])
-            if rows.size and np.any(rows[:, 0] == 0):
+        if name == "attention_mask" and value.ndim >= 2 and value.size and value.dtype.kind in "iub":
+            if np.any(value[..., 0] == 0):
                 out.add("padding=left")
-            if rows.size and np.any(rows[:, -1] == 0):
+            if np.any(value[..., -1] == 0):
                 out.add("padding=right")
     out.update(f"flag:{name}" for name, value in flags.items() if value)
     return frozenset(out)

@@ -46,3 +46,10 @@ def test_summary_lists_what_no_call_exercised():
     assert 0 < report["exercised"] < report["total"] == len(universe(BARE))
     assert "input:attention_mask x padding=left" in report["missing"]  # a mask was passed, never a left-padded one
     assert "hidden_act=relu x input:attention_mask" not in report["missing"]
+
+
+def test_malformed_inputs_are_described_not_refused():
+    """The error family passes empty, wrong-dtype and wrong-rank inputs: describing them must not raise."""
+    features = call_features({}, {"input_ids": np.zeros((2, 0), np.int32), "attention_mask": np.zeros((2, 0), np.int32),
+                                  "head_mask": np.full((2,), "1")}, {})
+    assert {"input:input_ids", "input:attention_mask", "input:head_mask"} <= features
