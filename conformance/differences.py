@@ -10,6 +10,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from conformance.adapters.common import full_capabilities
+from conformance.adapters.tf_common import INPUT_FORMATS as TF_INPUT_FORMATS
 from conformance.registry import spec_class_names
 from conformance.report import headline_of
 
@@ -26,7 +27,7 @@ class DifferencesError(ValueError):
 
 def documented(framework: str) -> dict:
     """The whole documented API of a framework, in the form of Capabilities.as_dict."""
-    formats = ("kwargs", "tensor", "list", "dict") if framework == "tf" else ("kwargs",)
+    formats = TF_INPUT_FORMATS if framework == "tf" else ("kwargs",)
     caps = full_capabilities(framework, spec_class_names(framework), methods=(), input_formats=formats,
                              files=_DOCUMENTED_FILES[framework])
     return caps.as_dict()

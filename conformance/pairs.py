@@ -12,6 +12,7 @@ cross-attention) needs its pair exercised; the report lists the pairs no call ma
 """
 from __future__ import annotations
 
+import functools
 from itertools import combinations
 from typing import Any, Iterable, Mapping
 
@@ -28,6 +29,14 @@ def _spec():
     return load_spec()
 
 
+@functools.cache
+def _config_options() -> tuple[dict, tuple[str, ...]]:
+    """(spec default of every non-derived field, the fields whose values are features: choices and bools)."""
+    fields = [f for f in _spec().config.fields if not f.derived]
+    return ({f.name: f.default for f in fields},
+            tuple(f.name for f in fields if f.name not in _NOT_FEATURES and (f.choices is not None or f.type == "bool")))
+
+
 def _option(feature: str) -> str:
     """The option a feature is a value of (two values of one option never meet in one call)."""
     return feature.split("=", 1)[0]
@@ -35,15 +44,9 @@ def _option(feature: str) -> str:
 
 def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: Mapping[str, Any]) -> frozenset:
     """The features of one call: the model's config, the inputs passed and the flags switched on."""
-    spec = _spec()
-    defaults = {f.name: f.default for f in spec.config.fields if not f.derived}
+    defaults, options = _config_options()  # called for every model call: the spec is read once
     cfg = {**defaults, **config}
-    out = set()
-    for f in spec.config.fields:
-        if f.derived or f.name in _NOT_FEATURES:
-            continue
-        if f.choices is not None or f.type == "bool":
-            out.add(f"{f.name}={cfg.get(f.name)}")
+    out = {f"{name}={cfg.get(name)}" for name in options}
     out.add(f"embedding_projection={cfg['embedding_size'] != cfg['hidden_size']}")
     out.add(f"two_or_more_layers={cfg['num_hidden_layers'] >= 2}")
     out.add(f"default_layer_norm_eps={cfg['layer_norm_eps'] == defaults['layer_norm_eps']}")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import (SELF_KIND, always_fields, batch_rows, build, compare_outputs, compile_clause,
+from conformance.tests._helpers import (always_fields, batch_rows, build, compare_outputs, compile_clause,
                                         examples, max_difference, mode_clause, run, seq_prefix, spec_class)
 
 _ALL_OUTPUTS = {"output_attentions": True, "output_hidden_states": True}
