@@ -24,7 +24,7 @@ from conformance.report import read_report
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "conformance" / "baselines" / "flax.json"
 FAMILIES = ("(test_matches_golden and (core_gelu or core_relu or abs_gelu)) "
-            "or (test_architecture and not test_whole_model) or batch_invariance")
+            "or test_encoder_layers_recomputed or test_head_recomputed or batch_invariance")
 
 
 @pytest.fixture(scope="module")
