@@ -11,6 +11,7 @@ File format (``conformance/expectations/<impl>.yaml``)::
         devices: [cpu]                                      # optional: only on these devices
         dtypes: [float16]                                   # optional: only for these dtypes
         message: "KeyError: 'gelu_fast'"                   # optional: regex the failure text must match
+        versions: {transformers: ">=4.40,<4.47"}            # optional: only with these releases installed
 
 A ``test`` pattern without ``[`` matches the test function name whatever its parameters.
 
@@ -18,14 +19,22 @@ Entries without ``message`` are strict: the matching tests must fail on that cla
 unexpected pass. Entries with ``message`` describe a root cause (say, an activation the implementation
 lacks) that makes whichever tests draw it fail: they excuse only failures whose text matches, never turn
 a pass into a failure, and are stale only when no failure in the run matched them.
+
+``versions`` maps a package (as the adapter's ``framework_versions()`` names it) to a PEP 440 range: the
+entry applies only where every named package is installed at a version inside its range, so one file
+serves every pinned stack (``compat/``). Entries that do not apply are left out of the run (recorded in
+the report as not applicable), so they are neither used nor stale there.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from conformance.results import headline
 
@@ -51,6 +60,7 @@ class Expectation:
     devices: tuple[str, ...] | None = None
     dtypes: tuple[str, ...] | None = None
     message: str | None = None
+    versions: tuple[tuple[str, str], ...] = ()  # (package, PEP 440 range), all must hold
     index: int = 0  # position in the file, for messages
 
     def label(self) -> str:
@@ -67,12 +77,41 @@ class Expectation:
     def matches_clause(self, clauses) -> bool:
         return any(wildcard_match(self.clause, c) for c in clauses)
 
+    def applies_to(self, installed: Mapping[str, str]) -> bool:
+        """Every package the entry names is installed (per ``installed``) at a version inside its range."""
+        return all(package in installed and _in_range(installed[package], spec) for package, spec in self.versions)
+
     def as_dict(self) -> dict:
         d = {"clause": self.clause, "test": self.test, "reason": self.reason}
         for key in ("decision", "message"):
             if getattr(self, key):
                 d[key] = getattr(self, key)
+        if self.versions:
+            d["versions"] = dict(self.versions)
         return d
+
+
+def _in_range(version: str, spec: str) -> bool:
+    try:
+        return Version(version) in SpecifierSet(spec)
+    except InvalidVersion:  # a version string no release scheme gives (a local build): never in a range
+        return False
+
+
+def _checked_versions(value, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        raise ExpectationsError(f"{where}: 'versions' must be a non-empty mapping package -> range, got {value!r}")
+    out = []
+    for package, spec in value.items():
+        try:
+            SpecifierSet(str(spec))
+        except InvalidSpecifier:
+            raise ExpectationsError(f"{where}: versions[{package!r}] = {spec!r} is not a PEP 440 version range "
+                                    f"(e.g. '>=4.40,<4.47')") from None
+        out.append((str(package), str(spec)))
+    return tuple(sorted(out))
 
 
 def _checked_regex(pattern, where: str) -> str | None:
@@ -105,7 +144,7 @@ def load_expectations(path: str | Path) -> list[Expectation]:
         where = f"{path}: expected_failures[{i}]"
         if not isinstance(entry, dict):
             raise ExpectationsError(f"{where} must be a mapping, got {entry!r}")
-        unknown = set(entry) - {"clause", "test", "reason", "decision", "devices", "dtypes", "message"}
+        unknown = set(entry) - {"clause", "test", "reason", "decision", "devices", "dtypes", "message", "versions"}
         if unknown:
             raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("clause", "test", "reason"):
@@ -116,28 +155,44 @@ def load_expectations(path: str | Path) -> list[Expectation]:
             decision=entry.get("decision"),
             devices=tuple(entry["devices"]) if entry.get("devices") else None,
             dtypes=tuple(entry["dtypes"]) if entry.get("dtypes") else None,
-            message=_checked_regex(entry.get("message"), where), index=i))
+            message=_checked_regex(entry.get("message"), where),
+            versions=_checked_versions(entry.get("versions"), where), index=i))
     return result
 
 
-def resolve_expectations(option: str | None, impls: list[str]) -> dict[str, tuple[str | None, list]]:
-    """``--expectations`` value -> {impl: (path or None, entries)}.
+@dataclass(frozen=True)
+class ImplExpectations:
+    """One implementation's expectations in this run: the file, the entries that apply to the installed
+    releases, and those that do not (their ``versions`` exclude what is installed)."""
+    path: str | None = None
+    entries: list = field(default_factory=list)
+    not_applicable: list = field(default_factory=list)
+
+
+def resolve_expectations(option: str | None, impls: list[str],
+                         installed: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, ImplExpectations]:
+    """``--expectations`` value -> {impl: ImplExpectations}; ``installed``: impl -> {package: version}
+    (the adapter's framework_versions()), against which entries with ``versions`` are selected.
 
     ``auto``: ``conformance/expectations/<impl>.yaml`` when present; ``none``: no expectations;
     a path: that file, for every impl of the run (normally one).
     """
     option = option or "auto"
-    out: dict[str, tuple[str | None, list]] = {}
+    out: dict[str, ImplExpectations] = {}
     for impl in impls:
         if option == "none":
-            out[impl] = (None, [])
-        elif option == "auto":
-            path = default_path(impl)
-            out[impl] = (str(path), load_expectations(path)) if path.is_file() else (None, [])
-        else:
-            if not Path(option).is_file():
-                raise ExpectationsError(f"--expectations {option}: no such file")
-            out[impl] = (str(option), load_expectations(option))
+            out[impl] = ImplExpectations()
+            continue
+        path = default_path(impl) if option == "auto" else Path(option)
+        if option == "auto" and not path.is_file():
+            out[impl] = ImplExpectations()
+            continue
+        if not path.is_file():
+            raise ExpectationsError(f"--expectations {option}: no such file")
+        versions = (installed or {}).get(impl, {})
+        entries = load_expectations(path)
+        out[impl] = ImplExpectations(str(path), [e for e in entries if e.applies_to(versions)],
+                                     [e for e in entries if not e.applies_to(versions)])
     return out
 
 

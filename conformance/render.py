@@ -94,6 +94,8 @@ def verdict_lines(document: dict) -> list[str]:
                          f"(--min-numeric): passing says nothing about its numbers")
         for reason, count in list(v["unsupported"].items())[:10]:
             lines.append(f"  unsupported ({count} tests): {reason[:160]}")
+    for entry in document["run_info"].get("not_run", []):
+        lines.append(f"{entry['impl']}: NOT RUN in this environment: it {entry['reason']}")
     return lines
 
 
@@ -121,7 +123,9 @@ def markdown(document: dict) -> str:
     impls = ", ".join(f"{i['name']} {i['version']}" for i in info["implementations"])
     header, rows = matrix_rows(document)
     out = ["# ELECTRA conformance report", "",
-           f"- implementations: {impls}", f"- spec version: {info['spec_version']}",
+           f"- implementations: {impls}",
+           *[f"- not run here: {e['impl']} (it {e['reason']})" for e in info.get("not_run", [])],
+           f"- spec version: {info['spec_version']}",
            f"- profile: {info['profile']['name']}; devices requested: {info['devices_requested']}",
            f"- run: {info['start']} .. {info['end']} ({info['duration_s']} s), python {info['python']}",
            f"- clause coverage: {document['coverage']['exercised_count']} of {document['coverage']['spec_count']}",

@@ -5,8 +5,9 @@
 #      classes (hf-tf, hf-flax) and keras-hub's ElectraBackbone (the first outside implementation: a
 #      bare encoder with its own call convention), one pytest process per implementation, two at a
 #      time. Ours must pass everything; the others' results must match conformance/expectations/;
-#   3. a diff of our results against the committed baselines (conformance/baselines/), under the spec's
-#      drift gate (tolerance.regression.drift), with the CPU instruction set capped (see below).
+#   3. a diff of our results against the committed baselines (conformance/baselines/), and of
+#      transformers' against the current compat stack's report (compat/reports/current.json), under the
+#      spec's drift gate (tolerance.regression.drift), with the CPU instruction set capped (see below).
 # Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
 source "$(dirname "$0")/_venv.sh" .venv-test "test"
 mkdir -p reports
@@ -15,24 +16,8 @@ start=$SECONDS
 # transformers' Flax classes draw the same shapes, so most programs compile once instead of three times.
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.cache/jax}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
-# Another machine's kernels on every run: the committed baselines (conformance/baselines/) and golden
-# data were made at the full instruction set of the development machine (AVX2). Other CPUs run other
-# kernels, which sum in another order, so this run caps the instruction set of oneDNN (TensorFlow's
-# kernels: SSE4.1), PyTorch (no SIMD dispatch) and XLA's code generation (AVX; lower breaks float16,
-# which needs F16C; tests/test_cross_isa.py runs the Flax numeric families at SSE4.2): the gates below
-# are the ones a user's machine meets. ELECTRA_ISA_LIMIT=none keeps the machine's own (how baselines
-# are made; see the README).
-isa_flags=""
-default_limit=avx; [ "$(uname -m)" = x86_64 ] || default_limit=none  # the caps name x86 instruction sets
-case "${ELECTRA_ISA_LIMIT:-$default_limit}" in
-  avx) isa_flags=" --xla_cpu_max_isa=AVX"
-       export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-SSE41}" ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-default}" ;;
-  none) ;;
-  *) echo "ELECTRA_ISA_LIMIT must be avx or none, not '$ELECTRA_ISA_LIMIT'" >&2; exit 2 ;;
-esac
-# The test models are tiny: compiling dominates running, so XLA skips its CPU code optimisations
-# (about 40% less time for the Flax runs; the programs and their numerics stay XLA's).
-export XLA_FLAGS="${XLA_FLAGS:---xla_backend_optimization_level=0$isa_flags}"
+# The instruction-set cap and XLA flags every committed report is made with (see the script).
+source "$(dirname "$0")/_kernels.sh"
 # Unit tests: two processes over halves of the files (about equal time), at a lower CPU priority, so
 # that the conformance runs (the longer chain) go first and the unit tests fill the gaps and the end.
 unit_half_1=(tests/test_flax_*.py tests/test_checkpoint_interop.py)
@@ -49,6 +34,11 @@ electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --impl
   --report reports/ci.json || status=1
 for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
+done
+# The committed report of the current compat stack (compat/reports/current.json, made by scripts/compat.sh
+# current on the same releases) agrees with this run for transformers' classes: no new failure, no drift.
+for impl in hf-tf hf-flax; do
+  electra-conformance diff compat/reports/current.json reports/ci.json --impl "$impl" || status=1
 done
 unit_status=0
 for pid in "${unit_tests[@]}"; do

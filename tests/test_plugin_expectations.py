@@ -158,3 +158,45 @@ def test_wildcards_treat_brackets_literally():
     assert wildcard_match("test_x[*]", "test_x[TFElectraModel]")
     assert wildcard_match("test_x[TF?lectra*]", "test_x[TFElectraModel-float16]")
     assert not wildcard_match("test_x[M]", "test_x[N]") and not wildcard_match("test_x", "test_x[M]")
+
+
+def test_version_ranges_select_entries_by_the_installed_release(pytester):
+    """One file for every stack: an entry whose ``versions`` exclude the installed numpy (the fake adapter's
+    framework_versions) neither excuses its failure nor is stale there; it is listed as not applicable."""
+    import numpy as np
+
+    make_suite(pytester, SUITE)
+    path = pytester.path / "expect.yaml"
+    path.write_text("expected_failures:\n"
+                    f"  - {{clause: fake.broken, test: test_broken, reason: here, versions: {{numpy: '=={np.__version__}'}}}}\n"
+                    "  - {clause: fake.fine, test: test_fine, reason: old numpy only, versions: {numpy: '<1.0'}}\n"
+                    "  - {clause: fake.gone, test: test_gone, reason: no such package, versions: {not-installed: '>=1'}}\n")
+    result, doc = run_suite(pytester, "--expectations", str(path))
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(doc) == {"test_broken": "xfailed", "test_fine": "passed"}
+    assert doc["expectations"]["stale"] == []
+    assert [e["reason"] for e in doc["expectations"]["entries"]] == ["here"]
+    assert [e["versions"] for e in doc["expectations"]["not_applicable"]] == [{"numpy": "<1.0"}, {"not-installed": ">=1"}]
+    validate_report(doc)
+    path.write_text("expected_failures:\n"
+                    "  - {clause: fake.broken, test: test_broken, reason: r, versions: {numpy: '<0'}}\n")
+    result, doc = run_suite(pytester, "--expectations", str(path))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and outcomes(doc)["test_broken"] == "failed"
+
+
+def test_version_ranges_are_checked_when_loaded(tmp_path):
+    from conformance.expectations import Expectation
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, versions: {transformers: 'four'}}\n")
+    with pytest.raises(ExpectationsError, match=r"versions\['transformers'\] = 'four' is not a PEP 440"):
+        load_expectations(bad)
+    bad.write_text("expected_failures:\n  - {clause: x, test: t, reason: r, versions: '>=4'}\n")
+    with pytest.raises(ExpectationsError, match="'versions' must be a non-empty mapping"):
+        load_expectations(bad)
+    entry = Expectation("x", "t", "r", versions=(("tensorflow", "<2.16"), ("transformers", ">=4.37,<4.40")))
+    assert entry.applies_to({"transformers": "4.37.2", "tensorflow": "2.15.1"})
+    assert not entry.applies_to({"transformers": "4.40.0", "tensorflow": "2.15.1"})  # upper bound excluded
+    assert not entry.applies_to({"transformers": "4.37.2", "tensorflow": "2.16.0"})
+    assert not entry.applies_to({"transformers": "4.37.2"})  # a named package that is not installed
+    assert not entry.applies_to({"transformers": "local-build", "tensorflow": "2.15.1"})

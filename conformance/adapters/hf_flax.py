@@ -26,7 +26,7 @@ class HFFlaxAdapter(HFAdapterBase):
     file_formats = ("safetensors", "msgpack")
 
     def framework_versions(self) -> dict[str, str]:
-        return {p: package_version(p) for p in ("transformers", "jax", "jaxlib", "flax")}
+        return {p: package_version(p) for p in ("transformers", "jax", "jaxlib", "flax", "safetensors", "numpy")}
 
     def available_devices(self) -> list[str]:
         return jax_devices()

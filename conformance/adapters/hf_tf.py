@@ -1,7 +1,8 @@
 """Adapter ``hf-tf``: transformers' own TFElectra* classes (needs the ``hf`` and ``tf`` extras).
 
-transformers' TF classes are tf-keras (Keras 2) models. transformers imports ``tf_keras`` directly and
-sets TF_USE_LEGACY_KERAS=1 in the environment when it loads its TF code. If TensorFlow were first
+transformers' TF classes are Keras 2 models: ``tf.keras`` itself up to TensorFlow 2.15, the ``tf_keras``
+package from TensorFlow 2.16 on (where ``tf.keras`` is Keras 3). There transformers imports ``tf_keras``
+directly and sets TF_USE_LEGACY_KERAS=1 in the environment when it loads its TF code. If TensorFlow were first
 imported after that, ``tf.keras`` would be tf-keras for the whole process and a Keras 3 implementation
 (our impl_tf) in the same process would break. This module therefore imports TensorFlow and binds
 ``tf.keras`` first, then restores the variable, so both can share a process; the CLI still runs every
@@ -10,19 +11,28 @@ imported after that, ``tf.keras`` would be tf-keras for the whole process and a 
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from typing import Any, Mapping
 
 import numpy as np
+from packaging.version import Version
 
 from conformance.adapters.base import Handle
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
 from conformance.adapters.tf_common import INPUT_FORMATS, call_arguments, tf_device, tf_devices
 
+#: TensorFlow <= 2.15: tf.keras is Keras 2 itself, and TF_USE_LEGACY_KERAS would make it import tf_keras
+KERAS_IN_TF = Version(version("tensorflow")) < Version("2.16")
+if KERAS_IN_TF:
+    os.environ.pop("TF_USE_LEGACY_KERAS", None)
 _legacy_before = os.environ.get("TF_USE_LEGACY_KERAS")
 import tensorflow as tf  # noqa: E402
 
 tf.keras.layers  # noqa: B018  (bind tf.keras now, before transformers changes the environment)
-import tf_keras  # noqa: E402
+if KERAS_IN_TF:
+    keras2 = tf.keras
+else:
+    import tf_keras as keras2  # noqa: E402
 import transformers  # noqa: E402,F401
 
 _FORMATS = {"h5": False, "safetensors": True}  # format -> safe_serialization
@@ -43,7 +53,9 @@ class HFTFAdapter(HFAdapterBase):
     framework = "tf"
 
     def framework_versions(self) -> dict[str, str]:
-        return {p: package_version(p) for p in ("transformers", "tensorflow", "tf-keras")}
+        keras = () if KERAS_IN_TF else ("tf-keras",)
+        packages = ("transformers", "tensorflow", *keras, "safetensors", "h5py", "numpy")
+        return {p: package_version(p) for p in packages}
 
     def available_devices(self) -> list[str]:
         return tf_devices()
@@ -64,15 +76,15 @@ class HFTFAdapter(HFAdapterBase):
     def build(self, class_name: str, config: dict, *, seed: int = 0, dtype: str = "float32",
               device: str = "cpu") -> Handle:
         cls = self.model_class(class_name)
-        previous = tf_keras.mixed_precision.global_policy()
-        tf_keras.utils.set_random_seed(seed)
-        tf_keras.mixed_precision.set_global_policy(_POLICIES[dtype])
+        previous = keras2.mixed_precision.global_policy()
+        keras2.utils.set_random_seed(seed)
+        keras2.mixed_precision.set_global_policy(_POLICIES[dtype])
         try:
             with self._device(device):
                 model = cls(self.hf_config(config))
                 model.build_in_name_scope()
         finally:
-            tf_keras.mixed_precision.set_global_policy(previous)
+            keras2.mixed_precision.set_global_policy(previous)
         return Handle(class_name, dict(config), dtype, device, native=model, extra={"compiled": {}})
 
     def _scoped_names(self, handle: Handle) -> dict[str, Any]:

@@ -131,10 +131,12 @@ def our_other_adapter(framework: str):
     """This project's adapter of the other framework, or pytest.skip naming why it is unavailable."""
     other = {"tf": "flax", "flax": "tf"}[framework]
     if other not in OTHER_ADAPTERS:
-        from conformance.registry import AdapterError, resolve_adapter
+        from conformance.registry import AdapterError, resolve_adapter, unmet_requirements
 
+        unmet = unmet_requirements(OURS[other])
         try:
-            OTHER_ADAPTERS[other] = resolve_adapter(OURS[other])
+            OTHER_ADAPTERS[other] = (f"it needs {', '.join(unmet)}" if unmet  # an older stack (compat/)
+                                     else resolve_adapter(OURS[other]))
         except AdapterError as err:
             OTHER_ADAPTERS[other] = str(err)
     found = OTHER_ADAPTERS[other]

@@ -228,9 +228,10 @@ def check_h5(check, path, class_name: str, expected: dict) -> None:
     rules = naming()
     scope = rules["tf_model_scopes"][class_name]
     with h5py.File(path, "r") as f:
-        for key, value in rules["h5_root_attrs"].items():
-            check.equal(_text(f.attrs.get(key)), value, clause="params.naming.h5_root_attrs",
-                        what=f"h5 root attribute {key}")
+        for key, pattern in rules["h5_root_attr_patterns"].items():
+            value = _text(f.attrs.get(key))
+            check.that(re.fullmatch(pattern, value or "") is not None, clause="params.naming.h5_root_attrs",
+                       message=f"h5 root attribute {key}: got {value!r}, expected a value matching {pattern!r}")
         layers = [_text(x) for x in f.attrs.get("layer_names", [])]
         stored, listed = {}, {}
         for layer in layers:
