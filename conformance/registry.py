@@ -7,6 +7,7 @@ error naming the package and the extra that installs it.
 from __future__ import annotations
 
 import importlib
+from typing import Mapping
 
 BUILTIN_ADAPTERS = {
     "tf": "conformance.adapters.ours_tf:TFAdapter",
@@ -20,6 +21,51 @@ BUILTIN_ADAPTERS = {
 #: transformers' TF classes run on tf-keras, selected by TF_USE_LEGACY_KERAS before TensorFlow is imported
 #: and keras-hub needs Keras 3 on its TensorFlow backend, selected by KERAS_BACKEND before keras is imported
 BUILTIN_ENVIRONMENT = {"hf-tf": {"TF_USE_LEGACY_KERAS": "1"}, "keras-hub": {"KERAS_BACKEND": "tensorflow"}}
+
+#: the releases each built-in adapter runs on (distribution name -> PEP 440 range), checked from the
+#: installed distributions' metadata before its process starts: an older stack (compat/) that lacks them
+#: records the implementation as not run, with the reason, instead of failing. Our implementations need
+#: Keras 3 and the Flax linen API of 0.10; the floors are the oldest releases a compat stack ran them on
+#: (compat/stacks.yaml: keras3), and pyproject's tf / flax extras ask for the same.
+BUILTIN_REQUIREMENTS = {
+    "tf": {"tensorflow": ">=2.18", "keras": ">=3.6", "h5py": ">=3.10"},
+    "flax": {"jax": ">=0.4.35", "flax": ">=0.10.2", "optax": ">=0.2"},
+    "hf-tf": {"transformers": ">=4.37,<5", "tensorflow": ">=2.15"},
+    "hf-flax": {"transformers": ">=4.37,<5", "jax": ">=0.4.13", "flax": ">=0.7"},
+    "keras-hub": {"keras-hub": ">=0.32", "keras": ">=3.15", "tensorflow": ">=2.16"},
+}
+
+
+def unmet_requirements_in(impl: str, installed: Mapping[str, str]) -> list[str]:
+    """What ``installed`` ({distribution: version}, names in any case) lacks for a built-in adapter
+    (BUILTIN_REQUIREMENTS), one phrase each; empty when all hold or ``impl`` is not built in (a
+    module:attr adapter states its own needs)."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    versions = {canonicalize_name(name): v for name, v in installed.items()}
+    unmet = []
+    for package, spec in BUILTIN_REQUIREMENTS.get(impl, {}).items():
+        found = versions.get(canonicalize_name(package))
+        if found is None:
+            unmet.append(f"{package}{spec} (not installed)")
+        elif found not in SpecifierSet(spec, prereleases=True):
+            unmet.append(f"{package}{spec} (installed: {found})")
+    return unmet
+
+
+def unmet_requirements(impl: str) -> list[str]:
+    """unmet_requirements_in for the distributions installed in this environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    installed = {}
+    for package in BUILTIN_REQUIREMENTS.get(impl, {}):
+        try:
+            installed[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return unmet_requirements_in(impl, installed)
+
 
 #: top-level module -> (pip extra of this project that provides it, human name)
 _EXTRA_OF_MODULE = {
@@ -145,6 +191,12 @@ def check_capabilities(impl: str, adapter) -> None:
     problems += [f"dtype {d!r} is not a spec dtype" for d in caps.dtypes if d not in spec.tolerances.dtypes]
     problems += [f"method {m!r} is not an optional protocol method ({', '.join(OPTIONAL_METHODS)})"
                  for m in caps.methods if m not in OPTIONAL_METHODS]
+    distribution = spec.sections.get("distribution")
+    layouts = distribution.layouts if distribution is not None else {}
+    problems += [f"layout {name!r} is not a spec distribution layout ({', '.join(layouts)})"
+                 for name in caps.layouts if name not in layouts]
+    if caps.layouts and "run_distributed" not in caps.methods:
+        problems.append("it declares distribution layouts but not the method run_distributed")
     declared = list(caps.methods) + (["save", "load"] if caps.files else [])
     problems += [f"it declares {m!r} but has no such method" for m in declared
                  if not callable(getattr(adapter, m, None))]

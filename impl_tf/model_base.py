@@ -6,6 +6,7 @@ Shape keys: B batch, S sequence, V vocab_size, E embedding_size.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import tensorflow as tf
 from electra_core import ElectraConfig
 from electra_core.limits import check_parameter_memory, spec_class_name
 from electra_core.outputs import output_class
+from impl_tf import losses
 from impl_tf.call_arguments import (call_parameter_names, resolve_flags, to_tensor, unpack_input_formats,
                                    widen_integer_ids)
 from impl_tf.layers.main_layer import ElectraMainLayer
@@ -99,10 +101,26 @@ class TFElectraPreTrainedModel(keras.Model):
         return keras.utils.pack_x_y_sample_weight(x, None, sample_weight)
 
     def train_step(self, data):
-        return super().train_step(self._labels_into_inputs(data))
+        with losses.replica_shares():  # the model's loss: this replica's share of the global-batch mean
+            return super().train_step(self._labels_into_inputs(data))
 
     def test_step(self, data):
-        return super().test_step(self._labels_into_inputs(data))
+        with losses.replica_shares():
+            return super().test_step(self._labels_into_inputs(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Under a tf.distribute strategy Keras' fit/evaluate first reduce the first distributed batch to
+        its MEAN over the replicas, only to trace the model on it; that fails (AddN of different shapes)
+        when the global batch does not split evenly over the replicas. Every weight exists from
+        construction, so with no loss or metrics given to compile() there is nothing to trace: only the
+        optimizer is built, in the strategy's scope."""
+        strategy = self._distribute_strategy
+        if (strategy is not None and self._compile_loss is None and self._compile_metrics is None
+                and all(layer.built for layer in self._flatten_layers())):
+            with strategy.scope():
+                self._symbolic_build()
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def predict_step(self, data):
         """Keras' nested-structure utilities need plain containers: the output as a dict of tensors."""
@@ -111,15 +129,33 @@ class TFElectraPreTrainedModel(keras.Model):
         return dict(out)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """With no loss given to compile(), the model's own loss (labels inside the inputs)."""
+        """With no loss given to compile(), the model's own loss (labels inside the inputs).
+
+        Under a tf.distribute strategy with R replicas (Keras' train/test steps): the model's loss is
+        this replica's share of the global-batch mean (impl_tf.losses.replica_shares). Its gradient is
+        the share's, so the summed gradients are those of the global mean; its value is the global mean
+        / R, which Keras' loss tracker (x R, weighted by the replica's batch size) reports as the global
+        mean whatever the split of the batch."""
         if self._compile_loss is None:
             loss = y_pred["loss"] if isinstance(y_pred, Mapping) else None
             if loss is None:
                 raise ValueError(f"{type(self).__name__} has no loss to train on: pass the labels "
                                  f"({', '.join(self.label_names)}) in the input dict or as y, or give "
                                  f"compile() a loss")
-            for extra in self.losses:
-                loss = loss + extra
+            replicas = losses.sharing_replicas()
+            if replicas == 1 and losses.replicas_here() > 1:
+                raise RuntimeError(
+                    f"{type(self).__name__}.compute_loss runs on one of {losses.replicas_here()} replicas, but the "
+                    f"model's loss was computed as this replica's own mean: a mean of per-replica means is not "
+                    f"the global-batch mean when the replicas count different numbers of positions. Compute "
+                    f"the model's outputs and call compute_loss inside impl_tf.losses.replica_shares() (as "
+                    f"the model's train_step and test_step do)")
+            if replicas > 1:
+                context = tf.distribute.get_replica_context()
+                total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(loss))
+                loss = loss + tf.stop_gradient(total / replicas - loss)
+            for extra in self.losses:  # the same on every replica: R shares of extra / R
+                loss = loss + (extra / replicas if replicas > 1 else extra)
             return loss
         return super().compute_loss(x, y, y_pred, sample_weight, training=training)
 
@@ -143,10 +179,12 @@ class TFElectraPreTrainedModel(keras.Model):
         pad = self.config.pad_token_id
         if pad is not None and pad >= new_num_tokens:
             raise ValueError(f"new_num_tokens = {new_num_tokens} would drop pad_token_id = {pad}")
-        table.resize(new_num_tokens)
-        head = self.get_output_embeddings()
-        if head is not None:
-            head.resize(new_num_tokens)
+        strategy = self._distribute_strategy  # set when the model was built in a tf.distribute scope
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            table.resize(new_num_tokens)  # new variables: mirrored like the others under a strategy
+            head = self.get_output_embeddings()
+            if head is not None:
+                head.resize(new_num_tokens)
         self.config.vocab_size = new_num_tokens
         return table
 

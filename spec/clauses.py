@@ -1,5 +1,5 @@
 """Every clause of the spec by stable id, in a fixed order: config, classes (signatures, defaults,
-outputs), losses, params, files, behaviour, errors, tolerances, decisions."""
+outputs), losses, params, files, behaviour, distribution, errors, tolerances, decisions."""
 from __future__ import annotations
 
 from types import MappingProxyType
@@ -103,6 +103,12 @@ def _behaviour(spec) -> Iterator[Clause]:
         yield Clause(s.id, s.family, s.text, "behaviour.yaml")
 
 
+def _distribution(spec) -> Iterator[Clause]:
+    distribution = spec.sections.get("distribution")
+    for s in distribution.clauses if distribution is not None else ():
+        yield Clause(s.id, s.family, s.text, "distribution.yaml")
+
+
 def _errors(spec) -> Iterator[Clause]:
     for e in spec.errors.values():
         yield Clause(e.id, "errors", f"{e.condition} -> {e.exception}", "errors.yaml")
@@ -122,8 +128,8 @@ def _decisions(spec) -> Iterator[Clause]:
 
 
 def iter_clauses(spec) -> Iterator[Clause]:
-    for part in (_config, _classes, _outputs, _losses, _params, _tokenizer, _files, _behaviour, _errors,
-                 _tolerances, _decisions):
+    for part in (_config, _classes, _outputs, _losses, _params, _tokenizer, _files, _behaviour, _distribution,
+                 _errors, _tolerances, _decisions):
         yield from part(spec)
 
 

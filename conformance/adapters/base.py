@@ -65,6 +65,23 @@ LM head counted in the word embeddings). ``inputs`` are the call inputs ((B, S) 
 for multiple choice) plus the label arguments (labels, start_positions/end_positions); Flax adapters
 apply the head's impl_flax.losses function to the outputs (clause loss.differentiable).
 
+Optional distribution methods (family distribution, spec/data/distribution.yaml), for the layouts an
+adapter declares in ``Capabilities.layouts`` (names of distribution.yaml's layouts: data, tensor, fsdp),
+each called with a ``MeshSpec`` (``--devices cpu:8``); they raise ``MeshUnavailable`` when the process has
+fewer devices than the mesh:
+``run_distributed(handle, inputs, mesh, layout) -> RunResult``: the call, training off, with the model and the
+inputs split over the mesh as the layout says, every output gathered to host numpy arrays.
+``distributed_loss_gradients(handle, inputs, mesh, layout) -> (loss, {canonical name: gradient})``: as
+``loss_gradients``, computed split.
+``sgd_step(handle, inputs, mesh, layout, learning_rate) -> {canonical name: weights}``: one step of plain
+gradient descent on the class's loss (labels among ``inputs``), split over the mesh (``mesh`` None: on one
+device), returning the updated weights; the handle's own weights are left as they were.
+``parameter_layout(handle, mesh, layout) -> {canonical name: dimension or None}``: after placing the model
+on the mesh, the canonical dimension (of get_weights' array) each parameter is divided along, None where
+every device holds it whole.
+``save_distributed(handle, mesh, layout, directory) -> None``: save_pretrained (safetensors) from the model
+placed on the mesh.
+
 Shape keys: B batch, S sequence, C choices, H hidden, V vocab.
 """
 from __future__ import annotations
@@ -105,9 +122,30 @@ class Support:
 
 #: the optional methods an adapter may declare in Capabilities.methods (documented above)
 OPTIONAL_METHODS = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
-                    "model_class", "method_signature", "save_pretrained_defaults")
+                    "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
+                    "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
 #: what a feature string names: ``kind:name`` (Capabilities.lacking)
-FEATURE_KINDS = ("class", "dtype", "input", "flag", "output", "format", "file", "method", "api")
+FEATURE_KINDS = ("class", "dtype", "input", "flag", "output", "format", "file", "method", "api", "layout")
+
+
+class MeshUnavailable(ValueError):
+    """The test process has fewer devices of the platform than a mesh asks for (the distribution family
+    skips, or fails under --require-devices)."""
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """A device mesh of ``devices`` devices of one platform, shaped (data, model)."""
+
+    platform: str  # cpu | gpu | tpu
+    devices: int
+    data: int
+    model: int
+
+    @property
+    def id(self) -> str:
+        """As test ids and reports name it: ``cpu:8=4x2`` (platform:devices=data x model)."""
+        return f"{self.platform}:{self.devices}={self.data}x{self.model}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,7 @@ class Capabilities:
     it implements. ``apis``: "documented" when its constructors and calls have the documented (transformers
     4.37) signatures (the signatures family), "native" when ``Handle.native`` is a model with the documented
     class API that tests may call directly (Keras fit, resize_token_embeddings, the keyword call).
+    ``layouts``: the ways of splitting the model over a device mesh its distribution methods implement.
     ``impl``: the implementation's name in skip reasons; the suite sets it to the adapter's ``name``.
     """
 
@@ -141,6 +180,7 @@ class Capabilities:
     files: tuple[str, ...] = ()
     methods: frozenset[str] = frozenset()
     apis: frozenset[str] = frozenset()
+    layouts: tuple[str, ...] = ()  # distribution layouts (distribution.yaml) the distribution methods take
     impl: str = ""
 
     def skip_unless(self, *features: str) -> None:
@@ -167,7 +207,7 @@ class Capabilities:
     def _has(self, kind: str, name: str) -> bool:
         return name in {"class": self.classes, "dtype": self.dtypes, "input": self.inputs, "flag": self.flags,
                         "output": self.outputs, "format": self.input_formats, "file": self.files,
-                        "method": self.methods, "api": self.apis}[kind]
+                        "method": self.methods, "api": self.apis, "layout": self.layouts}[kind]
 
     def lacking(self, *features: str) -> list[str]:
         """The features (``kind:name``, kind one of FEATURE_KINDS) it does not offer, as readable
@@ -187,7 +227,8 @@ class Capabilities:
                 "outputs": sorted(self.outputs), "dtypes": list(self.dtypes),
                 "config": {k: list(v) for k, v in sorted(self.config.items())},
                 "config_check": self.config_check is not None, "input_formats": list(self.input_formats),
-                "files": list(self.files), "methods": sorted(self.methods), "apis": sorted(self.apis)}
+                "files": list(self.files), "methods": sorted(self.methods), "apis": sorted(self.apis),
+                "layouts": list(self.layouts)}
 
 
 @dataclass

@@ -25,7 +25,7 @@ _MODE_ARGUMENTS = ("training", "train", "deterministic", "params", "dropout_rng"
 
 
 def full_capabilities(framework: str, classes, *, methods, input_formats=("kwargs",),
-                      files=("safetensors",), apis=("documented", "native")) -> Capabilities:
+                      files=("safetensors",), apis=("documented", "native"), layouts=()) -> Capabilities:
     """Capabilities of an implementation of the whole documented API for ``classes`` (spec class names of
     ``framework``): every config value, every call argument, flag and output field the spec gives them."""
     from spec import load_spec
@@ -42,7 +42,8 @@ def full_capabilities(framework: str, classes, *, methods, input_formats=("kwarg
         outputs.update(f.name for f in spec.output_of(name).fields)
     return Capabilities(classes=tuple(classes), inputs=frozenset(inputs), flags=frozenset(flags),
                         outputs=frozenset(outputs), dtypes=spec.tolerances.dtypes, input_formats=tuple(input_formats),
-                        files=tuple(files), methods=frozenset(methods), apis=frozenset(apis))
+                        files=tuple(files), methods=frozenset(methods), apis=frozenset(apis),
+                        layouts=tuple(layouts))
 
 
 def package_version(name: str) -> str:
@@ -80,10 +81,12 @@ class PackageClasses:
     formats: tuple[str, ...] = ("kwargs",)
     #: checkpoint formats save/load handle
     file_formats: tuple[str, ...] = ("safetensors",)
+    #: the distribution layouts its distribution methods implement (base.py; spec distribution.yaml)
+    layouts: tuple[str, ...] = ()
 
     def capabilities(self) -> Capabilities:
         return full_capabilities(self.framework, self.classes(), methods=self.optional_methods,
-                                 input_formats=self.formats, files=self.file_formats)
+                                 input_formats=self.formats, files=self.file_formats, layouts=self.layouts)
 
     def _package_label(self) -> str:
         """How messages name the implementation."""

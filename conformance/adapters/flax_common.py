@@ -91,3 +91,45 @@ def load_saved(model_class, class_name: str, directory: str, kwargs: dict[str, A
     with jax_device(device):
         model = model_class.from_pretrained(directory, dtype=jnp_dtype(dtype), **kwargs)
     return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"jit": {}})
+
+
+# -- distribution (family distribution): shared by the Flax adapters --------------------------------------
+def device_mesh(mesh_spec, make_mesh):
+    """A jax Mesh over the first ``mesh_spec.devices`` devices of its platform, built by ``make_mesh(devices,
+    data, model)``; ValueError naming the platform when the process has fewer devices."""
+    from conformance.adapters.base import MeshUnavailable
+
+    try:
+        found = jax.devices(mesh_spec.platform)
+    except RuntimeError:  # no backend for the platform
+        found = []
+    if len(found) < mesh_spec.devices:
+        raise MeshUnavailable(f"mesh {mesh_spec.id} needs {mesh_spec.devices} {mesh_spec.platform} devices; this "
+                              f"process has {len(found)} (--devices {mesh_spec.platform}:{mesh_spec.devices} sets up "
+                              f"CPU ones before JAX starts)")
+    return make_mesh(found[:mesh_spec.devices], mesh_spec.data, mesh_spec.model)
+
+
+def split_dimensions(params, partition_specs, to_canonical) -> dict[str, int | None]:
+    """{canonical name: the canonical dimension a parameter is divided along, None if held whole}, from a
+    tree of PartitionSpecs matching ``params``: each leaf is marked by an array that varies along its
+    divided axis only, converted to canonical names and layouts by ``to_canonical`` (the adapter's own
+    flax -> canonical converter, transposes included), and the varying axis is read back."""
+    def mark(leaf, spec):
+        shape = np.shape(leaf)
+        divided = [axis for axis, names in enumerate(tuple(spec)) if names is not None]
+        if not divided:
+            return np.zeros(shape, np.float32)
+        axis = divided[0]
+        ramp = np.arange(shape[axis], dtype=np.float32).reshape([-1 if a == axis else 1 for a in range(len(shape))])
+        return np.broadcast_to(ramp, shape).copy()
+
+    def varying(array) -> int | None:
+        for axis in range(array.ndim):
+            if array.shape[axis] > 1 and not np.all(array == np.take(array, [0], axis=axis)):
+                return axis
+        return None
+
+    marks = jax.tree_util.tree_map(mark, params, partition_specs,
+                                   is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
+    return {name: varying(np.asarray(array)) for name, array in to_canonical(marks).items()}

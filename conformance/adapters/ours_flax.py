@@ -11,10 +11,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Handle, RunResult
+from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
-from conformance.adapters.flax_common import (call_flax_model, feed_in_chunks, jax_device, jax_devices, jnp_dtype,
-                                              load_saved, prompt_then_tokens)
+from conformance.adapters.flax_common import (call_flax_model, device_mesh, feed_in_chunks, jax_device, jax_devices,
+                                              jnp_dtype, load_saved, prompt_then_tokens, split_dimensions)
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
 
@@ -53,8 +53,10 @@ class FlaxAdapter(PackageClasses):
         return jax_devices()
 
     optional_methods = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "model_class",
-                        "method_signature", "save_pretrained_defaults")
+                        "method_signature", "save_pretrained_defaults", "run_distributed",
+                        "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
     file_formats = ("safetensors", "msgpack")
+    layouts = ("data", "tensor", "fsdp")  # impl_flax.sharding
 
     # -- models and weights -----------------------------------------------------------------------
     def _device(self, device: str):
@@ -161,3 +163,66 @@ class FlaxAdapter(PackageClasses):
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
         return load_saved(self.model_class(class_name), class_name, directory, kwargs)
+
+    # -- distribution (impl_flax.sharding) ----------------------------------------------------------
+    def _placed(self, handle: Handle, mesh: MeshSpec, layout: str):
+        """(jax Mesh, the model's params placed on it as ``layout`` says)."""
+        from impl_flax import sharding
+
+        jax_mesh = device_mesh(mesh, sharding.make_mesh)
+        return jax_mesh, sharding.shard_params(handle.native.params, jax_mesh, layout)
+
+    def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str) -> RunResult:
+        """Optional protocol method (distribution.outputs): impl_flax.sharding.sharded_apply."""
+        from impl_flax import sharding
+
+        jax_mesh, params = self._placed(handle, mesh, layout)
+        arrays = {k: v for k, v in inputs.items() if v is not None and k not in LABEL_ARGUMENTS}
+        output = sharding.sharded_apply(handle.native, jax_mesh, layout)(params, **arrays)
+        return RunResult(fields={k: to_numpy(v) for k, v in output.items()}, tuple_form=None,
+                         output_class=type(output).__name__)
+
+    def distributed_loss_gradients(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec,
+                                   layout: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Optional protocol method (distribution.gradients): impl_flax.sharding.sharded_value_and_grad."""
+        from electra_core.checkpoint import flax_to_pt
+        from impl_flax import sharding
+
+        jax_mesh, params = self._placed(handle, mesh, layout)
+        batch = {k: v for k, v in inputs.items() if v is not None}
+        loss, grads = sharding.sharded_value_and_grad(handle.native, jax_mesh, layout)(params, batch)
+        return np.asarray(loss), flax_to_pt(jax.tree_util.tree_map(np.asarray, grads))
+
+    def sgd_step(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
+                 learning_rate: float) -> dict[str, np.ndarray]:
+        """Optional protocol method (distribution.optimizer_step): optax.sgd through
+        impl_flax.sharding.sharded_train_step; on one device (``mesh`` None) the plain jax.grad step."""
+        import optax
+
+        from electra_core.checkpoint import flax_to_pt
+        from impl_flax import sharding
+
+        if mesh is None:
+            _, grads = self.loss_gradients(handle, inputs)
+            weights = self.get_weights(handle)
+            return {name: weights[name] - learning_rate * grads[name] for name in weights}
+        jax_mesh, params = self._placed(handle, mesh, layout)
+        optimizer = optax.sgd(learning_rate)
+        batch = {k: v for k, v in inputs.items() if v is not None}
+        step = sharding.sharded_train_step(handle.native, optimizer, jax_mesh, layout)
+        params, _, _ = step(params, optimizer.init(params), batch)
+        return flax_to_pt(jax.tree_util.tree_map(np.asarray, params))
+
+    def parameter_layout(self, handle: Handle, mesh: MeshSpec, layout: str) -> dict[str, int | None]:
+        """Optional protocol method (distribution.parameter_layout): the divided dimension of each
+        parameter as placed, read off the arrays' own shardings."""
+        from electra_core.checkpoint import flax_to_pt
+
+        _, params = self._placed(handle, mesh, layout)
+        specs = jax.tree_util.tree_map(lambda leaf: leaf.sharding.spec, params)
+        return split_dimensions(params, specs, flax_to_pt)
+
+    def save_distributed(self, handle: Handle, mesh: MeshSpec, layout: str, directory: str) -> None:
+        """Optional protocol method (distribution.checkpoint): save_pretrained of the placed params."""
+        _, params = self._placed(handle, mesh, layout)
+        handle.native.save_pretrained(directory, params=params)

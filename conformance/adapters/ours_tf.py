@@ -13,11 +13,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Handle, RunResult
+from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
-from conformance.adapters.tf_common import INPUT_FORMATS, call_arguments, tf_device, tf_devices
+from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
+                                            tf_device, tf_devices)
 
 import tensorflow  # noqa: E402,F401  (a missing tensorflow must surface as ModuleNotFoundError at import)
+
+configure_cpu_devices()  # the distribution family's CPU meshes, before anything starts TensorFlow's runtime
+_STRATEGIES: dict = {}  # (platform, devices) -> MirroredStrategy
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -40,7 +44,9 @@ class TFAdapter(PackageClasses):
         return tf_devices()
 
     optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
-                        "model_class", "method_signature", "save_pretrained_defaults")
+                        "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
+                        "sgd_step", "save_distributed")
+    layouts = ("data",)  # tf.distribute.MirroredStrategy: replicated variables, the batch split over replicas
     formats = INPUT_FORMATS
     file_formats = ("safetensors", "h5")
 
@@ -219,3 +225,51 @@ class TFAdapter(PackageClasses):
         with self._device(device):
             model = self._construct(lambda: cls.from_pretrained(directory, **kwargs), dtype)
         return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"compiled": {}})
+
+    # -- distribution (tf.distribute.MirroredStrategy) -----------------------------------------------
+    def _replica(self, handle: Handle, strategy):
+        """A copy of the model built in ``strategy``'s scope (mirrored variables) with the handle's weights;
+        on one device (``strategy`` None) a plain copy."""
+        import contextlib
+
+        from impl_tf import ElectraConfig
+
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = self.model_class(handle.class_name)(ElectraConfig.from_dict(dict(handle.config)))
+            model.set_weights(handle.native.get_weights())
+        return model
+
+    def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str) -> RunResult:
+        """Optional protocol method (distribution.outputs): Keras predict of a model built in the
+        strategy's scope, one global batch split over the replicas."""
+        model = self._replica(handle, mirrored_strategy(mesh, _STRATEGIES))
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        batch = len(next(iter(arrays.values())))
+        if batch % mesh.data:
+            raise ValueError(f"batch size {batch} is not divisible by the {mesh.data} replicas of mesh {mesh.id}")
+        output = model.predict(arrays, batch_size=batch, verbose=0)
+        return RunResult(fields={k: to_numpy(v) for k, v in output.items() if v is not None}, tuple_form=None,
+                         output_class=type(output).__name__)
+
+    def sgd_step(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
+                 learning_rate: float) -> dict[str, np.ndarray]:
+        """Optional protocol method (distribution.optimizer_step): compile with SGD and fit one global batch
+        (labels among the inputs, as the documented API trains), under the strategy or on one device."""
+        import contextlib
+
+        import tensorflow as tf
+
+        from impl_tf.weights import canonical_state
+
+        strategy = mirrored_strategy(mesh, _STRATEGIES) if mesh is not None else None
+        model = self._replica(handle, strategy)
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        batch = len(next(iter(arrays.values())))
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate))
+        model.fit(tf.data.Dataset.from_tensor_slices(arrays).batch(batch), epochs=1, verbose=0)
+        return canonical_state(model)
+
+    def save_distributed(self, handle: Handle, mesh: MeshSpec, layout: str, directory: str) -> None:
+        """Optional protocol method (distribution.checkpoint): save_pretrained of the mirrored model."""
+        self._replica(handle, mirrored_strategy(mesh, _STRATEGIES)).save_pretrained(directory)

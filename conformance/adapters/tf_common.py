@@ -44,3 +44,44 @@ def call_arguments(inputs: dict[str, Any], input_format: str, parameter_names: S
         last = max(names.index(n) for n in inputs)
         return ([inputs.get(n) for n in names[:last + 1]],), {}
     raise ValueError(f"unknown input_format {input_format!r}; expected one of {INPUT_FORMATS}")
+
+
+def configure_cpu_devices() -> None:
+    """N logical CPU devices for the distribution family's CPU meshes, N from ELECTRA_CPU_DEVICES
+    (conformance.devices.prepare_process); before TensorFlow initialises its devices, else nothing."""
+    import os
+
+    import tensorflow as tf
+
+    from conformance.devices import CPU_DEVICES_VARIABLE
+
+    count = int(os.environ.get(CPU_DEVICES_VARIABLE, "0") or 0)
+    cpus = tf.config.list_physical_devices("CPU")
+    if count < 2 or not cpus or tf.config.get_logical_device_configuration(cpus[0]):
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # the runtime has started: the process keeps its one CPU device
+        pass
+
+
+def mirrored_strategy(mesh_spec, cache: dict):
+    """A MirroredStrategy over the first ``mesh_spec.devices`` logical devices of its platform (one per
+    device count, cached in ``cache``: two collective-ops strategies of different sizes in one process
+    clash, so every size reduces through one device); MeshUnavailable when the process has fewer."""
+    import tensorflow as tf
+
+    from conformance.adapters.base import MeshUnavailable
+
+    found = tf.config.list_logical_devices(mesh_spec.platform.upper())
+    if len(found) < mesh_spec.devices:
+        raise MeshUnavailable(f"mesh {mesh_spec.id} needs {mesh_spec.devices} logical {mesh_spec.platform} devices; "
+                              f"TensorFlow has {len(found)} (--devices {mesh_spec.platform}:{mesh_spec.devices} "
+                              f"sets up CPU ones before TensorFlow starts)")
+    if mesh_spec.model != 1:
+        raise ValueError(f"tf.distribute.MirroredStrategy replicates the model: no model axis (mesh {mesh_spec.id})")
+    key = (mesh_spec.platform, mesh_spec.devices)
+    if key not in cache:
+        cache[key] = tf.distribute.MirroredStrategy([d.name for d in found[:mesh_spec.devices]],
+                                                    cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return cache[key]

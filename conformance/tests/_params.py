@@ -23,6 +23,7 @@ class ExpectedParam:
     shape: tuple[int, ...]  # PyTorch layout: a linear weight is (out, in)
     clause: str  # params.<module>.<template>
     module: str  # the params.yaml module (base, generator_lm_head, ...)
+    split: int | None = None  # the dimension tensor parallelism divides (params.yaml ``split``), if any
 
 
 def params_spec() -> Mapping[str, Any]:
@@ -85,7 +86,8 @@ def expected_params(class_name: str, config: Mapping[str, Any]) -> dict[str, Exp
             indices = range(_dims([p["repeat"]], env)[0]) if "repeat" in p else [None]
             for i in indices:
                 name = prefix + (p["name"].format(i=i) if i is not None else p["name"])
-                out[name] = ExpectedParam(name, _dims(p["shape"], env), f"params.{module}.{p['name']}", module)
+                out[name] = ExpectedParam(name, _dims(p["shape"], env), f"params.{module}.{p['name']}", module,
+                                          p["split"]["dim"] if "split" in p else None)
     return out
 
 

@@ -1,4 +1,4 @@
-"""meta, losses, behaviour, files and decisions: the sections found in ``Spec.sections[stem]``."""
+"""meta, losses, behaviour, files, decisions and distribution: the sections found in ``Spec.sections[stem]``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -171,6 +171,17 @@ def build_decisions(raw: dict) -> Mapping[str, Decision]:
         affects=tuple(d["affects"]), evidence=d.get("evidence", "")) for d in raw["decisions"]})
 
 
+@dataclass(frozen=True)
+class Distribution:
+    layouts: Mapping[str, str]  # layout name -> what it divides (distribution.yaml)
+    clauses: tuple[Statement, ...]  # clause ids distribution.<id>
+
+
+def build_distribution(raw: dict) -> Distribution:
+    return Distribution(MappingProxyType({k: v["text"] for k, v in raw["layouts"].items()}),
+                        tuple(_statement(c, "distribution.", "distribution") for c in raw["clauses"]))
+
+
 def _build_tokenizer(raw: dict):
     from spec.sections.tokenizer import build_tokenizer
 
@@ -178,4 +189,4 @@ def _build_tokenizer(raw: dict):
 
 
 BUILDERS = {"meta": build_meta, "losses": build_losses, "behaviour": build_behaviour, "files": build_files,
-            "decisions": build_decisions, "tokenizer": _build_tokenizer}
+            "decisions": build_decisions, "tokenizer": _build_tokenizer, "distribution": build_distribution}

@@ -103,3 +103,29 @@ class IdsAtVocabSizeAccepted(_Broken):
             original(name, x, upper + 1 if name == "input_ids" else upper, upper_name)
 
         patch(validation, "check_range", off_by_one)
+
+
+class LossMeanOfShardMeans(_Broken):
+    """Under sharding the masked-LM loss is the mean of each data shard's own mean (a reduction over the
+    local shard only), not the mean over the whole batch's non-ignored labels: equal only when every
+    shard holds as many of them."""
+    defect = "loss-mean-of-shard-means"
+
+    def apply(self):
+        import jax
+
+        from impl_flax import sharding
+
+        whole_batch = sharding.class_loss
+
+        def mean_of_shard_means(model, outputs, batch):
+            shards = jax.device_count()
+            rows = batch["labels"].shape[0] // shards
+            means = []
+            for i in range(shards):
+                part = slice(i * rows, (i + 1) * rows)
+                shard_outputs = type(outputs)(**{**dict(outputs.items()), "logits": outputs.logits[part]})
+                means.append(whole_batch(model, shard_outputs, {k: v[part] for k, v in batch.items()}))
+            return sum(means) / shards
+
+        patch(sharding, "class_loss", mean_of_shard_means)
