@@ -1,6 +1,8 @@
 """``electra-conformance``: run the suite (one pytest process per implementation), diff, render, coverage.
 
     electra-conformance run --impl tf --impl flax [--devices auto] [--profile ci] [--report PATH]
+                            [--shard I/N] [--workers N]
+    electra-conformance merge A.json B.json ... -o MERGED.json   (implementations, or the N shards of one)
     electra-conformance diff OLD.json NEW.json [--drift-ratio R] [--drift-fraction F] [--strict]
     electra-conformance render REPORT.json [-o out.md|out.html]
     electra-conformance coverage REPORT.json [--missing]
@@ -12,17 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conformance import render
 from conformance.diff import compare, drift_gate, format_diff, only_impl
-from conformance.registry import BUILTIN_ADAPTERS, BUILTIN_ENVIRONMENT, AdapterError, resolve_adapter
+from conformance.registry import BUILTIN_ADAPTERS, AdapterError, resolve_adapter, unmet_requirements
 from conformance.report import merge_reports, read_report, validate_report, write_report
+from conformance.runner import StopRequest, run_all
+from conformance.shards import ShardError, merge_shards, parse_shard
 
-SUBCOMMANDS = ("run", "diff", "render", "coverage", "draft-expectations", "baseline", "differences")
+SUBCOMMANDS = ("run", "diff", "render", "coverage", "draft-expectations", "baseline", "differences", "merge",
+               "compat-matrix")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="JAX persistent compilation cache shared by the processes of this and later runs: "
                           "DIR, auto (~/.cache/electra-conformance/jax) or none. An environment that already "
                           "sets JAX_COMPILATION_CACHE_DIR keeps it")
+    run.add_argument("--shard", default=None, metavar="I/N",
+                     help="run slice I of N (1..N) of the selected tests, e.g. one per machine; the report "
+                          "records run_info.shard and `merge` joins the N shard reports (one --impl)")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="run the implementation's tests in N pytest-xdist worker processes (-n N --dist load); "
+                          "the report is the one a single process writes, but for timings and model-cache "
+                          "counters (default 1: no xdist)")
     diff = sub.add_parser("diff", help="compare two reports; exit 1 on regressions, 2 on a file that is not a report")
     diff.add_argument("old")
     diff.add_argument("new")
@@ -82,6 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     dif.add_argument("report")
     dif.add_argument("--impl", required=True)
     dif.add_argument("-o", "--output", default=None, help="write the Markdown here (default: stdout)")
+    mrg = sub.add_parser("merge", help="one report from reports of different implementations (run apart, e.g. "
+                                       "on other machines or stacks' processes) and from the N shard reports "
+                                       "of one implementation's run (--shard I/N)")
+    mrg.add_argument("reports", nargs="+")
+    mrg.add_argument("-o", "--output", required=True)
+    cm = sub.add_parser("compat-matrix", help="Markdown: verdicts per pinned stack and what changed from one to the "
+                                              "next (docs/compat.md)")
+    cm.add_argument("reports", nargs="*", help="reports in stack order, each named by its file stem (default: the "
+                                               "committed compat/reports/ of every stack in compat/stacks.yaml)")
+    cm.add_argument("-o", "--output", default=None, help="write the Markdown here (default: stdout)")
     return p
 
 
@@ -96,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")
     args = _parser().parse_args(argv)
     commands = {"run": cmd_run, "diff": cmd_diff, "render": cmd_render, "coverage": cmd_coverage,
-                "draft-expectations": cmd_draft, "baseline": cmd_baseline, "differences": cmd_differences}
+                "draft-expectations": cmd_draft, "baseline": cmd_baseline, "differences": cmd_differences,
+                "merge": cmd_merge, "compat-matrix": cmd_compat_matrix}
     try:
         return commands[args.command](args)
     except UsageError as err:
@@ -156,189 +177,6 @@ def implementations(values: list[str] | None) -> list[str]:
 
 
 # ----- run
-def pytest_command(args, impl: str, report: Path, progress: Path) -> list[str]:
-    target = ["--pyargs", args.tests] if not os.path.exists(args.tests) else [args.tests]
-    cmd = [sys.executable, "-m", "pytest", *target, "--impl", impl,
-           "--devices", args.devices, "--conformance-profile", args.profile, "--conformance-report", str(report),
-           "--conformance-progress", str(progress), "--expectations", args.expectations,
-           "-p", "no:cacheprovider", "-q", "-rfE"]
-    cmd += ["--require-devices"] if args.require_devices else []
-    cmd += ["--strict-stale"] if args.strict_stale else []
-    cmd += ["--dtypes", args.dtypes] if args.dtypes else []
-    cmd += ["--conformance-deadline", str(args.deadline)] if args.deadline else []
-    cmd += ["--conformance-test-timeout", str(args.test_timeout)] if args.test_timeout else []
-    cmd += ["--min-numeric", str(args.min_numeric)]
-    cmd += ["-k", args.keyword] if args.keyword else []
-    return cmd + list(args.pytest_arg)
-
-
-def compile_cache_dir(value: str) -> Path | None:
-    if value == "none":
-        return None
-    if value == "auto":
-        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "electra-conformance" / "jax"
-    return Path(value)
-
-
-def environment_for(impl: str, compile_cache: Path | None = None) -> dict:
-    """The pytest process's environment. With ``compile_cache``, JAX keeps every compiled program there
-    (also the per-operation ones of eager calls): implementations drawing the same shapes, and later runs,
-    load them instead of compiling again. The key covers the program, JAX version and backend."""
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if compile_cache is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
-        env.update(JAX_COMPILATION_CACHE_DIR=str(compile_cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
-    env.pop("TF_USE_LEGACY_KERAS", None)  # our impl_tf is Keras 3; only adapters that need tf-keras set it
-    env.update(BUILTIN_ENVIRONMENT.get(impl, {}))
-    return env
-
-
-class Progress:
-    """Follows the plugin's JSON-lines progress file and prints one status line."""
-
-    def __init__(self, impl: str, path: Path):
-        self.impl, self.path, self.offset = impl, path, 0
-        self.total = self.done = self.failures = 0
-        self.family = ""
-        self.tty = sys.stdout.isatty()
-        self.last_print = 0.0
-        self.last_text = ""
-
-    def poll(self, final: bool = False) -> None:
-        import json
-
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as f:
-                f.seek(self.offset)
-                chunk = f.read()
-            complete = chunk[: chunk.rfind("\n") + 1]
-            self.offset += len(complete.encode("utf-8"))
-            for line in complete.splitlines():
-                event = json.loads(line)
-                self.total = event.get("total", self.total)
-                self.done = event.get("done", self.done)
-                self.failures = event.get("failures", self.failures)
-                self.family = event.get("family", self.family)
-        now = time.monotonic()
-        text = (f"[{self.impl}] {self.done}/{self.total or '?'} tests, family {self.family or '-'}, "
-                f"{self.failures} failure(s)")
-        changed = text != self.last_text
-        if final or (self.tty and changed) or (changed and now - self.last_print >= 10) or now - self.last_print >= 60:
-            self.last_print, self.last_text = now, text
-            if self.tty:
-                print("\r" + text.ljust(90), end="\n" if final else "", flush=True)
-            else:
-                print(text, flush=True)
-
-
-#: after SIGINT, the seconds a pytest process has to write its partial report before it is killed
-GRACE_S = 60.0
-
-
-class StopRequest:
-    """SIGINT or SIGTERM to the CLI: start no more processes, interrupt the running ones (pytest then
-    writes the partial report of each), merge what was written, and exit with 128 + the signal."""
-
-    def __init__(self):
-        self.signum: int | None = None
-
-    def install(self) -> dict:
-        """Handle SIGINT and SIGTERM; returns the previous handlers (for restore)."""
-        return {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _handle(self, signum, frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-            print(f"\n{signal.Signals(signum).name}: stopping the running implementations; their partial "
-                  f"reports are merged", flush=True)
-
-
-class ImplementationRun:
-    """One implementation's pytest process, its log, progress file and per-implementation report."""
-
-    def __init__(self, args, impl: str, parts: Path):
-        safe = impl.replace(":", "_").replace("/", "_")
-        self.impl = impl
-        self.report, self.progress, self.log = parts / f"{safe}.json", parts / f".{safe}.progress", parts / f"{safe}.log"
-        for path in (self.report, self.progress):
-            path.unlink(missing_ok=True)
-        self.cmd = pytest_command(args, impl, self.report, self.progress)
-        self.watcher = Progress(impl, self.progress)
-        self.compile_cache = args.compile_cache
-        # past this the process is stopped from outside (an adapter call stuck where no in-process time
-        # limit reaches): the deadline, then a test's time limit, then the grace
-        self.hard_limit = (args.deadline + (args.test_timeout or 0) + GRACE_S) if args.deadline else None
-        self.proc = None
-        self.returncode = None
-        self.started_at = self.interrupted_at = None
-
-    def start(self) -> None:
-        # a session of its own: a terminal's Ctrl-C reaches the CLI only, which forwards it once
-        with open(self.log, "w", encoding="utf-8") as log_file:
-            self.proc = subprocess.Popen(self.cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                         env=environment_for(self.impl, compile_cache_dir(self.compile_cache)))
-        self.started_at = time.monotonic()
-        print(f"[{self.impl}] running (pid {self.proc.pid}): {' '.join(self.cmd[2:])}", flush=True)
-
-    def interrupt(self, why: str) -> None:
-        """SIGINT once (pytest stops and writes its report), SIGKILL once the grace has passed."""
-        if self.proc is None or self.returncode is not None:
-            return
-        now = time.monotonic()
-        if self.interrupted_at is None:
-            self.interrupted_at = now
-            print(f"[{self.impl}] {why}: interrupting (SIGINT; killed after {GRACE_S:g} s)", flush=True)
-            self.proc.send_signal(signal.SIGINT)
-        elif now - self.interrupted_at > GRACE_S:
-            print(f"[{self.impl}] did not stop within {GRACE_S:g} s of SIGINT: killed", flush=True)
-            self.proc.kill()
-
-    def past_hard_limit(self) -> bool:
-        return (self.hard_limit is not None and self.started_at is not None
-                and time.monotonic() - self.started_at > self.hard_limit)
-
-    def poll(self) -> bool:
-        """Prints progress; True once the process has finished."""
-        if self.proc is None or self.returncode is not None:
-            return self.returncode is not None
-        self.watcher.poll()
-        code = self.proc.poll()
-        if code is not None:
-            self.returncode = code
-            self.watcher.poll(final=True)
-            self.progress.unlink(missing_ok=True)
-        return code is not None
-
-
-def run_all(args, impls: list[str], parts: Path, jobs: int, stop: StopRequest) -> list[ImplementationRun]:
-    """Runs one pytest process per implementation, at most ``jobs`` at a time, in the given order;
-    on a stop request or past a process's hard limit, interrupts it (see ImplementationRun.interrupt)."""
-    runs = [ImplementationRun(args, impl, parts) for impl in impls]
-    waiting, active = list(runs), []
-    try:
-        while waiting or active:
-            if stop.signum is not None:
-                waiting.clear()
-            while waiting and len(active) < jobs:
-                run = waiting.pop(0)
-                run.start()
-                active.append(run)
-            for run in active:
-                if stop.signum is not None:
-                    run.interrupt(signal.Signals(stop.signum).name)
-                elif run.past_hard_limit():
-                    run.interrupt(f"still running {run.hard_limit:g} s after it started (--deadline "
-                                  f"+ --test-timeout + {GRACE_S:g} s)")
-            active = [run for run in active if not run.poll()]
-            time.sleep(0.5)
-    finally:  # an error in this loop must not leave processes behind
-        for run in active:
-            if run.proc is not None and run.proc.poll() is None:
-                run.proc.kill()
-    return runs
-
-
 def cmd_run(args) -> int:
     impls = implementations(args.impl)
     for impl in impls:  # a module:attr that is no adapter: one line now, not a pytest error in a log
@@ -349,7 +187,30 @@ def cmd_run(args) -> int:
                 raise UsageError(str(err)) from None
     if args.expectations not in ("auto", "none") and len(impls) > 1:
         raise UsageError("--expectations PATH applies to a single --impl; use auto (one file per implementation)")
+    if args.shard:
+        try:
+            parse_shard(args.shard)
+        except ShardError as err:
+            raise UsageError(str(err)) from None
+        if len(impls) > 1:
+            raise UsageError(f"--shard {args.shard} applies to a single --impl (a shard report holds one "
+                             f"implementation's slice; merge joins the shards of each, then the implementations)")
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give 1 (one process) or more")
+    if args.workers > 1:
+        import importlib.util
+
+        if importlib.util.find_spec("xdist") is None:
+            raise UsageError(f"--workers {args.workers} needs pytest-xdist: pip install pytest-xdist "
+                             f"(or the project's test extra)")
     report_path = writable_path(args.report, create_folder=True)
+    not_run = [{"impl": impl, "reason": "needs " + ", ".join(unmet)}
+               for impl in impls for unmet in [unmet_requirements(impl)] if unmet]
+    for entry in not_run:
+        print(f"[{entry['impl']}] not run here: it {entry['reason']}")
+    impls = [impl for impl in impls if impl not in {e["impl"] for e in not_run}]
+    if not impls:
+        raise UsageError("no implementation named can run in this environment (see the lines above)")
     parts = report_path.with_name(report_path.stem + ".parts")  # per-implementation reports and logs
     parts.mkdir(parents=True, exist_ok=True)
     jobs = max(1, args.jobs or min(len(impls), os.cpu_count() or 1))
@@ -376,6 +237,7 @@ def cmd_run(args) -> int:
     if not documents:
         return status or 1
     merged = merge_reports(documents)
+    merged["run_info"]["not_run"] = not_run
     validate_report(merged)
     write_report(merged, report_path)
     md, page = report_path.with_suffix(".md"), report_path.with_suffix(".html")
@@ -393,6 +255,10 @@ def cmd_run(args) -> int:
         print(f"WARNING incomplete run: {deadline['tests_skipped']} test(s) skipped at the deadline "
               f"of {deadline['seconds']:g} s")
     print(f"report: {report_path}\nrendered: {md} and {page}")
+    if "shard" in merged["run_info"]:  # one slice decides no verdict: only its own failures fail it
+        counts = merged["summary"]
+        print(f"shard {args.shard}: the verdict and stale expectations need every shard: electra-conformance merge")
+        return status if status else (0 if counts["failed"] == 0 and counts["unexpected_pass"] == 0 else 1)
     return status if status else (0 if merged["summary"]["ok"] else 1)
 
 
@@ -458,6 +324,68 @@ def cmd_differences(args) -> int:
         text = markdown(load_report(args.report), args.impl)
     except DifferencesError as err:
         raise UsageError(f"{args.report}: {err}") from None
+    if args.output is None:
+        print(text, end="")
+    else:
+        writable_path(args.output, create_folder=False).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    loaded = [load_report(path) for path in args.reports]
+    paths, documents = [], []
+    shards: dict[tuple, list] = {}  # the implementations a shard report holds -> [(path, document)]
+    for path, document in zip(args.reports, loaded):
+        if "shard" in document["run_info"]:
+            names = tuple(i["name"] for i in document["run_info"]["implementations"])
+            shards.setdefault(names, []).append((path, document))
+        else:
+            paths.append(path)
+            documents.append(document)
+    for names, group in shards.items():
+        try:
+            joined = merge_shards([d for _, d in group], [p for p, _ in group])
+        except ShardError as err:
+            raise UsageError(str(err)) from None
+        machines = {repr(d["run_info"].get("machine")) for _, d in group}
+        if len(machines) > 1:
+            print(f"note: the shards of {', '.join(names)} ran on different machines; the merged report names "
+                  f"the first shard's ({group[0][0]})", file=sys.stderr)
+        paths.append(" + ".join(p for p, _ in group))
+        documents.append(joined)
+    seen: dict[str, str] = {}
+    for path, document in zip(paths, documents):
+        for info in document["run_info"]["implementations"]:
+            if info["name"] in seen:
+                raise UsageError(f"{path} and {seen[info['name']]} both hold results of {info['name']!r}; "
+                                 f"merge joins reports of different implementations")
+            seen[info["name"]] = path
+    merged = merge_reports(documents)
+    validate_report(merged)
+    write_report(merged, writable_path(args.output, create_folder=True))
+    print(f"wrote {args.output} ({merged['summary']['total']} results of {', '.join(seen)})")
+    return 0
+
+
+def cmd_compat_matrix(args) -> int:
+    from conformance import compat, stacks
+
+    preamble = []
+    if args.reports:
+        paths = args.reports
+    else:
+        try:
+            known = stacks.load_stacks()
+        except (OSError, stacks.StackError) as err:
+            raise UsageError(f"compat/stacks.yaml: {err}") from None
+        paths = [str(s.report) for s in known if s.report.is_file()]
+        if not paths:
+            raise UsageError("no committed stack report in compat/reports/; run bash scripts/compat.sh NAME --record")
+        preamble = stacks.describe(known)
+    for path in paths:
+        load_report(path)  # a file that is not a report: one line, exit 2
+    text = compat.markdown(compat.read_stack_reports(paths), preamble=preamble)
     if args.output is None:
         print(text, end="")
     else:

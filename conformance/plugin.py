@@ -11,10 +11,10 @@ import pytest
 
 from conformance.checks import Checker, TestRecord
 from conformance.results import SHARED
-from conformance.session import RunState, item_info
+from conformance.session import ControllerState, RunState, is_xdist_controller, item_info
 from conformance.timeouts import time_limit
 
-STATE = pytest.StashKey[RunState]()
+STATE = pytest.StashKey["RunState | ControllerState"]()
 RECORD = pytest.StashKey[TestRecord]()
 MATRIX_PARAMS = ("adapter", "device", "class_name", "dtype")
 
@@ -47,23 +47,38 @@ def pytest_addoption(parser):
                      "goes on (conformance.timeouts: an adapter call that blocks)")
     g.addoption("--conformance-progress", default=None, metavar="PATH",
                 help="append JSON-lines progress events here (used by electra-conformance run)")
+    g.addoption("--conformance-shard", default=None, metavar="I/N",
+                help="run slice I of N (1 <= I <= N) of the selected tests: round robin over the selection "
+                     "after -k/-m, the same on every machine; the report records run_info.shard, and "
+                     "`electra-conformance merge` joins the N shard reports into the report of one run")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "clause(*ids): spec clause ids the test exercises")
     config.addinivalue_line("markers", "family(name): clause family (default: from the module name)")
     if config.getoption("impl", default=None):
-        config.stash[STATE] = RunState.from_config(config)  # raises pytest.UsageError on bad options
+        # with pytest-xdist (-n N) the controller runs no test: it joins the workers' parts of the report
+        state_class = ControllerState if is_xdist_controller(config) else RunState
+        config.stash[STATE] = state = state_class.from_config(config)  # pytest.UsageError on bad options
+        if isinstance(state, ControllerState):
+            config.pluginmanager.register(_ControllerReports(state), "electra-conformance-controller")
 
 
 def pytest_unconfigure(config):
-    state = _state(config)
+    state = config.stash.get(STATE, None)
     if state is not None:
         state.restore_hypothesis_profile()  # in-process runs (pytester) must not leak our profile
 
 
 def _state(config) -> RunState | None:
-    return config.stash.get(STATE, None)
+    """The state of a process that runs tests (None without --impl, and in an xdist controller)."""
+    state = config.stash.get(STATE, None)
+    return state if isinstance(state, RunState) else None
+
+
+def _controller(config) -> ControllerState | None:
+    state = config.stash.get(STATE, None)
+    return state if isinstance(state, ControllerState) else None
 
 
 def pytest_generate_tests(metafunc):
@@ -73,6 +88,13 @@ def pytest_generate_tests(metafunc):
         return
     values, ids = state.matrix(names)
     metafunc.parametrize(names, values, indirect=True, ids=ids)
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m/--deselect: a shard is a slice of what they selected
+def pytest_collection_modifyitems(session, config, items):
+    state = _state(config)
+    if state is not None:
+        state.select(items)
 
 
 def pytest_collection_finish(session):
@@ -120,15 +142,40 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    state = _state(session.config)
+    state = session.config.stash.get(STATE, None)
     if state is not None:
         state.finish(session)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    state = _state(config)
+    state = config.stash.get(STATE, None)
     if state is not None:
         state.summarize(terminalreporter)
+
+
+# ----- pytest-xdist controller (its hooks exist only where xdist is installed: optionalhook)
+class _ControllerReports:
+    """The controller's view of each test report a worker sends (pytest_runtest_logreport has no config)."""
+
+    def __init__(self, state: ControllerState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report):
+        self.state.on_report(report)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    controller = _controller(node.config)
+    if controller is not None:
+        controller.collected(ids)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    controller = _controller(node.config)
+    if controller is not None:
+        controller.node_down(node, error)
 
 
 def _param(request, what: str):

@@ -1,7 +1,8 @@
 """The JSON report: run_info, per-test results, per-clause and per-family views, coverage, expectations.
 
 ``report.schema.json`` (beside this file) is its JSON Schema; ``validate_report`` checks a document.
-Reports of several runs (one per implementation, see the CLI) merge with ``merge_reports``.
+Reports of several runs (one per implementation, see the CLI) merge with ``merge_reports``; the parts of
+one run split over processes (shards, xdist workers) join in ``conformance.shards``.
 """
 from __future__ import annotations
 
@@ -165,6 +166,10 @@ def min_numeric_of(document: dict) -> int:
     return document["run_info"].get("min_numeric", 1)
 
 
+def deadline_reason(tests_skipped: int) -> str:
+    return f"--conformance-deadline skipped {tests_skipped} test(s)"
+
+
 def narrowing(config, deadline_skips: int) -> list[str]:
     """Why this run holds fewer tests than the whole suite would at its profile; empty when nothing was
     left out on purpose. ``electra-conformance diff`` counts a lost pass as a regression only then."""
@@ -173,11 +178,19 @@ def narrowing(config, deadline_skips: int) -> list[str]:
     reasons += [f"-m {option.markexpr}"] if option.markexpr else []
     reasons += [f"--deselect {d}" for d in option.deselect or []]
     reasons += [f"stops at failure {option.maxfail} (-x/--maxfail)"] if option.maxfail else []
-    reasons += [f"--conformance-deadline skipped {deadline_skips} test(s)"] if deadline_skips else []
+    reasons += [deadline_reason(deadline_skips)] if deadline_skips else []
     for arg in config.args:  # a module, file or test id instead of the whole package or folder
         if "::" in arg or arg.endswith(".py") or (arg.startswith("conformance.tests.") and option.pyargs):
             reasons.append(f"selected {arg}")
+    shard = getattr(option, "conformance_shard", None)
+    if shard:
+        from conformance.shards import parse_shard, shard_reason
+
+        reasons.append(shard_reason(*parse_shard(shard)))
     return reasons
+
+
+INTERRUPTED_REASON = "interrupted (SIGINT or SIGTERM)"
 
 
 def build_report(state, session) -> dict:
@@ -188,13 +201,15 @@ def build_report(state, session) -> dict:
         "name": name, "framework": a.framework, "version": str(_safe(a.version, None)),
         "framework_versions": _safe(lambda a=a: dict(a.framework_versions()), {}),
         "devices_present": state.present[name],
-        "expectations_file": state.expectations[name][0],
+        "expectations_file": state.expectations[name].path,
         "capabilities": state.capabilities[name].as_dict(),
     } for name, a in state.adapters.items()]
-    stale = [{"impl": impl, "file": state.expectations[impl][0], **e.as_dict()}
+    stale = [{"impl": impl, "file": state.expectations[impl].path, **e.as_dict()}
              for impl, tracker in state.trackers.items() for e in tracker.stale()]
-    expected = [{"impl": impl, "file": path, **e.as_dict()}
-                for impl, (path, entries) in state.expectations.items() for e in entries]
+    expected = [{"impl": impl, "file": x.path, **e.as_dict()}
+                for impl, x in state.expectations.items() for e in x.entries]
+    not_applicable = [{"impl": impl, "file": x.path, **e.as_dict()}
+                      for impl, x in state.expectations.items() for e in x.not_applicable]
     run_info = {
         "implementations": implementations,
         "devices_requested": list(state.requested_devices) if state.requested_devices else "auto",
@@ -209,8 +224,15 @@ def build_report(state, session) -> dict:
                      "tests_skipped": state.deadline_skips},
         "min_numeric": session.config.getoption("min_numeric"),
         "narrowed": narrowing(session.config, state.deadline_skips) + (
-            ["interrupted (SIGINT or SIGTERM)"] if session.exitstatus == pytest.ExitCode.INTERRUPTED else []),
+            [INTERRUPTED_REASON] if session.exitstatus == pytest.ExitCode.INTERRUPTED else []),
     }
+    shard = getattr(session.config.option, "conformance_shard", None)
+    if shard:  # what merging the shards needs: the slice, the selection it was cut from, where each result sits
+        from conformance.shards import parse_shard
+
+        index, count = parse_shard(shard)
+        run_info["shard"] = {"index": index, "count": count, "selected": state.selected, "collection": state.collection,
+                             "positions": [state.positions[r["nodeid"]] for r in results]}
     spec_ids = _safe(spec_clause_ids, [])
     return {
         "report_format": REPORT_FORMAT, "run_info": run_info,
@@ -220,7 +242,7 @@ def build_report(state, session) -> dict:
         "coverage": dict(coverage(results, spec_ids if isinstance(spec_ids, list) else []),
                          pairs={impl: pair_summary(sets, state.capabilities[impl])
                                 for impl, sets in state.feature_sets.items()}),
-        "expectations": {"entries": expected, "stale": stale},
+        "expectations": {"entries": expected, "stale": stale, "not_applicable": not_applicable},
     }
 
 
@@ -242,6 +264,8 @@ def merge_reports(documents: list[dict]) -> dict:
     run_info["end"] = max(i["end"] for i in infos)
     run_info["duration_s"] = round(sum(i["duration_s"] for i in infos), 3)
     run_info["narrowed"] = list(dict.fromkeys(reason for i in infos for reason in i.get("narrowed", [])))
+    ran = {i["name"] for i in run_info["implementations"]}
+    run_info["not_run"] = list({e["impl"]: e for i in infos for e in i.get("not_run", []) if e["impl"] not in ran}.values())
     deadlines = [i["deadline"] for i in infos if "deadline" in i]
     if deadlines:
         run_info["deadline"] = {"seconds": deadlines[0]["seconds"],
@@ -259,7 +283,8 @@ def merge_reports(documents: list[dict]) -> dict:
         "family_cache": family_cache,
         "coverage": dict(coverage(results, spec_ids),
                          pairs={k: v for d in documents for k, v in d["coverage"].get("pairs", {}).items()}),
-        "expectations": {k: [e for d in documents for e in d["expectations"][k]] for k in ("entries", "stale")},
+        "expectations": {k: [e for d in documents for e in d["expectations"].get(k, [])]
+                         for k in ("entries", "stale", "not_applicable")},
     }
 
 

@@ -104,7 +104,7 @@ def test_a_signal_to_the_cli_stops_its_processes_and_writes_the_partial_report(t
 def test_a_process_stuck_past_the_deadline_is_stopped_from_outside(tmp_path, monkeypatch, capsys):
     """--deadline with no per-test limit (--test-timeout 0): the blocked test is never stopped inside the
     process, so the CLI interrupts it past deadline + grace and still writes the report."""
-    from conformance import cli
+    from conformance import cli, runner
 
     (tmp_path / "fake_adapter.py").write_text(FAKE_ADAPTER)
     (tmp_path / "conftest.py").write_text(CONFTEST)
@@ -113,7 +113,7 @@ def test_a_process_stuck_past_the_deadline_is_stopped_from_outside(tmp_path, mon
     monkeypatch.syspath_prepend(str(tmp_path))  # the CLI resolves the adapter itself before it starts pytest
     # the pytest process must reach the blocking test before the CLI interrupts it: on a loaded machine
     # starting pytest and collecting take seconds, so the grace is not cut to the bone
-    monkeypatch.setattr(cli, "GRACE_S", 8.0)
+    monkeypatch.setattr(runner, "GRACE_S", 8.0)
     report = tmp_path / "r.json"
     t0 = time.monotonic()
     try:

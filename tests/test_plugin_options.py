@@ -118,17 +118,17 @@ def test_missing_dependency_names_the_package_and_extra(suite):
 
 
 def test_run_shares_a_jax_compile_cache_unless_the_environment_sets_one(monkeypatch, tmp_path):
-    from conformance import cli
+    from conformance import runner
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
-    env = cli.environment_for("flax", cli.compile_cache_dir(str(tmp_path)))
+    env = runner.environment_for("flax", runner.compile_cache_dir(str(tmp_path)))
     assert env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path)
     assert env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"  # eager per-op programs are cached too
-    assert "JAX_COMPILATION_CACHE_DIR" not in cli.environment_for("flax", cli.compile_cache_dir("none"))
+    assert "JAX_COMPILATION_CACHE_DIR" not in runner.environment_for("flax", runner.compile_cache_dir("none"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cli.compile_cache_dir("auto") == tmp_path / "xdg" / "electra-conformance" / "jax"
+    assert runner.compile_cache_dir("auto") == tmp_path / "xdg" / "electra-conformance" / "jax"
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")
-    assert cli.environment_for("flax", tmp_path)["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+    assert runner.environment_for("flax", tmp_path)["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
 
 
 def test_deadline_skips_the_rest_and_still_writes_the_report(suite):
