@@ -383,9 +383,8 @@ def cmd_compat_matrix(args) -> int:
         if not paths:
             raise UsageError("no committed stack report in compat/reports/; run bash scripts/compat.sh NAME --record")
         preamble = stacks.describe(known)
-    for path in paths:
-        load_report(path)  # a file that is not a report: one line, exit 2
-    text = compat.markdown(compat.read_stack_reports(paths), preamble=preamble)
+    documents = [(compat.stack_name(path), load_report(path)) for path in paths]  # not a report: one line, exit 2
+    text = compat.markdown(documents, preamble=preamble)
     if args.output is None:
         print(text, end="")
     else:

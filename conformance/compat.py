@@ -229,11 +229,17 @@ def markdown(stacks: list[tuple[str, dict]], ratio: float = 2.0, preamble: list[
     return "\n".join(lines) + "\n"
 
 
+def stack_name(path: str | Path) -> str:
+    """A stack's name: its report's file name without .json / .json.gz."""
+    return Path(path).name.removesuffix(".gz").removesuffix(".json")
+
+
 def read_stack_reports(paths: list[str]) -> list[tuple[str, dict]]:
-    """(file stem, report) per path, in the given order; raises on a file that is not a valid report."""
+    """(file name without .json / .json.gz, report) per path, in the given order; raises on a file that is
+    not a valid report."""
     stacks = []
     for path in paths:
         document = read_report(path)
         validate_report(document)  # read_report only parses the JSON
-        stacks.append((Path(path).stem, document))
+        stacks.append((stack_name(path), document))
     return stacks

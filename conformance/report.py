@@ -306,4 +306,11 @@ def write_report(document: dict, path: str | Path) -> None:
 
 
 def read_report(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The JSON document of a report file; ``.gz``: gzip-compressed (the committed stack reports)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(path.read_text(encoding="utf-8"))

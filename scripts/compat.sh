@@ -3,8 +3,8 @@
 # (exact pins, --no-deps), install this project into it without dependencies, run the conformance suite
 # (ci profile) against the stack's implementations (an implementation whose framework release the stack
 # lacks is recorded as not run), and diff the new report against the committed one.
-#   bash scripts/compat.sh NAME              -> reports/compat/NAME.json, diffed with compat/reports/NAME.json
-#   bash scripts/compat.sh NAME --record     -> also replaces compat/reports/NAME.json and docs/compat.md
+#   bash scripts/compat.sh NAME              -> reports/compat/NAME.json, diffed with compat/reports/NAME.json.gz
+#   bash scripts/compat.sh NAME --record     -> also replaces compat/reports/NAME.json.gz and docs/compat.md
 # Extra arguments after NAME (other than --record) go to `electra-conformance run`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -48,13 +48,13 @@ electra-conformance run --impl "$impls" --jobs 2 --devices cpu --profile ci \
   --report "reports/compat/$stack.json" "${run_args[@]}" || status=$?
 echo "[compat] $stack: run took $((SECONDS - run_start)) s (exit status $status)"
 [ -f "reports/compat/$stack.json" ] || exit "${status:-1}"
-if [ -f "compat/reports/$stack.json" ]; then
-  echo "[compat] changes against the committed compat/reports/$stack.json:"
-  electra-conformance diff "compat/reports/$stack.json" "reports/compat/$stack.json" || true
+if [ -f "compat/reports/$stack.json.gz" ]; then
+  echo "[compat] changes against the committed compat/reports/$stack.json.gz:"
+  electra-conformance diff "compat/reports/$stack.json.gz" "reports/compat/$stack.json" || true
 fi
 if [ "$record" = 1 ]; then
-  cp "reports/compat/$stack.json" "compat/reports/$stack.json"
+  gzip -9 -n -c "reports/compat/$stack.json" > "compat/reports/$stack.json.gz"  # -n: no name or time inside
   electra-conformance compat-matrix -o docs/compat.md
-  echo "[compat] recorded compat/reports/$stack.json and rendered docs/compat.md"
+  echo "[compat] recorded compat/reports/$stack.json.gz and rendered docs/compat.md"
 fi
 exit "$status"

@@ -6,7 +6,7 @@
 #      bare encoder with its own call convention), one pytest process per implementation, two at a
 #      time. Ours must pass everything; the others' results must match conformance/expectations/;
 #   3. a diff of our results against the committed baselines (conformance/baselines/), and of
-#      transformers' against the current compat stack's report (compat/reports/current.json), under the
+#      transformers' against the current compat stack's report (compat/reports/current.json.gz), under the
 #      spec's drift gate (tolerance.regression.drift), with the CPU instruction set capped (see below).
 # Extra arguments go to the unit-test pytest run (e.g. -k tokenizer, -m "" for the slow tests too).
 source "$(dirname "$0")/_venv.sh" .venv-test "test"
@@ -35,10 +35,10 @@ electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --impl
 for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
 done
-# The committed report of the current compat stack (compat/reports/current.json, made by scripts/compat.sh
+# The committed report of the current compat stack (compat/reports/current.json.gz, made by scripts/compat.sh
 # current on the same releases) agrees with this run for transformers' classes: no new failure, no drift.
 for impl in hf-tf hf-flax; do
-  electra-conformance diff compat/reports/current.json reports/ci.json --impl "$impl" || status=1
+  electra-conformance diff compat/reports/current.json.gz reports/ci.json --impl "$impl" || status=1
 done
 unit_status=0
 for pid in "${unit_tests[@]}"; do
