@@ -164,6 +164,16 @@ def writable_path(path: str, *, create_folder: bool) -> Path:
     return target
 
 
+def print_or_write(text: str, output: str | None) -> int:
+    """A command's Markdown to stdout, or to ``output`` (its folder must exist); exit status 0."""
+    if output is None:
+        print(text, end="")
+    else:
+        writable_path(output, create_folder=False).write_text(text, encoding="utf-8")
+        print(f"wrote {output}")
+    return 0
+
+
 def implementations(values: list[str] | None) -> list[str]:
     """--impl values (repeatable, comma-separated) in order, each once; UsageError when none is named."""
     names = [name.strip() for given in (values or ["tf,flax"]) for name in given.split(",") if name.strip()]
@@ -324,12 +334,7 @@ def cmd_differences(args) -> int:
         text = markdown(load_report(args.report), args.impl)
     except DifferencesError as err:
         raise UsageError(f"{args.report}: {err}") from None
-    if args.output is None:
-        print(text, end="")
-    else:
-        writable_path(args.output, create_folder=False).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    return 0
+    return print_or_write(text, args.output)
 
 
 def cmd_merge(args) -> int:
@@ -385,12 +390,7 @@ def cmd_compat_matrix(args) -> int:
         preamble = stacks.describe(known)
     documents = [(compat.stack_name(path), load_report(path)) for path in paths]  # not a report: one line, exit 2
     text = compat.markdown(documents, preamble=preamble)
-    if args.output is None:
-        print(text, end="")
-    else:
-        writable_path(args.output, create_folder=False).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    return 0
+    return print_or_write(text, args.output)
 
 
 if __name__ == "__main__":

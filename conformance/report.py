@@ -246,6 +246,17 @@ def build_report(state, session) -> dict:
     }
 
 
+def summed_family_cache(documents: list[dict]) -> dict:
+    """family -> {builds, compilations} summed over the reports of several processes."""
+    family_cache: dict = {}
+    for d in documents:
+        for fam, counts in d["family_cache"].items():
+            slot = family_cache.setdefault(fam, {"builds": 0, "compilations": 0})
+            for k in slot:
+                slot[k] += counts.get(k, 0)
+    return family_cache
+
+
 def merge_reports(documents: list[dict]) -> dict:
     """One report from several (one per implementation); results are concatenated."""
     if len(documents) == 1:
@@ -270,12 +281,7 @@ def merge_reports(documents: list[dict]) -> dict:
     if deadlines:
         run_info["deadline"] = {"seconds": deadlines[0]["seconds"],
                                 "tests_skipped": sum(d["tests_skipped"] for d in deadlines)}
-    family_cache: dict = {}
-    for d in documents:
-        for fam, counts in d["family_cache"].items():
-            slot = family_cache.setdefault(fam, {"builds": 0, "compilations": 0})
-            for k in slot:
-                slot[k] += counts.get(k, 0)
+    family_cache = summed_family_cache(documents)
     spec_ids = sorted(set(documents[0]["coverage"]["exercised"]) | set(documents[0]["coverage"]["missing"]))
     return {
         "report_format": REPORT_FORMAT, "run_info": run_info, "summary": summarize(results, min_numeric_of(documents[0])),

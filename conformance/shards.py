@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from conformance.report import (REPORT_FORMAT, by_clause, by_family, coverage, deadline_reason, min_numeric_of,
-                                summarize)
+                                summarize, summed_family_cache)
 
 
 def shard_reason(index: int, count: int) -> str:
@@ -166,12 +166,7 @@ def join_parts(documents: list[dict], positions: list[list[int]], *, drop_shard:
     if "deadline" in run_info:
         run_info["deadline"] = {**run_info["deadline"], "tests_skipped": skipped}
     run_info["narrowed"] = _joined_reasons(infos, skipped, drop_shard=drop_shard)
-    family_cache: dict = {}
-    for d in documents:
-        for fam, counts in d["family_cache"].items():
-            slot = family_cache.setdefault(fam, {"builds": 0, "compilations": 0})
-            for k in slot:
-                slot[k] += counts.get(k, 0)
+    family_cache = summed_family_cache(documents)
     first = documents[0]
     spec_ids = sorted(set(first["coverage"]["exercised"]) | set(first["coverage"]["missing"]))
     return {
