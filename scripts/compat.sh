@@ -44,7 +44,7 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENT
 mkdir -p reports/compat
 run_start=$SECONDS
 status=0
-electra-conformance run --impl "$impls" --jobs 2 --devices cpu --profile ci \
+electra-conformance run --impl "$impls" --jobs 2 --devices cpu:8 --profile ci \
   --report "reports/compat/$stack.json" "${run_args[@]}" || status=$?
 echo "[compat] $stack: run took $((SECONDS - run_start)) s (exit status $status)"
 [ -f "reports/compat/$stack.json" ] || exit "${status:-1}"

@@ -1,8 +1,9 @@
 """Another machine's XLA kernels, without another machine (issue 12).
 
 The committed Flax baseline was measured at this project's development machine's full instruction set
-(AVX2). Here the golden comparisons of four cases, the architecture family and the batch-invariance
-test of the Flax implementation run again with XLA's CPU code generation
+(AVX2). Here the golden comparisons of four cases and the batch-invariance test of the Flax
+implementation (196 comparisons with the reference, about 40 s with no compilation cache) run again with
+XLA's CPU code generation
 capped at SSE4.2 (``--xla_cpu_max_isa``: other vector widths, other summation orders in reductions),
 and the report is diffed against the baseline under the spec's gates: no new failure, no drift past
 ``tolerance.regression.drift``. The run must also differ from the baseline somewhere: a cap that
@@ -23,8 +24,7 @@ from conformance.report import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "conformance" / "baselines" / "flax.json"
-FAMILIES = ("(test_matches_golden and (core_gelu or core_relu or abs_gelu)) "
-            "or test_encoder_layers_recomputed or test_head_recomputed or batch_invariance")
+FAMILIES = "(test_matches_golden and (core_gelu or core_relu or abs_gelu)) or batch_invariance"
 
 
 @pytest.fixture(scope="module")

@@ -133,3 +133,38 @@ def split_dimensions(params, partition_specs, to_canonical) -> dict[str, int | N
     marks = jax.tree_util.tree_map(mark, params, partition_specs,
                                    is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
     return {name: varying(np.asarray(array)) for name, array in to_canonical(marks).items()}
+
+
+def plain_mesh(devices, data: int, model: int):
+    """A jax Mesh of ``devices`` shaped (data, model) with the axis names the distribution family uses."""
+    return jax.sharding.Mesh(np.asarray(devices).reshape(data, model), ("data", "model"))
+
+
+def placed_generic(params, jax_mesh, layout: str):
+    """``params`` placed for a layout that needs no knowledge of the model: "data" replicates every leaf,
+    "fsdp" divides every leaf over "data" along its first dimension the axis size divides (replicated
+    when none does). A model-specific layout ("tensor") is the implementation's to offer."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    data = jax_mesh.shape["data"]
+
+    def spec(leaf):
+        if layout == "data":
+            return PartitionSpec()
+        if layout != "fsdp":
+            raise ValueError(f"layout {layout!r} needs the implementation's own partition rules; this placement "
+                             f"offers 'data' and 'fsdp'")
+        shape = np.shape(leaf)
+        dims = [d for d, size in enumerate(shape) if size % data == 0]
+        return PartitionSpec(*([None] * dims[0] + ["data"])) if dims else PartitionSpec()
+
+    return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, NamedSharding(jax_mesh, spec(leaf))), params)
+
+
+def batch_placed(arrays: Mapping[str, Any], jax_mesh) -> dict:
+    """Every input divided over "data" along its batch axis (jax raises ValueError naming the batch size
+    and the axis size when the axis does not divide it)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(jax_mesh, PartitionSpec("data"))
+    return {k: jax.device_put(np.asarray(v), sharding) for k, v in arrays.items()}

@@ -9,9 +9,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from conformance.adapters.base import Handle
-from conformance.adapters.flax_common import (call_flax_model, feed_in_chunks, jax_device, jax_devices, jnp_dtype,
-                                              load_saved, prompt_then_tokens)
+from conformance.adapters.base import Handle, MeshSpec
+from conformance.adapters.flax_common import (batch_placed, call_flax_model, device_mesh, feed_in_chunks, jax_device,
+                                              jax_devices, jnp_dtype, load_saved, placed_generic, plain_mesh,
+                                              prompt_then_tokens)
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
 
 import jax  # noqa: E402  (a missing jax must surface as ModuleNotFoundError('jax') at import)
@@ -22,7 +23,11 @@ class HFFlaxAdapter(HFAdapterBase):
     name = "hf-flax"
     framework = "flax"
     optional_methods = ("call_native", "run_chunks", "run_incremental", "model_class", "method_signature",
-                        "save_pretrained_defaults")
+                        "save_pretrained_defaults", "run_distributed", "save_distributed")
+    #: transformers' Flax models are pure functions of their params, so jax.jit partitions them for any
+    #: placement of params and inputs; transformers has no partition rules for ELECTRA (no "tensor"), and its
+    #: Flax classes compute no loss (no loss, gradients or optimizer step to compare)
+    layouts = ("data", "fsdp")
     file_formats = ("safetensors", "msgpack")
 
     def framework_versions(self) -> dict[str, str]:
@@ -91,3 +96,25 @@ class HFFlaxAdapter(HFAdapterBase):
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
         return load_saved(self.model_class(class_name), class_name, directory, kwargs)
+
+    # -- distribution: jax.jit over params and inputs placed on the mesh --------------------------------
+    def _placed(self, handle: Handle, mesh: MeshSpec, layout: str):
+        jax_mesh = device_mesh(mesh, plain_mesh)
+        return jax_mesh, placed_generic(handle.native.params, jax_mesh, layout)
+
+    def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str):
+        """Optional protocol method (distribution.outputs): the model's __call__ under jax.jit with the
+        batch divided over "data" and the params placed by ``layout``; outputs gathered."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        jax_mesh, params = self._placed(handle, mesh, layout)
+        arrays = batch_placed({k: v for k, v in inputs.items() if v is not None}, jax_mesh)
+        model = handle.native
+        call = jax.jit(lambda params, arrays: model(**arrays, params=params, train=False),
+                       out_shardings=NamedSharding(jax_mesh, PartitionSpec()))
+        return self.run_result(call(params, arrays))
+
+    def save_distributed(self, handle: Handle, mesh: MeshSpec, layout: str, directory: str) -> None:
+        """Optional protocol method (distribution.checkpoint): save_pretrained of the placed params."""
+        _, params = self._placed(handle, mesh, layout)
+        handle.native.save_pretrained(directory, params=params)

@@ -17,9 +17,10 @@ from typing import Any, Mapping
 import numpy as np
 from packaging.version import Version
 
-from conformance.adapters.base import Handle
+from conformance.adapters.base import Handle, MeshSpec
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
-from conformance.adapters.tf_common import INPUT_FORMATS, call_arguments, tf_device, tf_devices
+from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
+                                            tf_device, tf_devices)
 
 #: TensorFlow <= 2.15: tf.keras is Keras 2 itself, and TF_USE_LEGACY_KERAS would make it import tf_keras
 KERAS_IN_TF = Version(version("tensorflow")) < Version("2.16")
@@ -29,6 +30,7 @@ _legacy_before = os.environ.get("TF_USE_LEGACY_KERAS")
 import tensorflow as tf  # noqa: E402
 
 tf.keras.layers  # noqa: B018  (bind tf.keras now, before transformers changes the environment)
+configure_cpu_devices()  # the distribution family's CPU meshes, before anything starts TensorFlow's runtime
 if KERAS_IN_TF:
     keras2 = tf.keras
 else:
@@ -46,6 +48,7 @@ def _restore_environment() -> None:
 
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+_STRATEGIES: dict = {}  # (platform, devices) -> MirroredStrategy
 
 
 class HFTFAdapter(HFAdapterBase):
@@ -66,7 +69,11 @@ class HFTFAdapter(HFAdapterBase):
         return cls
 
     optional_methods = ("loss_gradients", "call_native", "run_incremental", "export_serving", "model_class",
-                        "method_signature", "save_pretrained_defaults")
+                        "method_signature", "save_pretrained_defaults", "run_distributed", "sgd_step",
+                        "save_distributed")
+    #: Keras fit/predict under tf.distribute.MirroredStrategy, transformers' documented way to train its TF
+    #: classes; its loss is a per-replica scalar, so no distributed loss or gradients outside fit
+    layouts = ("data",)
     formats = INPUT_FORMATS
     file_formats = ("safetensors", "h5")
 
@@ -179,3 +186,44 @@ class HFTFAdapter(HFAdapterBase):
         with self._device(device):
             model = self.model_class(class_name).from_pretrained(directory, **kwargs)
         return Handle(class_name, model.config.to_dict(), dtype, device, native=model, extra={"compiled": {}})
+
+    # -- distribution (tf.distribute.MirroredStrategy, tf-keras fit / predict) ------------------------------
+    def _replica(self, handle: Handle, strategy):
+        """A copy of the model built in ``strategy``'s scope (mirrored variables) with the handle's weights;
+        a plain copy when ``strategy`` is None."""
+        import contextlib
+
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = self.model_class(handle.class_name)(self.hf_config(handle.config))
+            model.build_in_name_scope()
+            model.set_weights(handle.native.get_weights())
+        return model
+
+    def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str):
+        """Optional protocol method (distribution.outputs): predict of the mirrored model, one global batch."""
+        model = self._replica(handle, mirrored_strategy(mesh, _STRATEGIES))
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        output = model.predict(arrays, batch_size=len(next(iter(arrays.values()))), verbose=0)
+        return self.run_result(output)
+
+    def sgd_step(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
+                 learning_rate: float) -> dict[str, np.ndarray]:
+        """Optional protocol method (distribution.optimizer_step): compile with SGD and no loss (the model's
+        own, labels among the inputs, as transformers documents) and fit one global batch, under the
+        strategy or on one device (``mesh`` None)."""
+        import contextlib
+
+        from electra_core.checkpoint import tf_to_pt
+
+        strategy = mirrored_strategy(mesh, _STRATEGIES) if mesh is not None else None
+        model = self._replica(handle, strategy)
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model.compile(optimizer=keras2.optimizers.SGD(learning_rate))
+        model.fit(tf.data.Dataset.from_tensor_slices(arrays).batch(len(next(iter(arrays.values())))), epochs=1,
+                  verbose=0)
+        return tf_to_pt({w.name: w.numpy() for w in model.weights})
+
+    def save_distributed(self, handle: Handle, mesh: MeshSpec, layout: str, directory: str) -> None:
+        """Optional protocol method (distribution.checkpoint): save_pretrained of the mirrored model."""
+        self._replica(handle, mirrored_strategy(mesh, _STRATEGIES)).save_pretrained(directory)

@@ -45,7 +45,7 @@ class TFAdapter(PackageClasses):
 
     optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
                         "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
-                        "sgd_step", "save_distributed")
+                        "distributed_loss_gradients", "sgd_step", "save_distributed")
     layouts = ("data",)  # tf.distribute.MirroredStrategy: replicated variables, the batch split over replicas
     formats = INPUT_FORMATS
     file_formats = ("safetensors", "h5")
@@ -245,11 +245,42 @@ class TFAdapter(PackageClasses):
         model = self._replica(handle, mirrored_strategy(mesh, _STRATEGIES))
         arrays = {k: v for k, v in inputs.items() if v is not None}
         batch = len(next(iter(arrays.values())))
-        if batch % mesh.data:
-            raise ValueError(f"batch size {batch} is not divisible by the {mesh.data} replicas of mesh {mesh.id}")
         output = model.predict(arrays, batch_size=batch, verbose=0)
         return RunResult(fields={k: to_numpy(v) for k, v in output.items() if v is not None}, tuple_form=None,
                          output_class=type(output).__name__)
+
+    def distributed_loss_gradients(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec,
+                                   layout: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Optional protocol method (distribution.loss, distribution.gradients): a custom training loop's
+        step as impl_tf documents it: each replica computes the model's loss inside
+        impl_tf.losses.replica_shares() (its share of the global-batch mean) and its gradients; the
+        strategy sums both over the replicas."""
+        import tensorflow as tf
+
+        from impl_tf.losses import replica_shares
+        from impl_tf.weights import canonical_variables
+
+        strategy = mirrored_strategy(mesh, _STRATEGIES)
+        model = self._replica(handle, strategy)
+        arrays = {k: v for k, v in inputs.items() if v is not None}
+        batch = len(next(iter(arrays.values())))
+        variables = canonical_variables(model)
+        dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(arrays).batch(batch))
+
+        def replica_step(features):
+            with replica_shares(), tf.GradientTape() as tape:
+                loss = model(**features, training=False, return_dict=True).loss
+            grads = tape.gradient(loss, [v.value for v, _ in variables.values()],
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return loss, [tf.convert_to_tensor(g) for g in grads]
+
+        per_replica_loss, per_replica_grads = strategy.run(replica_step, args=(next(iter(dataset)),))
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_loss, axis=None)
+        out = {}
+        for (name, (_, transpose)), grad in zip(variables.items(), per_replica_grads):
+            value = np.asarray(strategy.reduce(tf.distribute.ReduceOp.SUM, grad, axis=None).numpy())
+            out[name] = np.ascontiguousarray(value.T) if transpose else value
+        return np.asarray(loss.numpy()), out
 
     def sgd_step(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
                  learning_rate: float) -> dict[str, np.ndarray]:

@@ -78,6 +78,10 @@ def split(request, adapter, caps, mesh, layout):
     return call
 
 
+def _clause(name: str):
+    return next(c for c in load_spec().sections["distribution"].clauses if c.id == f"distribution.{name}")
+
+
 def _class(adapter, base: str) -> str:
     return ("TF" if adapter.framework == "tf" else "Flax") + base
 
@@ -115,7 +119,11 @@ def test_outputs_equal_one_device(check, adapter, caps, model_cache, mesh, layou
     handle = _model(model_cache, adapter, caps, base)
     inputs = _inputs(handle.class_name, _batch(mesh))
     check.clause("distribution.outputs")
-    one = model_cache.run(handle, inputs, flags={})
+    # JAX's split run is one jitted program: compare it with the jitted program on one device, so that the
+    # difference measured is the split's, not XLA's fusion against op-by-op eager (the compiled.* clauses'
+    # concern; 8e-5 on transformers' Flax classes here). TF's split run (predict: a graph without XLA) runs
+    # the eager kernels.
+    one = model_cache.run(handle, inputs, flags={}, compiled=adapter.framework == "flax")
     compare_outputs(check, split("run_distributed", handle, inputs, mesh, layout), one, handle.class_name,
                     clause="distribution.outputs", kind=KIND)
 
@@ -188,6 +196,9 @@ def test_checkpoint_saved_split_loads_on_one_device(check, adapter, caps, model_
 def test_batch_the_data_axis_does_not_divide_raises(check, adapter, caps, model_cache, mesh, layout, split):
     if mesh.data < 2 or layout != "data":
         pytest.skip("checked once per mesh, on the data layout")
+    binds = _clause("batch_divisibility").frameworks
+    if adapter.framework not in binds:  # tf.distribute splits an uneven batch over the replicas: no error due
+        pytest.skip(f"distribution.batch_divisibility binds {', '.join(binds)}, not {adapter.framework}")
     handle = _model(model_cache, adapter, caps, "ElectraModel")
     inputs = _inputs(handle.class_name, mesh.data + 1)
     with check.raises(ValueError, clause="distribution.batch_divisibility",
