@@ -6,7 +6,9 @@ that was passed (``input:head_mask``), the form of a head mask or a padding side
 ``head_mask_fractional=True``, ``padding=left``) or a call flag that was on (``flag:output_attentions``).
 Every call the model cache makes records its features; two features are exercised together when one
 call had both. The universe is every pair of features of two different options that the implementation
-declares it supports (its Capabilities), so a pair it cannot build is never counted as missing. A fault
+declares it supports (its Capabilities) and that the spec gives a meaning to: both act on a common part of
+the model in some class (spec/data/combinations.yaml), so neither a pair it cannot build nor one whose
+features never meet (a summary activation and a hidden activation) is counted as missing. A fault
 that shows only when two features meet (a mask with relative positions, a per-layer head mask with
 cross-attention) needs its pair exercised; the report lists the pairs no call made.
 """
@@ -99,10 +101,41 @@ def supported_features(caps) -> set[str]:
     return out
 
 
+#: an input's form is a feature only in the classes whose call takes that input
+_FORM_OF = {"head_mask": "head_mask", "head_mask_fractional": "head_mask", "padding": "attention_mask"}
+
+
+def _class_parts(spec_cls) -> set[str]:
+    """The parts of the model a class has (combinations.yaml): its own head's part, no other head's, and a
+    part that needs an input only where the call takes that input."""
+    combos = _spec().sections["combinations"]
+    takes = {p.name for p in spec_cls.call}
+    heads = set(combos.head_parts.values())
+    own = combos.head_parts.get(spec_cls.loss) if spec_cls.loss else None
+    needs = combos.part_needs_input
+    return {p for p in combos.parts if (p not in heads or p == own) and (p not in needs or needs[p] in takes)}
+
+
+def _acts_in(feature: str, spec_cls, parts: set[str]) -> set[str]:
+    """The parts of a class a feature acts on (none: the feature has no meaning in that class)."""
+    option = _option(feature)
+    needs = option.split(":", 1)[1] if option.startswith(("input:", "flag:")) else _FORM_OF.get(option)
+    if needs is not None and needs not in {p.name for p in spec_cls.call}:
+        return set()
+    return set(_spec().sections["combinations"].acts_on(option)) & parts
+
+
 def universe(caps) -> set[tuple[str, str]]:
-    """The pairs a run could exercise: two supported features of different options, where the config
-    constraints let them meet (cross-attention only in a decoder)."""
-    pairs = {p for p in combinations(sorted(supported_features(caps)), 2) if _option(p[0]) != _option(p[1])}
+    """The pairs the spec gives a meaning to, for what the implementation supports: two supported features
+    of different options that act on a common part of some class it offers (combinations.yaml), where the
+    config constraints let them meet (cross-attention only in a decoder)."""
+    spec, supported, pairs = _spec(), sorted(supported_features(caps)), set()
+    for class_name in caps.classes:
+        spec_cls = spec.classes[class_name]
+        parts = _class_parts(spec_cls)
+        acting = {f: a for f in supported if (a := _acts_in(f, spec_cls, parts))}
+        pairs.update((a, b) for a, b in combinations(sorted(acting), 2)
+                     if _option(a) != _option(b) and acting[a] & acting[b])
     return {p for p in pairs if set(p) != {"add_cross_attention=True", "is_decoder=False"}}
 
 

@@ -166,6 +166,14 @@ def check_references(spec: Spec) -> Spec:
         problems += [f"{c.name}: loss {c.loss} not in losses.yaml" for c in spec.classes.values()
                      if c.loss is not None and c.loss not in losses.heads]
     ids = spec.clauses()
+    combinations = spec.sections.get("combinations")
+    if combinations is not None:
+        heads = set(losses.heads) if losses is not None else set()
+        problems += [f"combinations.yaml: head_parts names {h!r}, not a losses.yaml head"
+                     for h in combinations.head_parts if h not in heads]
+        problems += [f"combinations.yaml: part {p!r} is neither architecture.{p} nor one of layers, cache, "
+                     f"outputs" for p in combinations.parts
+                     if p not in ("layers", "cache", "outputs") and f"architecture.{p}" not in ids]
     for d in spec.decisions.values():
         problems += [f"{d.id}: affects unknown clause {a}" for a in d.affects if a not in ids]
     for e in spec.errors.values():

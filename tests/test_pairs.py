@@ -53,3 +53,35 @@ def test_malformed_inputs_are_described_not_refused():
     features = call_features({}, {"input_ids": np.zeros((2, 0), np.int32), "attention_mask": np.zeros((2, 0), np.int32),
                                   "head_mask": np.full((2,), "1")}, {})
     assert {"input:input_ids", "input:attention_mask", "input:head_mask"} <= features
+
+
+def _full(framework: str):
+    from conformance.adapters.common import full_capabilities
+    from conformance.registry import spec_class_names
+
+    return full_capabilities(framework, spec_class_names(framework), methods=())
+
+
+def test_every_feature_has_the_parts_it_acts_on_in_the_spec():
+    """A feature the suite can record but combinations.yaml does not place would silently drop its pairs."""
+    from conformance.pairs import _option, supported_features
+    from spec import load_spec
+
+    combos = load_spec().sections["combinations"]
+    for framework in ("tf", "flax"):
+        for feature in supported_features(_full(framework)):
+            assert combos.acts_on(_option(feature)), feature
+
+
+def test_pairs_the_spec_gives_a_meaning_to():
+    """Two features meet when they act on a common part of a class the implementation offers."""
+    possible = universe(_full("flax"))
+    assert ("padding=left", "position_embedding_type=relative_key") in possible  # both in the attention scores
+    assert ("padding=left", "summary_type=mean") in possible  # the summary reads the padded positions
+    assert ("embedding_projection=True", "tie_word_embeddings=False") in possible  # both in the generator head
+    assert ("head_mask=per_layer", "two_or_more_layers=True") in possible
+    assert ("hidden_act=relu", "summary_activation=tanh") not in possible  # feed-forward vs the summary
+    assert ("problem_type=regression", "summary_type=mean") not in possible  # two different heads
+    without_choice = dataclasses.replace(_full("flax"), classes=("FlaxElectraForMaskedLM",))
+    assert ("padding=left", "summary_type=mean") not in universe(without_choice)  # no class has the summary
+    assert ("input:encoder_hidden_states", "position_embedding_type=relative_key") in possible  # cross-attention

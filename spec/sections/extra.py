@@ -1,4 +1,4 @@
-"""meta, losses, behaviour, files, decisions and distribution: the sections found in ``Spec.sections[stem]``."""
+"""meta, losses, behaviour, files, decisions, distribution and combinations: the sections found in ``Spec.sections[stem]``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -182,6 +182,32 @@ def build_distribution(raw: dict) -> Distribution:
                         tuple(_statement(c, "distribution.", "distribution") for c in raw["clauses"]))
 
 
+@dataclass(frozen=True)
+class Combinations:
+    parts: tuple[str, ...]  # where a feature can act: architecture.* ids and layers, cache, outputs, loss
+    head_parts: Mapping[str, str]  # losses.yaml head -> the part only the classes with that head have
+    part_needs_input: Mapping[str, str]  # part -> the call input a class must take to have it
+    features: Mapping[str, tuple[str, ...]]  # feature option (hidden_act, input:head_mask, padding) -> parts
+
+    def acts_on(self, option: str) -> tuple[str, ...]:
+        """The parts a feature option acts on; KeyError naming the option when the spec lists none."""
+        try:
+            return self.features[option]
+        except KeyError:
+            raise KeyError(f"combinations.yaml gives no parts for the feature {option!r}") from None
+
+
+def build_combinations(raw: dict) -> Combinations:
+    parts = tuple(raw["parts"])
+    named = ({p for acts in raw["features"].values() for p in acts} | set(raw["head_parts"].values())
+             | set(raw["part_needs_input"]))
+    unknown = sorted(named - set(parts))
+    if unknown:
+        raise ValueError(f"combinations.yaml names parts not in its parts list: {unknown}")
+    return Combinations(parts, MappingProxyType(dict(raw["head_parts"])), MappingProxyType(dict(raw["part_needs_input"])),
+                        MappingProxyType({k: tuple(v) for k, v in raw["features"].items()}))
+
+
 def _build_tokenizer(raw: dict):
     from spec.sections.tokenizer import build_tokenizer
 
@@ -189,4 +215,5 @@ def _build_tokenizer(raw: dict):
 
 
 BUILDERS = {"meta": build_meta, "losses": build_losses, "behaviour": build_behaviour, "files": build_files,
-            "decisions": build_decisions, "tokenizer": _build_tokenizer, "distribution": build_distribution}
+            "decisions": build_decisions, "tokenizer": _build_tokenizer, "distribution": build_distribution,
+            "combinations": build_combinations}
