@@ -29,7 +29,7 @@ class TestRecord:
     measurements: list = field(default_factory=list)  # dicts, see Checker.allclose
     builds: int = 0
     compilations: int = 0
-    feature_sets: set = field(default_factory=set)  # conformance.pairs.call_features of each model call
+    feature_sets: set = field(default_factory=set)  # (class name, conformance.pairs.call_features) of each call
 
     def declare(self, *clause_ids: str) -> None:
         for cid in clause_ids:

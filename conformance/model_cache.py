@@ -134,7 +134,7 @@ class BoundModelCache:
         implementation cannot make (``call_request``)."""
         kwargs["flags"] = self.call_request(inputs, kwargs.get("flags"), tuple_form=kwargs.get("tuple_form", False),
                                             input_format=kwargs.get("input_format", "kwargs"))
-        self.record.feature_sets.add(call_features(handle.config, inputs, kwargs["flags"]))
+        self.record.feature_sets.add((handle.class_name, call_features(handle.config, inputs, kwargs["flags"])))
         if kwargs.get("compiled"):
             flags = tuple(sorted((kwargs.get("flags") or {}).items()))
             sig = (id(handle.native), _input_signature(inputs), flags, bool(kwargs.get("train")),

@@ -105,17 +105,33 @@ def head_outputs(head: str, h: np.ndarray, weights: Mapping[str, np.ndarray], pr
     raise KeyError(f"no NumPy head for {head!r}")
 
 
-def forward(weights: Mapping[str, np.ndarray], prefix: str, config: Mapping, input_ids: np.ndarray,
-            attention_mask: np.ndarray | None = None, token_type_ids: np.ndarray | None = None) -> list[np.ndarray]:
-    """Every hidden state of the encoder in inference, [embeddings (B,S,H), layer 1, ..., layer L], from
-    the inputs alone: absolute positions 0..S-1 (position_ids omitted), no head mask, no cache, causal
-    when the config is a decoder. ids and masks (B, S); omitted mask = ones, token types = zeros."""
+def encoder(weights: Mapping[str, np.ndarray], prefix: str, config: Mapping, input_ids: np.ndarray,
+            attention_mask: np.ndarray | None = None, token_type_ids: np.ndarray | None = None,
+            position_ids: np.ndarray | None = None, head_mask: np.ndarray | None = None,
+            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(every hidden state [embeddings (B,S,H), layer 1, ..., layer L], every layer's attention
+    probabilities (B,N,S,S)) in inference, from the inputs alone: no cache, causal when the config is a
+    decoder. ids, masks, token types and positions (B, S); omitted mask = ones, token types = zeros,
+    positions = 0..S-1; head_mask (N,) for every layer or (L, N) per layer, multiplying the probabilities."""
     ids = np.asarray(input_ids)
     mask = np.ones(ids.shape) if attention_mask is None else np.asarray(attention_mask)
     types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
-    positions = np.broadcast_to(np.arange(ids.shape[-1]), ids.shape)
-    hidden = [electra_embeddings(dict(weights), prefix, dict(config), ids, types, positions)]
+    positions = np.broadcast_to(np.arange(ids.shape[-1]), ids.shape) if position_ids is None else position_ids
+    layers = config["num_hidden_layers"]
+    if head_mask is not None:
+        head_mask = np.broadcast_to(np.asarray(head_mask, np.float64), (layers, config["num_attention_heads"]))
+    hidden = [electra_embeddings(dict(weights), prefix, dict(config), ids, types, np.asarray(positions))]
+    attentions = []
     bias = additive_mask(mask, causal=bool(config.get("is_decoder")))
-    for layer in range(config["num_hidden_layers"]):
-        hidden.append(encoder_layer(hidden[-1], layer_weights(weights, prefix, layer), config, bias)[0])
-    return hidden
+    for layer in range(layers):
+        h, probs = encoder_layer(hidden[-1], layer_weights(weights, prefix, layer), config, bias,
+                                 None if head_mask is None else head_mask[layer])
+        hidden.append(h)
+        attentions.append(probs)
+    return hidden, attentions
+
+
+def forward(weights: Mapping[str, np.ndarray], prefix: str, config: Mapping, input_ids: np.ndarray,
+            attention_mask: np.ndarray | None = None, token_type_ids: np.ndarray | None = None) -> list[np.ndarray]:
+    """Every hidden state of the encoder (``encoder``'s first half) for ids, mask and token types alone."""
+    return encoder(weights, prefix, config, input_ids, attention_mask, token_type_ids)[0]

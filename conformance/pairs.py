@@ -4,8 +4,8 @@ A feature is a config option at one value (``hidden_act=relu``, ``is_decoder=Tru
 ones: ``embedding_projection`` (E != H), ``two_or_more_layers``, ``default_layer_norm_eps``), a call input
 that was passed (``input:head_mask``), the form of a head mask or a padding side (``head_mask=per_layer``,
 ``head_mask_fractional=True``, ``padding=left``) or a call flag that was on (``flag:output_attentions``).
-Every call the model cache makes records its features; two features are exercised together when one
-call had both. The universe is every pair of features of two different options that the implementation
+Every call the model cache makes records its class and features; two features are exercised together
+when one call had both and they meet in its class. The universe is every pair of features of two different options that the implementation
 declares it supports (its Capabilities) and that the spec gives a meaning to: both act on a common part of
 the model in some class (spec/data/combinations.yaml), so neither a pair it cannot build nor one whose
 features never meet (a summary activation and a hidden activation) is counted as missing. A fault
@@ -71,11 +71,20 @@ def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: M
     return frozenset(out)
 
 
-def exercised(feature_sets: Iterable[frozenset]) -> set[tuple[str, str]]:
-    """Every pair of features of two different options that one call had together."""
+def met(class_name: str, features: Iterable[str]) -> set[tuple[str, str]]:
+    """The pairs of ``features`` (of different options) that meet in ``class_name``: both act on a part of
+    the model that class has (combinations.yaml)."""
+    spec_cls = _spec().classes[class_name]
+    parts = _class_parts(spec_cls)
+    acting = {f: a for f in features if (a := _acts_in(f, spec_cls, parts))}
+    return {(a, b) for a, b in combinations(sorted(acting), 2) if _option(a) != _option(b) and acting[a] & acting[b]}
+
+
+def exercised(calls: Iterable[tuple[str, frozenset]]) -> set[tuple[str, str]]:
+    """Every pair of features that met in one call: (class name, call_features) of each call."""
     out = set()
-    for features in feature_sets:
-        out.update(p for p in combinations(sorted(features), 2) if _option(p[0]) != _option(p[1]))
+    for class_name, features in calls:
+        out.update(met(class_name, features))
     return out
 
 
@@ -129,19 +138,14 @@ def universe(caps) -> set[tuple[str, str]]:
     """The pairs the spec gives a meaning to, for what the implementation supports: two supported features
     of different options that act on a common part of some class it offers (combinations.yaml), where the
     config constraints let them meet (cross-attention only in a decoder)."""
-    spec, supported, pairs = _spec(), sorted(supported_features(caps)), set()
-    for class_name in caps.classes:
-        spec_cls = spec.classes[class_name]
-        parts = _class_parts(spec_cls)
-        acting = {f: a for f in supported if (a := _acts_in(f, spec_cls, parts))}
-        pairs.update((a, b) for a, b in combinations(sorted(acting), 2)
-                     if _option(a) != _option(b) and acting[a] & acting[b])
+    supported = supported_features(caps)
+    pairs = set().union(*(met(class_name, supported) for class_name in caps.classes))
     return {p for p in pairs if set(p) != {"add_cross_attention=True", "is_decoder=False"}}
 
 
-def summary(feature_sets: Iterable[frozenset], caps) -> dict:
+def summary(calls: Iterable[tuple[str, frozenset]], caps) -> dict:
     """{exercised, total, missing}: counts of the universe's pairs and the ones no call made."""
     possible = universe(caps)
-    done = exercised(feature_sets) & possible
+    done = exercised(calls) & possible
     return {"exercised": len(done), "total": len(possible),
             "missing": [f"{a} x {b}" for a, b in sorted(possible - done)]}

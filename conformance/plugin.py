@@ -76,6 +76,12 @@ def _state(config) -> RunState | None:
     return state if isinstance(state, RunState) else None
 
 
+def frameworks_under_test(config) -> tuple[str, ...]:
+    """The frameworks of the implementations this process tests (for collection-time parametrization)."""
+    state = _state(config)
+    return tuple(sorted({a.framework for a in state.adapters.values()})) if state is not None else ()
+
+
 def _controller(config) -> ControllerState | None:
     state = config.stash.get(STATE, None)
     return state if isinstance(state, ControllerState) else None

@@ -68,7 +68,7 @@ class RunState:
         self.adapters = adapters
         self.present = {name: list(a.available_devices()) for name, a in adapters.items()}
         self.capabilities = {name: dataclasses.replace(a.capabilities(), impl=name) for name, a in adapters.items()}
-        self.feature_sets = {name: set() for name in adapters}  # per impl: the features of each call made
+        self.feature_sets = {name: set() for name in adapters}  # per impl: (class, features) of each call made
         self.requested_devices = requested_devices
         self.dtypes = dtypes
         self.expectations = expectations  # impl -> ImplExpectations

@@ -24,9 +24,19 @@ def test_a_call_names_its_config_inputs_and_flags():
 
 
 def test_pairs_join_different_options_only():
-    pairs = exercised([frozenset({"hidden_act=relu", "input:head_mask", "padding=left", "padding=right"})])
-    assert ("hidden_act=relu", "input:head_mask") in pairs
+    pairs = exercised([("FlaxElectraModel", frozenset({"default_layer_norm_eps=False", "hidden_act=relu",
+                                                       "input:head_mask", "padding=left", "padding=right"}))])
+    assert ("default_layer_norm_eps=False", "hidden_act=relu") in pairs  # both in the feed-forward block
+    assert ("input:head_mask", "padding=left") in pairs  # both in the attention
     assert ("padding=left", "padding=right") not in pairs  # two values of one option
+    assert ("hidden_act=relu", "input:head_mask") not in pairs  # they never meet
+
+
+def test_a_pair_is_exercised_only_in_a_class_where_it_meets():
+    features = frozenset({"embedding_projection=True", "tie_word_embeddings=False"})
+    assert not exercised([("FlaxElectraModel", features)])  # no generator head there
+    assert exercised([("FlaxElectraForMaskedLM", features)]) == {("embedding_projection=True",
+                                                                  "tie_word_embeddings=False")}
 
 
 def test_the_universe_is_what_the_capabilities_allow():
@@ -40,12 +50,13 @@ def test_the_universe_is_what_the_capabilities_allow():
 
 
 def test_summary_lists_what_no_call_exercised():
-    calls = [call_features({"hidden_act": "relu", "position_embedding_type": "absolute"},
-                           {"input_ids": np.zeros((1, 2)), "attention_mask": np.array([[1, 1]])}, {})]
+    calls = [("FlaxElectraModel", call_features({"hidden_act": "relu", "position_embedding_type": "absolute"},
+                                                {"input_ids": np.zeros((1, 2)), "attention_mask": np.array([[1, 1]])},
+                                                {}))]
     report = summary(calls, BARE)
     assert 0 < report["exercised"] < report["total"] == len(universe(BARE))
     assert "input:attention_mask x padding=left" in report["missing"]  # a mask was passed, never a left-padded one
-    assert "hidden_act=relu x input:attention_mask" not in report["missing"]
+    assert "input:attention_mask x position_embedding_type=absolute" not in report["missing"]
 
 
 def test_malformed_inputs_are_described_not_refused():

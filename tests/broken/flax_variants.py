@@ -71,6 +71,22 @@ class PaddingMaskIgnored(_Broken):
         _edit_prepared_inputs(change)
 
 
+class PerHeadMaskFirstLayerOnly(_Broken):
+    """A head mask of shape (N,) reaches the first layer only (the others keep every head), as when it is
+    written into row 0 of an (L, N) array of ones: visible only with a per-head mask and two layers."""
+    defect = "per-head-mask-first-layer-only"
+
+    def apply(self):
+        def change(given, prepared):
+            mask = given.get("head_mask")
+            if mask is not None and np.ndim(mask) == 1 and prepared["head_mask"] is not None:
+                rows = np.ones(np.shape(prepared["head_mask"]), np.float32)
+                rows[0] = np.asarray(mask, np.float32)
+                prepared["head_mask"] = rows
+
+        _edit_prepared_inputs(change)
+
+
 class HalfCheckpointKept(_Broken):
     """from_pretrained keeps a float16 file's dtype instead of loading float32 weights (the defect
     test_half_precision_checkpoint_loads_as_float32 found in impl_flax)."""
