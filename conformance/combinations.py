@@ -4,9 +4,10 @@ not yet met), restricted to the pairs that meet in the call's class (combination
 
 A call is a ``Row``: one level per factor. Factors are the features the NumPy model (numpy_model.encoder
 and head_outputs) recomputes: config options, positions, the padding mask, the head mask in each form, the
-output flags, and the class (every class but multiple choice); token types are always passed. Pairs of features no factor
-makes (caches, cross-attention, labels, the sequence summary, inputs_embeds, return_dict) are left to the
-other families and stay listed as missing in the report when no test meets them.
+output flags, and the class (every class but multiple choice); token types are always passed. Pairs of
+features no factor makes (caches, cross-attention, labels, the sequence summary, inputs_embeds,
+return_dict) are left to the other families and stay listed as missing in the report when no test meets
+them.
 
 Shape keys: B batch, S sequence, L layers, N heads.
 """

@@ -5,10 +5,11 @@ ones: ``embedding_projection`` (E != H), ``two_or_more_layers``, ``default_layer
 that was passed (``input:head_mask``), the form of a head mask or a padding side (``head_mask=per_layer``,
 ``head_mask_fractional=True``, ``padding=left``) or a call flag that was on (``flag:output_attentions``).
 Every call the model cache makes records its class and features; two features are exercised together
-when one call had both and they meet in its class. The universe is every pair of features of two different options that the implementation
-declares it supports (its Capabilities) and that the spec gives a meaning to: both act on a common part of
-the model in some class (spec/data/combinations.yaml), so neither a pair it cannot build nor one whose
-features never meet (a summary activation and a hidden activation) is counted as missing. A fault
+when one call had both and they meet in its class. The universe is every pair of features of two different
+options that the implementation declares it supports (its Capabilities) and that the spec gives a meaning
+to: both act on a common part of the model in some class (spec/data/combinations.yaml), so neither a pair
+it cannot build nor one whose features never meet (a summary activation and a hidden activation) is
+counted as missing. A fault
 that shows only when two features meet (a mask with relative positions, a per-layer head mask with
 cross-attention) needs its pair exercised; the report lists the pairs no call made.
 """

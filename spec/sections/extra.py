@@ -1,4 +1,5 @@
-"""meta, losses, behaviour, files, decisions, distribution and combinations: the sections found in ``Spec.sections[stem]``."""
+"""meta, losses, behaviour, files, decisions, distribution and combinations: the sections found in
+``Spec.sections[stem]``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -204,7 +205,8 @@ def build_combinations(raw: dict) -> Combinations:
     unknown = sorted(named - set(parts))
     if unknown:
         raise ValueError(f"combinations.yaml names parts not in its parts list: {unknown}")
-    return Combinations(parts, MappingProxyType(dict(raw["head_parts"])), MappingProxyType(dict(raw["part_needs_input"])),
+    return Combinations(parts, MappingProxyType(dict(raw["head_parts"])),
+                        MappingProxyType(dict(raw["part_needs_input"])),
                         MappingProxyType({k: tuple(v) for k, v in raw["features"].items()}))
 
 

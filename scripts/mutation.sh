@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Mutation score of our implementations against the conformance suite (opt-in; long): cosmic-ray makes
+# one-change mutants of the given files (a comparison, an operator, a number, a boolean, ...), and each
+# mutant is killed when the conformance suite (ci profile) fails on it.
+#   bash scripts/mutation.sh PATH [PATH ...]      e.g. impl_flax/modeling/attention.py, impl_tf, electra_core
+#
+# - The mutants are made in a copy of the checkout (.cache/mutation/tree-KEY: tracked and untracked files,
+#   without ignored ones), never in this tree; KEY hashes the mutated files and this script, so a change to
+#   either starts a new session.
+# - The session (.cache/mutation/KEY.sqlite) keeps every result: run it again and it goes on with the
+#   mutants not yet run (an interrupted run loses only the mutant in progress).
+# - The test command runs our implementation of the mutated package (impl_flax -> flax, impl_tf -> tf,
+#   electra_core -> flax, then tf), fail-fast (-x), the families that find most faults first, with the
+#   distribution family on 8 virtual CPU devices, and one JAX compilation cache with scripts/test.sh.
+# - Surviving mutants shown equivalent (they cannot change behaviour) are listed with why in
+#   conformance/mutation/equivalent.yaml, relabelled after the run and left out of the score.
+# Prints the kill rate, then every surviving mutant as a diff (cosmic-ray's cr-report).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ $# -eq 0 ]; then
+  echo "usage: bash scripts/mutation.sh PATH [PATH ...]   (files or folders of impl_flax, impl_tf, electra_core)" >&2
+  exit 2
+fi
+targets=("$@")
+impls=()
+for target in "${targets[@]}"; do
+  [ -e "$root/$target" ] || { echo "mutation: no such file or folder: $target" >&2; exit 2; }
+  case "$target" in
+    impl_flax*) impls+=(flax) ;;
+    impl_tf*) impls+=(tf) ;;
+    electra_core*) impls+=(flax tf) ;;
+    *) echo "mutation: $target is not part of impl_flax, impl_tf or electra_core" >&2; exit 2 ;;
+  esac
+done
+mapfile -t impls < <(printf '%s\n' "${impls[@]}" | sort -u)
+
+source "$root/scripts/_venv.sh" .venv-test "test"      # the suite's environment (cd's to the root)
+mutation_venv="$root/.venv-mutation"
+if [ ! -x "$mutation_venv/bin/cosmic-ray" ]; then
+  echo "[mutation] creating .venv-mutation (cosmic-ray)"
+  python3.11 -m venv "$mutation_venv" 2>/dev/null || python3 -m venv "$mutation_venv"
+  "$mutation_venv/bin/python" -m pip install -q "cosmic-ray==8.7.0" pyyaml 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
+key="$( (cat "$0"; for t in "${targets[@]}"; do find "$t" -name '*.py' -type f | sort | xargs cat; done) \
+        | sha1sum | cut -c1-12)"
+work="$root/.cache/mutation"
+tree="$work/tree-$key"
+session="$work/$key.sqlite"
+mkdir -p "$work"
+if [ ! -d "$tree" ]; then
+  mkdir -p "$tree.part"
+  git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree.part"
+  mv "$tree.part" "$tree"
+fi
+
+families=(numerics architecture errors outputs losses invariances semantics config defaults params
+          persistence hostile_files dtypes gradients training signatures decisions tokenizer pretrained distribution)
+modules=()
+for f in "${families[@]}"; do modules+=("conformance.tests.test_$f"); done
+source "$root/scripts/_kernels.sh"
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$root/.cache/jax}"
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
+runs=()
+for impl in "${impls[@]}"; do
+  runs+=("$root/.venv-test/bin/python -m pytest -x -q -p no:cacheprovider --pyargs ${modules[*]} --impl $impl \
+--devices cpu:8 --conformance-profile ci --expectations none")
+done
+test_command="env PYTHONPATH=$tree $(printf '%s && ' "${runs[@]}" | sed 's/ && $//')"
+
+config="$work/$key.toml"
+module_paths=$(printf '"%s", ' "${targets[@]}" | sed 's/, $//')
+cat > "$config" <<EOF
+[cosmic-ray]
+module-path = [$module_paths]
+timeout = 3600.0
+excluded-modules = []
+test-command = "$test_command"
+[cosmic-ray.distributor]
+name = "local"
+EOF
+cd "$tree"
+if [ ! -f "$session" ]; then
+  "$mutation_venv/bin/cosmic-ray" init "$config" "$session"
+fi
+echo "[mutation] session $session: $(printf '%s ' "${targets[@]}")-> conformance suite of $(printf '%s ' "${impls[@]}")"
+"$mutation_venv/bin/cosmic-ray" exec "$config" "$session"
+"$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" "$root/conformance/mutation/equivalent.yaml"
+"$mutation_venv/bin/cr-report" "$session" --show-pending
+"$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" "$root/conformance/mutation/equivalent.yaml" --score

@@ -1,0 +1,98 @@
+"""Relabel the surviving mutants listed as equivalent in a cosmic-ray session, or print its score.
+
+  python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML          relabel (after cosmic-ray exec)
+  python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --score  kill rate, equivalents left out
+
+An entry of EQUIVALENT_YAML names a mutant by what survives an edit elsewhere in the file: the module path,
+cosmic-ray's operator, the stripped source line it mutates, the text the mutation puts there (``mutated``,
+found in the added line of its diff) and optionally the enclosing definition; and says why no input can
+tell it from the original. Only a mutant that survived can be equivalent: a killed one is never relabelled.
+Runs in .venv-mutation (cosmic-ray); the working directory is the mutated copy of the checkout.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+EQUIVALENT = "equivalent: "
+
+
+def _entries(path: Path) -> list[dict]:
+    raw = yaml.safe_load(path.read_text()) if path.is_file() else None
+    entries = (raw or {}).get("equivalent") or []
+    for k, entry in enumerate(entries):
+        missing = {"module", "operator", "line", "mutated", "why"} - set(entry)
+        if missing:
+            raise SystemExit(f"{path}: entry {k} lacks {sorted(missing)}")
+    return entries
+
+
+def _added_lines(diff: str) -> list[str]:
+    return [line[1:].strip() for line in (diff or "").splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+
+def _matches(entry: dict, mutation, result, lines: dict[Path, list[str]]) -> bool:
+    module = Path(mutation.module_path)
+    if module.as_posix() != entry["module"] or mutation.operator_name != entry["operator"]:
+        return False
+    if entry.get("function") and mutation.definition_name != entry["function"]:
+        return False
+    if module not in lines:
+        lines[module] = module.read_text().splitlines() if module.is_file() else []
+    row = mutation.start_pos[0] - 1
+    original = 0 <= row < len(lines[module]) and lines[module][row].strip() == entry["line"].strip()
+    return original and any(entry["mutated"] in added for added in _added_lines(result.diff))
+
+
+def relabel(session: str, entries: list[dict]) -> int:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+    relabelled, lines = 0, {}
+    with use_db(session, WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.test_outcome != TestOutcome.SURVIVED:
+                continue
+            entry = next((e for e in entries if all(_matches(e, m, result, lines) for m in item.mutations)), None)
+            if entry is not None:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, diff=result.diff,
+                                                      output=EQUIVALENT + entry["why"]))
+                relabelled += 1
+    return relabelled
+
+
+def score(session: str) -> str:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    with use_db(session, WorkDB.Mode.open) as db:
+        total = db.num_work_items
+        results = [result for _, result in db.results]
+    equivalent = sum(1 for r in results if r.worker_outcome == WorkerOutcome.SKIPPED
+                     and (r.output or "").startswith(EQUIVALENT))
+    killed = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED)
+    survived = sum(1 for r in results if r.test_outcome == TestOutcome.SURVIVED)
+    incompetent = sum(1 for r in results if r.test_outcome == TestOutcome.INCOMPETENT)  # could not be run
+    run = killed + survived
+    rate = f"{100 * killed / run:.1f}%" if run else "n/a"
+    return (f"mutation score: {killed} of {run} non-equivalent mutants killed ({rate}); {survived} survived, "
+            f"{equivalent} equivalent and {incompetent} incompetent (left out), {total - len(results)} not run yet, "
+            f"{total} in the session")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--score"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    session, entries = argv[0], _entries(Path(argv[1]))
+    if len(argv) == 3:
+        print(score(session))
+    else:
+        print(f"[mutation] {relabel(session, entries)} surviving mutants relabelled equivalent ({argv[1]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,60 @@
+"""scripts/mutation_equivalents.py: which surviving mutants an equivalent.yaml entry relabels (the cosmic-ray
+session itself is exercised by scripts/mutation.sh, opt-in)."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("mutation_equivalents", ROOT / "scripts" / "mutation_equivalents.py")
+tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tool)
+
+ENTRY = {"module": "pkg/heads.py", "operator": "core/NumberReplacer", "function": "__call__",
+         "line": "return self.dense_prediction(x)[..., 0]", "mutated": "[..., -1]", "why": "size-1 axis"}
+DIFF = ("--- a/pkg/heads.py\n+++ b/pkg/heads.py\n@@ -2 +2 @@\n-        return self.dense_prediction(x)[..., 0]\n"
+        "+        return self.dense_prediction(x)[..., -1]\n")
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "heads.py").write_text("def f(x):\n        return self.dense_prediction(x)[..., 0]\n")
+    monkeypatch.chdir(tmp_path)
+
+
+def _mutation(**changes):
+    values = dict(module_path="pkg/heads.py", operator_name="core/NumberReplacer", definition_name="__call__",
+                  start_pos=(2, 45))
+    values.update(changes)
+    return SimpleNamespace(**values)
+
+
+def test_an_entry_matches_its_mutant_only(module):
+    assert tool._matches(ENTRY, _mutation(), SimpleNamespace(diff=DIFF), {})
+    other_number = SimpleNamespace(diff=DIFF.replace("[..., -1]", "[..., 1]"))  # out of range: not equivalent
+    assert not tool._matches(ENTRY, _mutation(), other_number, {})
+    assert not tool._matches(ENTRY, _mutation(operator_name="core/AddNot"), SimpleNamespace(diff=DIFF), {})
+    assert not tool._matches(ENTRY, _mutation(start_pos=(1, 0)), SimpleNamespace(diff=DIFF), {})  # another line
+    assert not tool._matches(ENTRY, _mutation(definition_name="g"), SimpleNamespace(diff=DIFF), {})
+
+
+def test_an_entry_without_its_reason_is_refused(tmp_path):
+    path = tmp_path / "equivalent.yaml"
+    path.write_text("equivalent:\n  - {module: a.py, operator: core/AddNot, line: x, mutated: y}\n")
+    with pytest.raises(SystemExit, match="why"):
+        tool._entries(path)
+
+
+def test_the_committed_entries_are_well_formed():
+    assert tool._entries(ROOT / "conformance" / "mutation" / "equivalent.yaml")
+
+
+def test_the_script_refuses_a_path_outside_the_implementations():
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "mutation.sh"), "conformance/pairs.py"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not part of impl_flax, impl_tf or electra_core" in done.stderr
