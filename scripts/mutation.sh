@@ -5,10 +5,11 @@
 #   bash scripts/mutation.sh PATH [PATH ...]      e.g. impl_flax/modeling/attention.py, impl_tf, electra_core
 #
 # - The mutants are made in a copy of the checkout (.cache/mutation/tree-KEY: tracked and untracked files,
-#   without ignored ones), never in this tree; KEY hashes the mutated files and this script, so a change to
-#   either starts a new session.
+#   without ignored ones), never in this tree; KEY hashes the mutated files, the families and implementations
+#   the test command runs and the cosmic-ray release, so a change to any starts a new session.
 # - The session (.cache/mutation/KEY.sqlite) keeps every result: run it again and it goes on with the
-#   mutants not yet run (an interrupted run loses only the mutant in progress).
+#   mutants not yet run (an interrupted run loses only the mutant in progress). When the suite (or any
+#   other file of the checkout's packages) changed since, the surviving mutants are run again.
 # - The test command runs our implementation of the mutated package (impl_flax -> flax, impl_tf -> tf,
 #   electra_core -> flax, then tf), fail-fast (-x), the families that find most faults first, with the
 #   distribution family on 8 virtual CPU devices, and one JAX compilation cache with scripts/test.sh.
@@ -22,6 +23,7 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 targets=("$@")
+cosmic_ray_pin="cosmic-ray==8.7.0"
 impls=()
 for target in "${targets[@]}"; do
   [ -e "$root/$target" ] || { echo "mutation: no such file or folder: $target" >&2; exit 2; }
@@ -39,23 +41,35 @@ mutation_venv="$root/.venv-mutation"
 if [ ! -x "$mutation_venv/bin/cosmic-ray" ]; then
   echo "[mutation] creating .venv-mutation (cosmic-ray)"
   python3.11 -m venv "$mutation_venv" 2>/dev/null || python3 -m venv "$mutation_venv"
-  "$mutation_venv/bin/python" -m pip install -q "cosmic-ray==8.7.0" pyyaml 2>&1 | grep -v "^WARNING: Location" || true
+  "$mutation_venv/bin/python" -m pip install -q "$cosmic_ray_pin" pyyaml 2>&1 | grep -v "^WARNING: Location" || true
 fi
 
-key="$( (cat "$0"; for t in "${targets[@]}"; do find "$t" -name '*.py' -type f | sort | xargs cat; done) \
-        | sha1sum | cut -c1-12)"
+families=(numerics architecture combinations errors outputs losses invariances semantics config defaults params
+          persistence hostile_files dtypes gradients training signatures decisions tokenizer pretrained distribution)
+# a session is the mutated files' content, the test command's families and implementations, the tool's release
+key="$( (echo "${families[*]} ${impls[*]} $cosmic_ray_pin"
+         for t in "${targets[@]}"; do find "$t" -name '*.py' -type f | sort | xargs cat; done) | sha1sum | cut -c1-12)"
 work="$root/.cache/mutation"
 tree="$work/tree-$key"
 session="$work/$key.sqlite"
 mkdir -p "$work"
+# the suite that judges the mutants: when it changed since the session's last run, its survivors are run
+# again against a fresh copy (a killed mutant stays killed)
+suite="$( (git ls-files -z -co --exclude-standard conformance spec electra_core impl_flax impl_tf \
+           | xargs -0 cat) | sha1sum | cut -c1-12)"
+if [ -f "$session" ] && [ "$(cat "$work/$key.suite" 2>/dev/null)" != "$suite" ]; then
+  echo "[mutation] the suite changed since this session last ran: its surviving mutants run again"
+  "$mutation_venv/bin/python" -c "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); \
+db.execute(\"DELETE FROM work_results WHERE test_outcome = 'SURVIVED'\"); db.commit()" "$session"
+  rm -rf "$tree"
+fi
+echo "$suite" > "$work/$key.suite"
 if [ ! -d "$tree" ]; then
   mkdir -p "$tree.part"
   git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree.part"
   mv "$tree.part" "$tree"
 fi
 
-families=(numerics architecture errors outputs losses invariances semantics config defaults params
-          persistence hostile_files dtypes gradients training signatures decisions tokenizer pretrained distribution)
 modules=()
 for f in "${families[@]}"; do modules+=("conformance.tests.test_$f"); done
 source "$root/scripts/_kernels.sh"

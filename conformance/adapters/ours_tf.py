@@ -16,7 +16,7 @@ import numpy as np
 from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
 from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
-                                            tf_device, tf_devices)
+                                            replicated_call, tf_device, tf_devices)
 
 import tensorflow  # noqa: E402,F401  (a missing tensorflow must surface as ModuleNotFoundError at import)
 
@@ -240,14 +240,16 @@ class TFAdapter(PackageClasses):
         return model
 
     def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str) -> RunResult:
-        """Optional protocol method (distribution.outputs): Keras predict of a model built in the
-        strategy's scope, one global batch split over the replicas."""
-        model = self._replica(handle, mirrored_strategy(mesh, _STRATEGIES))
+        """Optional protocol method (distribution.outputs): the model built in the strategy's scope, called
+        on every replica with its share of one global batch (tf_common.replicated_call); Keras predict under
+        the strategy is tests/test_tf_distribute.py's."""
+        strategy = mirrored_strategy(mesh, _STRATEGIES)
+        model = self._replica(handle, strategy)
         arrays = {k: v for k, v in inputs.items() if v is not None}
-        batch = len(next(iter(arrays.values())))
-        output = model.predict(arrays, batch_size=batch, verbose=0)
-        return RunResult(fields={k: to_numpy(v) for k, v in output.items() if v is not None}, tuple_form=None,
-                         output_class=type(output).__name__)
+        output = replicated_call(strategy, lambda features: model(**features, training=False, return_dict=True),
+                                 arrays)
+        return RunResult(fields={k: to_numpy(v) for k, v in output.items()}, tuple_form=None,
+                         output_class=model.output_class_name)
 
     def distributed_loss_gradients(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec,
                                    layout: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

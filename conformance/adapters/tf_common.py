@@ -85,3 +85,20 @@ def mirrored_strategy(mesh_spec, cache: dict):
         cache[key] = tf.distribute.MirroredStrategy([d.name for d in found[:mesh_spec.devices]],
                                                     cross_device_ops=tf.distribute.ReductionToOneDevice())
     return cache[key]
+
+
+def replicated_call(strategy, call, arrays: dict) -> dict:
+    """``call(features) -> mapping of tensors`` run on every replica of ``strategy`` (strategy.run), the global
+    batch ``arrays`` split over the replicas as strategy.experimental_distribute_dataset splits it; each
+    field gathered back along the batch axis. (Keras predict does the same, but on a busy 2-core machine
+    its distributed input pipeline stalled for minutes with 8 replicas: 205 s against 6 s on an idle one.)"""
+    import tensorflow as tf
+
+    batch = len(next(iter(arrays.values())))
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(arrays).batch(batch))
+
+    def replica(features):
+        return {k: v for k, v in dict(call(features)).items() if v is not None}
+
+    per_replica = strategy.run(replica, args=(next(iter(dataset)),))
+    return {k: strategy.gather(v, axis=0) for k, v in per_replica.items()}
