@@ -69,6 +69,9 @@ if [ ! -d "$tree" ]; then
   git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree.part"
   mv "$tree.part" "$tree"
 fi
+# a run killed while a mutant was applied leaves it in the copy: put the targets back (the key says their
+# content is the checkout's)
+git ls-files -z -co --exclude-standard -- "${targets[@]}" | tar --null -T - -cf - | tar -xf - -C "$tree"
 
 modules=()
 for f in "${families[@]}"; do modules+=("conformance.tests.test_$f"); done
