@@ -74,8 +74,11 @@ def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: M
 
 def met(class_name: str, features: Iterable[str]) -> set[tuple[str, str]]:
     """The pairs of ``features`` (of different options) that meet in ``class_name``: both act on a part of
-    the model that class has (combinations.yaml)."""
-    spec_cls = _spec().classes[class_name]
+    the model that class has (combinations.yaml). A class the spec does not know (a test's stand-in) has
+    no parts, so nothing meets in it."""
+    spec_cls = _spec().classes.get(class_name)
+    if spec_cls is None:
+        return set()
     parts = _class_parts(spec_cls)
     acting = {f: a for f in features if (a := _acts_in(f, spec_cls, parts))}
     return {(a, b) for a, b in combinations(sorted(acting), 2) if _option(a) != _option(b) and acting[a] & acting[b]}
