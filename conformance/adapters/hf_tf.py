@@ -20,7 +20,7 @@ from packaging.version import Version
 from conformance.adapters.base import Handle, MeshSpec
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
 from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
-                                            replicated_call, tf_device, tf_devices)
+                                            replicated_run, tf_device, tf_devices)
 
 #: TensorFlow <= 2.15: tf.keras is Keras 2 itself, and TF_USE_LEGACY_KERAS would make it import tf_keras
 KERAS_IN_TF = Version(version("tensorflow")) < Version("2.16")
@@ -201,18 +201,9 @@ class HFTFAdapter(HFAdapterBase):
 
     def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str):
         """Optional protocol method (distribution.outputs): the mirrored model called on every replica with
-        its share of one global batch (tf_common.replicated_call)."""
-        from conformance.adapters.base import RunResult
-        from conformance.adapters.common import to_numpy
-        from spec import load_spec
-
+        its share of one global batch (tf_common.replicated_run)."""
         strategy = mirrored_strategy(mesh, _STRATEGIES)
-        model = self._replica(handle, strategy)
-        arrays = {k: v for k, v in inputs.items() if v is not None}
-        output = replicated_call(strategy, lambda features: model(**features, training=False, return_dict=True),
-                                 arrays)
-        return RunResult(fields={k: to_numpy(v) for k, v in output.items()}, tuple_form=None,
-                         output_class=load_spec().classes[handle.class_name].output_class)  # gathered: a dict
+        return replicated_run(strategy, self._replica(handle, strategy), handle.class_name, inputs)
 
     def sgd_step(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
                  learning_rate: float) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
 from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
-                                            replicated_call, tf_device, tf_devices)
+                                            replicated_run, tf_device, tf_devices)
 
 import tensorflow  # noqa: E402,F401  (a missing tensorflow must surface as ModuleNotFoundError at import)
 
@@ -241,15 +241,10 @@ class TFAdapter(PackageClasses):
 
     def run_distributed(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec, layout: str) -> RunResult:
         """Optional protocol method (distribution.outputs): the model built in the strategy's scope, called
-        on every replica with its share of one global batch (tf_common.replicated_call); Keras predict under
+        on every replica with its share of one global batch (tf_common.replicated_run); Keras predict under
         the strategy is tests/test_tf_distribute.py's."""
         strategy = mirrored_strategy(mesh, _STRATEGIES)
-        model = self._replica(handle, strategy)
-        arrays = {k: v for k, v in inputs.items() if v is not None}
-        output = replicated_call(strategy, lambda features: model(**features, training=False, return_dict=True),
-                                 arrays)
-        return RunResult(fields={k: to_numpy(v) for k, v in output.items()}, tuple_form=None,
-                         output_class=model.output_class_name)
+        return replicated_run(strategy, self._replica(handle, strategy), handle.class_name, inputs)
 
     def distributed_loss_gradients(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec,
                                    layout: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

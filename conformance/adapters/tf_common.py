@@ -87,18 +87,26 @@ def mirrored_strategy(mesh_spec, cache: dict):
     return cache[key]
 
 
-def replicated_call(strategy, call, arrays: dict) -> dict:
-    """``call(features) -> mapping of tensors`` run on every replica of ``strategy`` (strategy.run), the global
-    batch ``arrays`` split over the replicas as strategy.experimental_distribute_dataset splits it; each
-    field gathered back along the batch axis. (Keras predict does the same, but on a busy 2-core machine
-    its distributed input pipeline stalled for minutes with 8 replicas: 205 s against 6 s on an idle one.)"""
+def replicated_run(strategy, model, class_name: str, inputs: dict):
+    """A RunResult of ``model`` (built in ``strategy``'s scope) called, training off, on every replica of
+    ``strategy`` (strategy.run) with its share of the global batch ``inputs`` as
+    strategy.experimental_distribute_dataset splits it; each field gathered back along the batch axis.
+    (Keras predict does the same, but on a busy 2-core machine its distributed input pipeline stalled for
+    minutes with 8 replicas: 205 s against 6 s on an idle one.)"""
     import tensorflow as tf
 
+    from conformance.adapters.base import RunResult
+    from conformance.adapters.common import to_numpy
+    from spec import load_spec
+
+    arrays = {k: v for k, v in inputs.items() if v is not None}
     batch = len(next(iter(arrays.values())))
     dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(arrays).batch(batch))
 
     def replica(features):
-        return {k: v for k, v in dict(call(features)).items() if v is not None}
+        output = model(**features, training=False, return_dict=True)
+        return {k: v for k, v in dict(output).items() if v is not None}
 
     per_replica = strategy.run(replica, args=(next(iter(dataset)),))
-    return {k: strategy.gather(v, axis=0) for k, v in per_replica.items()}
+    return RunResult(fields={k: to_numpy(strategy.gather(v, axis=0)) for k, v in per_replica.items()},
+                     tuple_form=None, output_class=load_spec().classes[class_name].output_class)
