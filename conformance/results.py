@@ -66,11 +66,15 @@ def _leaves(err) -> list:
 
 
 def failure_text(report, excinfo=None) -> str:
-    """Everything a failure says (for expectation ``message`` patterns): its repr and each exception."""
+    """What a failure says (for expectation ``message`` patterns): the error lines of its repr (pytest's
+    ``E`` lines, chained exceptions included) and each exception, not the source lines of the traceback (a
+    pattern matching the test's own code would match every failure of that test, whatever its cause)."""
     text = getattr(report, "longreprtext", "") or ""
+    errors = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+    out = "\n".join(errors) if errors else text
     if excinfo is not None:
-        text += "\n" + "\n".join(f"{type(e).__name__}: {e}" for e in _leaves(excinfo.value))
-    return text
+        out += "\n" + "\n".join(f"{type(e).__name__}: {e}" for e in _leaves(excinfo.value))
+    return out
 
 
 def _message(report, excinfo=None, limit: int = 3000) -> str:

@@ -152,6 +152,24 @@ def test_message_entries_excuse_matching_failures_only_and_never_fail_a_pass(pyt
         load_expectations(bad)
 
 
+def test_message_entries_match_the_error_not_the_traceback_source(pytester):
+    """A pattern that only the test's own source holds (here a name in a comment) must not excuse a failure:
+    it would excuse every failure of that test, whatever its cause."""
+    make_suite(pytester, "def test_crash(adapter, device, check):\n"
+                         "    check.clause('fake.act')\n"
+                         "    # distance_embedding: a word of the source, not of the error\n"
+                         "    raise TypeError('missing position_ids')\n")
+    path = pytester.path / "expect.yaml"
+    path.write_text("expected_failures:\n"
+                    "  - {clause: '*', test: 'test_*', message: 'distance_embedding', reason: source only}\n")
+    result, doc = run_suite(pytester, "--expectations", str(path))
+    assert outcomes(doc) == {"test_crash": "failed"}, doc["results"]
+    path.write_text("expected_failures:\n"
+                    "  - {clause: '*', test: 'test_*', message: 'missing position_ids', reason: the error}\n")
+    result, doc = run_suite(pytester, "--expectations", str(path))
+    assert outcomes(doc) == {"test_crash": "xfailed"}
+
+
 def test_wildcards_treat_brackets_literally():
     from conformance.expectations import wildcard_match
 
