@@ -134,7 +134,7 @@ class BoundModelCache:
         implementation cannot make (``call_request``)."""
         kwargs["flags"] = self.call_request(inputs, kwargs.get("flags"), tuple_form=kwargs.get("tuple_form", False),
                                             input_format=kwargs.get("input_format", "kwargs"))
-        self.record.feature_sets.add((handle.class_name, call_features(handle.config, inputs, kwargs["flags"])))
+        self._record(handle, inputs, kwargs["flags"], kwargs.get("tuple_form", False))
         if kwargs.get("compiled"):
             flags = tuple(sorted((kwargs.get("flags") or {}).items()))
             sig = (id(handle.native), _input_signature(inputs), flags, bool(kwargs.get("train")),
@@ -144,3 +144,17 @@ class BoundModelCache:
                 self.store.count(self.family, "compilations")
                 self.record.compilations += 1
         return self.adapter.run(handle, inputs, **kwargs)
+
+    def run_cached(self, handle, inputs: Mapping[str, Any], prefix_len: int, *, flags: Mapping[str, Any] | None = None,
+                   tuple_form: bool = False):
+        """``adapter.run_cached`` (protocol, base.py): inputs[..., prefix_len:] after a cached call on the
+        prefix; recorded as a call with past_key_values. Skips when the implementation lacks the method."""
+        self.capabilities.skip_unless("method:run_cached")
+        flags = self.call_request({**inputs, "past_key_values": prefix_len}, flags, tuple_form=tuple_form)
+        self._record(handle, {**inputs, "past_key_values": prefix_len}, flags, tuple_form)
+        return self.adapter.run_cached(handle, inputs, prefix_len, flags=flags, tuple_form=tuple_form)
+
+    def _record(self, handle, inputs: Mapping[str, Any], flags: Mapping[str, Any], tuple_form: bool) -> None:
+        """The call's features (pairs.call_features); a tuple-form call passed return_dict."""
+        flags = {**flags, **({"return_dict": True} if tuple_form else {})}
+        self.record.feature_sets.add((handle.class_name, call_features(handle.config, inputs, flags)))

@@ -181,13 +181,15 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) 
     return (x - mean) / np.sqrt(var + eps) * np.asarray(weight, np.float64) + np.asarray(bias, np.float64)
 
 
-def electra_embeddings(weights: dict, prefix: str, config: dict, input_ids: np.ndarray, token_type_ids: np.ndarray,
-                       position_ids: np.ndarray, *, eps: float | None = None) -> np.ndarray:
-    """The encoder input (hidden_states[0]) in inference, from canonical weights: word + token type
-    (+ position when position_embedding_type is absolute) embeddings, LayerNorm, then the E->H
-    projection when embedding_size != hidden_size. ids (B, S) -> (B, S, H)."""
+def electra_embeddings(weights: dict, prefix: str, config: dict, input_ids: np.ndarray | None,
+                       token_type_ids: np.ndarray, position_ids: np.ndarray, *, eps: float | None = None,
+                       inputs_embeds: np.ndarray | None = None) -> np.ndarray:
+    """The encoder input (hidden_states[0]) in inference, from canonical weights: word (or the given
+    inputs_embeds (B, S, E)) + token type (+ position when position_embedding_type is absolute)
+    embeddings, LayerNorm, then the E->H projection when embedding_size != hidden_size. ids (B, S) -> (B, S, H)."""
     w = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-    x = np.asarray(w["embeddings.word_embeddings.weight"], np.float64)[input_ids]
+    x = (np.asarray(w["embeddings.word_embeddings.weight"], np.float64)[input_ids] if inputs_embeds is None
+         else np.asarray(inputs_embeds, np.float64))
     x = x + np.asarray(w["embeddings.token_type_embeddings.weight"], np.float64)[token_type_ids]
     if config.get("position_embedding_type", "absolute") == "absolute":
         x = x + np.asarray(w["embeddings.position_embeddings.weight"], np.float64)[position_ids]

@@ -76,12 +76,18 @@ def met(class_name: str, features: Iterable[str]) -> set[tuple[str, str]]:
     """The pairs of ``features`` (of different options) that meet in ``class_name``: both act on a part of
     the model that class has (combinations.yaml). A class the spec does not know (a test's stand-in) has
     no parts, so nothing meets in it."""
-    spec_cls = _spec().classes.get(class_name)
-    if spec_cls is None:
+    if class_name not in _spec().classes:
         return set()
-    parts = _class_parts(spec_cls)
-    acting = {f: a for f in features if (a := _acts_in(f, spec_cls, parts))}
-    return {(a, b) for a, b in combinations(sorted(acting), 2) if _option(a) != _option(b) and acting[a] & acting[b]}
+    acting = [(f, _option(f), parts) for f in sorted(features) if (parts := _acting(class_name, f))]
+    return {(a, b) for (a, option_a, parts_a), (b, option_b, parts_b) in combinations(acting, 2)
+            if option_a != option_b and parts_a & parts_b}
+
+
+@functools.cache
+def _acting(class_name: str, feature: str) -> frozenset[str]:
+    """The parts of a class (known to the spec) that a feature acts on (``met`` asks this for every call)."""
+    spec_cls = _spec().classes[class_name]
+    return frozenset(_acts_in(feature, spec_cls, _class_parts(spec_cls)))
 
 
 def exercised(calls: Iterable[tuple[str, frozenset]]) -> set[tuple[str, str]]:
@@ -141,10 +147,11 @@ def _acts_in(feature: str, spec_cls, parts: set[str]) -> set[str]:
 def universe(caps) -> set[tuple[str, str]]:
     """The pairs the spec gives a meaning to, for what the implementation supports: two supported features
     of different options that act on a common part of some class it offers (combinations.yaml), where the
-    config constraints let them meet (cross-attention only in a decoder)."""
+    spec does not keep them apart (combinations.yaml ``apart``: cross-attention only in a decoder, ...)."""
     supported = supported_features(caps)
     pairs = set().union(*(met(class_name, supported) for class_name in caps.classes))
-    return {p for p in pairs if set(p) != {"add_cross_attention=True", "is_decoder=False"}}
+    apart = {a.features for a in _spec().sections["combinations"].apart}
+    return {p for p in pairs if frozenset(p) not in apart}
 
 
 def summary(calls: Iterable[tuple[str, frozenset]], caps) -> dict:

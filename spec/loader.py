@@ -174,6 +174,11 @@ def check_references(spec: Spec) -> Spec:
         problems += [f"combinations.yaml: part {p!r} is neither architecture.{p} nor one of layers, cache, "
                      f"outputs" for p in combinations.parts
                      if p not in ("layers", "cache", "outputs") and f"architecture.{p}" not in ids]
+        problems += [f"combinations.yaml: apart {sorted(a.features)} cites unknown clause {a.clause}"
+                     for a in combinations.apart if a.clause not in ids]
+        problems += [f"combinations.yaml: apart names {f!r}, whose option has no parts in features"
+                     for a in combinations.apart for f in sorted(a.features)
+                     if f.split("=", 1)[0] not in combinations.features]
     for d in spec.decisions.values():
         problems += [f"{d.id}: affects unknown clause {a}" for a in d.affects if a not in ids]
     for e in spec.errors.values():

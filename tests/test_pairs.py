@@ -49,6 +49,15 @@ def test_the_universe_is_what_the_capabilities_allow():
     assert ("add_cross_attention=True", "is_decoder=True") in universe(decoder)
 
 
+def test_pairs_the_spec_keeps_apart_are_not_asked_for():
+    """combinations.yaml ``apart``: pairs no call can have (a constraint, an error, a meaningless input)."""
+    possible = universe(_full("tf"))
+    assert ("input:input_ids", "input:inputs_embeds") not in possible  # error.inputs.both_ids_and_embeds
+    assert ("input:past_key_values", "is_decoder=False") not in possible  # a cache exists for decoders only
+    assert ("add_cross_attention=False", "input:encoder_hidden_states") not in possible
+    assert ("input:past_key_values", "is_decoder=True") in possible
+
+
 def test_summary_lists_what_no_call_exercised():
     calls = [("FlaxElectraModel", call_features({"hidden_act": "relu", "position_embedding_type": "absolute"},
                                                 {"input_ids": np.zeros((1, 2)), "attention_mask": np.array([[1, 1]])},
@@ -70,7 +79,7 @@ def _full(framework: str):
     from conformance.adapters.common import full_capabilities
     from conformance.registry import spec_class_names
 
-    return full_capabilities(framework, spec_class_names(framework), methods=())
+    return full_capabilities(framework, spec_class_names(framework), methods=("run_cached",))
 
 
 def test_every_feature_has_the_parts_it_acts_on_in_the_spec():

@@ -48,8 +48,10 @@ VARIANTS = [
      "behaviour.attention_rows"),
     ("flax:HalfCheckpointKept", "test_persistence", "test_half_precision_checkpoint_loads_as_float32",
      "files.dtype_on_load"),
-    ("flax:PerHeadMaskFirstLayerOnly", "test_combinations", "test_feature_pairs_recomputed and QuestionAnswering",
+    ("flax:PerHeadMaskFirstLayerOnly", "test_combinations", "test_feature_pairs_recomputed and FlaxElectraModel",
      "architecture.feed_forward"),
+    ("TupleDropsCache", "test_combinations", "test_feature_pairs_recomputed and TFElectraModel",
+     "behaviour.return_tuple"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",
      "test_bad_input_raises and FlaxElectraModel and input_ids.out_of_range", "error.input_ids.out_of_range"),
 ]

@@ -55,6 +55,15 @@ the previous call's key/value cache and attention_mask over the cached and curre
 every position, (B, S, V). Chunks of several tokens after a cache put relative position distances to
 the test (decision.relative_positions_with_cache).
 
+Optional method ``run_cached(handle, inputs, prefix_len, *, flags=None, tuple_form=False) -> RunResult``:
+for an is_decoder model of any class that takes past_key_values: call it on inputs[..., :prefix_len] with a
+key/value cache (TF: use_cache=True; Flax: through init_cache(B, S)), then return what ``run`` returns for
+the rest, inputs[..., prefix_len:], passing that cache as past_key_values. Per-position inputs (ids,
+token types, positions, inputs_embeds) are split; the attention mask covers the cached and the current
+positions in the second call; head mask and encoder inputs go whole to both. ``prefix_len`` 0 (a class
+whose output returns no cache: the Flax heads) is one call of all inputs with a new cache. The combinations family
+compares the second call with the full pass's rows (conformance.adapters.common.split_for_cache).
+
 Optional method ``save_pretrained_defaults(handle, directory) -> None``: the model's
 ``save_pretrained(directory)`` with every optional argument left at its default (decision.save_format).
 
@@ -121,7 +130,8 @@ class Support:
 
 
 #: the optional methods an adapter may declare in Capabilities.methods (documented above)
-OPTIONAL_METHODS = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
+OPTIONAL_METHODS = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "run_cached",
+                    "export_serving",
                     "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
                     "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
 #: what a feature string names: ``kind:name`` (Capabilities.lacking)

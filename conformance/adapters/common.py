@@ -53,6 +53,28 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+#: the inputs with one entry per position (sequence axis last, or next to last for inputs_embeds (B, S, E))
+_PER_POSITION = ("input_ids", "token_type_ids", "position_ids")
+
+
+def split_for_cache(inputs: dict[str, Any], prefix_len: int, *, mask_over_cache: bool) -> tuple[dict, dict]:
+    """(first, second) inputs of a cached call (protocol method ``run_cached``): the per-position inputs
+    split at ``prefix_len``; the attention mask over the first call's positions for the first call and over
+    all positions for the second (``mask_over_cache``: whole for both, as Flax's init_cache length needs);
+    the rest (head mask, encoder states and mask) whole for both."""
+    first, second = {}, {}
+    for name, value in inputs.items():
+        if name in _PER_POSITION:
+            first[name], second[name] = value[..., :prefix_len], value[..., prefix_len:]
+        elif name == "inputs_embeds":
+            first[name], second[name] = value[..., :prefix_len, :], value[..., prefix_len:, :]
+        elif name == "attention_mask" and not mask_over_cache:
+            first[name], second[name] = value[..., :prefix_len], value
+        else:
+            first[name] = second[name] = value
+    return first, second
+
+
 def to_numpy(value: Any) -> Any:
     """Framework arrays -> numpy, recursively through tuples and lists; a dict (the opaque Flax key/value
     cache) and plain values pass through."""

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from conformance.adapters.base import Handle
-from conformance.adapters.common import spec_dtypes
+from conformance.adapters.common import spec_dtypes, split_for_cache
 
 
 def jax_devices() -> list[str]:
@@ -75,6 +75,20 @@ def feed_in_chunks(model, inputs: Mapping[str, Any], sizes: Sequence[int], expli
         cache = out.past_key_values
         logits.append(np.asarray(out.logits))
     return np.concatenate(logits, axis=1)
+
+
+def run_cached(adapter, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, flags, tuple_form: bool):
+    """Protocol method ``run_cached`` for a Flax model (base.py): init_cache(B, S), the first call through
+    it (none for ``prefix_len`` 0), then ``adapter.run`` on the rest with that call's past_key_values; the
+    attention mask, when given, covers all S positions in both calls (the cache's length)."""
+    first, second = split_for_cache(dict(inputs), prefix_len, mask_over_cache=True)
+    model = handle.native
+    batch, seq = np.shape(inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"])[:2]
+    with jax_device(handle.device):
+        past = model.init_cache(batch, seq)
+        if prefix_len:
+            past = model(**first, past_key_values=past).past_key_values
+    return adapter.run(handle, {**second, "past_key_values": past}, flags=flags, tuple_form=tuple_form)
 
 
 def prompt_then_tokens(prompt_len: int, seq: int) -> list[int]:

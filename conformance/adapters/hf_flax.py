@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from conformance.adapters.base import Handle, MeshSpec
+from conformance.adapters.flax_common import run_cached as flax_run_cached
 from conformance.adapters.flax_common import (batch_placed, call_flax_model, device_mesh, feed_in_chunks, jax_device,
                                               jax_devices, jnp_dtype, load_saved, placed_generic, plain_mesh,
                                               prompt_then_tokens)
@@ -22,7 +23,7 @@ import transformers  # noqa: E402,F401
 class HFFlaxAdapter(HFAdapterBase):
     name = "hf-flax"
     framework = "flax"
-    optional_methods = ("call_native", "run_chunks", "run_incremental", "model_class", "method_signature",
+    optional_methods = ("run_cached", "call_native", "run_chunks", "run_incremental", "model_class", "method_signature",
                         "save_pretrained_defaults", "run_distributed", "save_distributed")
     #: transformers' Flax models are pure functions of their params, so jax.jit partitions them for any
     #: placement of params and inputs; transformers has no partition rules for ELECTRA (no "tensor"), and its
@@ -71,6 +72,11 @@ class HFFlaxAdapter(HFAdapterBase):
             output = call_flax_model(handle, arrays, flags, train, seed, compiled, True)
             tuple_output = call_flax_model(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
         return self.run_result(output, tuple_output)
+
+    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
+                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
+        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
+        return flax_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])

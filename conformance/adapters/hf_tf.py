@@ -19,6 +19,7 @@ from packaging.version import Version
 
 from conformance.adapters.base import Handle, MeshSpec
 from conformance.adapters.hf_common import HFAdapterBase, check_state_dict, package_version
+from conformance.adapters.tf_common import run_cached as tf_run_cached
 from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
                                             replicated_run, tf_device, tf_devices)
 
@@ -68,7 +69,8 @@ class HFTFAdapter(HFAdapterBase):
         _restore_environment()
         return cls
 
-    optional_methods = ("loss_gradients", "call_native", "run_incremental", "export_serving", "model_class",
+    optional_methods = ("loss_gradients", "call_native", "run_incremental", "run_cached", "export_serving",
+                        "model_class",
                         "method_signature", "save_pretrained_defaults", "run_distributed", "sgd_step",
                         "save_distributed")
     #: Keras fit/predict under tf.distribute.MirroredStrategy, transformers' documented way to train its TF
@@ -159,6 +161,11 @@ class HFTFAdapter(HFAdapterBase):
             output = self._call(handle, args, kwargs, flags, train, compiled, True)
             tuple_output = self._call(handle, args, kwargs, flags, train, compiled, False) if tuple_form else None
         return self.run_result(output, tuple_output)
+
+    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
+                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
+        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
+        return tf_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         raise NotImplementedError(f"transformers has no TF causal LM for ELECTRA ({handle.class_name})")

@@ -13,6 +13,7 @@ import numpy as np
 
 from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
+from conformance.adapters.flax_common import run_cached as flax_run_cached
 from conformance.adapters.flax_common import (call_flax_model, device_mesh, feed_in_chunks, jax_device, jax_devices,
                                               jnp_dtype, load_saved, prompt_then_tokens, split_dimensions)
 
@@ -52,7 +53,8 @@ class FlaxAdapter(PackageClasses):
     def available_devices(self) -> list[str]:
         return jax_devices()
 
-    optional_methods = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "model_class",
+    optional_methods = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "run_cached",
+                        "model_class",
                         "method_signature", "save_pretrained_defaults", "run_distributed",
                         "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
     file_formats = ("safetensors", "msgpack")
@@ -139,6 +141,11 @@ class FlaxAdapter(PackageClasses):
                 compiler_options={"xla_backend_optimization_level": 0})
             loss, grads = compiled(model.params)
         return np.asarray(loss), flax_to_pt(jax.tree_util.tree_map(np.asarray, grads))
+
+    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
+                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
+        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
+        return flax_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])

@@ -15,6 +15,7 @@ import numpy as np
 
 from conformance.adapters.base import Handle, MeshSpec, RunResult
 from conformance.adapters.common import PackageClasses, package_version, to_numpy
+from conformance.adapters.tf_common import run_cached as tf_run_cached
 from conformance.adapters.tf_common import (INPUT_FORMATS, call_arguments, configure_cpu_devices, mirrored_strategy,
                                             replicated_run, tf_device, tf_devices)
 
@@ -43,7 +44,8 @@ class TFAdapter(PackageClasses):
     def available_devices(self) -> list[str]:
         return tf_devices()
 
-    optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "export_serving",
+    optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "run_cached",
+                        "export_serving",
                         "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
                         "distributed_loss_gradients", "sgd_step", "save_distributed")
     layouts = ("data",)  # tf.distribute.MirroredStrategy: replicated variables, the batch split over replicas
@@ -145,6 +147,11 @@ class TFAdapter(PackageClasses):
         """Optional protocol method (base.py): the model called with exactly ``arguments``."""
         with self._device(handle.device):
             return handle.native(**arguments)
+
+    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
+                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
+        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
+        return tf_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         if handle.class_name != "TFElectraForCausalLM":

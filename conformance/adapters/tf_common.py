@@ -110,3 +110,14 @@ def replicated_run(strategy, model, class_name: str, inputs: dict):
     per_replica = strategy.run(replica, args=(next(iter(dataset)),))
     return RunResult(fields={k: to_numpy(strategy.gather(v, axis=0)) for k, v in per_replica.items()},
                      tuple_form=None, output_class=load_spec().classes[class_name].output_class)
+
+
+def run_cached(adapter, handle, inputs: dict, prefix_len: int, flags, tuple_form: bool):
+    """Protocol method ``run_cached`` for a TF model (base.py): the first call with use_cache=True, then
+    ``adapter.run`` on the rest with that call's past_key_values."""
+    from conformance.adapters.common import split_for_cache
+
+    first, second = split_for_cache(dict(inputs), prefix_len, mask_over_cache=False)
+    with tf_device(handle.device):
+        past = handle.native(**first, use_cache=True, training=False).past_key_values
+    return adapter.run(handle, {**second, "past_key_values": past}, flags=flags, tuple_form=tuple_form)

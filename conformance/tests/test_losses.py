@@ -18,49 +18,13 @@ from hypothesis import given, strategies as st
 from conformance import numpy_ref as ref
 from conformance import strategies as S
 from conformance.tests._helpers import REFERENCE_KIND, build, examples, run, spec_class
+from conformance.tests._losses import LOSSES, IGNORE, expected_loss
 from spec import load_spec
-
-_LOSSES = load_spec().raw("losses")
-IGNORE = _LOSSES["ignore_index"]
-
-
-def expected_loss(head: str, fields, inputs, config) -> tuple[float, list[str]]:
-    """(NumPy loss, the rule clauses it exercises) for losses.yaml head ``head``."""
-    rules = [f"loss.{head}", f"loss.{head}.reduction", f"loss.{head}.shape"]
-    if head == "pretraining":
-        rules.append("loss.pretraining.masked_positions")
-        return ref.discriminator_loss(fields["logits"], inputs["labels"], inputs.get("attention_mask")), rules
-    if head == "masked_lm":
-        rules.append("loss.ignore_index")
-        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
-    if head == "token_classification":
-        rules += ["loss.ignore_index", "loss.token_classification.attention_mask_not_used"]
-        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
-    if head == "causal_lm":
-        rules += ["loss.ignore_index", "loss.causal_lm.shift"]
-        return ref.causal_lm_loss(fields["logits"], inputs["labels"], ignore_index=IGNORE), rules
-    if head == "multiple_choice":
-        return ref.token_cross_entropy(fields["logits"], inputs["labels"], ignore_index=None), rules
-    if head == "question_answering":
-        rules.append("loss.question_answering.clamp")
-        return ref.question_answering_loss(fields["start_logits"], fields["end_logits"], inputs["start_positions"],
-                                           inputs["end_positions"], clamp=True, ignored_when_clamped=True), rules
-    if head == "sequence_classification":
-        labels = np.asarray(inputs["labels"])
-        rules.append("loss.sequence_classification.problem_type_inference")
-        if config["num_labels"] == 1:
-            return ref.regression_loss(fields["logits"], labels), rules + ["loss.sequence_classification.regression"]
-        if labels.dtype.kind == "f":
-            return ref.multi_label_loss(fields["logits"], labels), rules + ["loss.sequence_classification.multi_label"]
-        return ref.token_cross_entropy(fields["logits"], labels, ignore_index=None), \
-            rules + ["loss.sequence_classification.single_label"]
-    raise KeyError(f"no NumPy recomputation for loss head {head!r}")
-
 
 def _loss_of(adapter, caps, model_cache, handle, class_name, inputs):
     """(outputs fields, loss) — from the call for TF, from adapter.loss for Flax."""
     sc = spec_class(class_name)
-    label_names = set(_LOSSES["losses"][sc.loss]["labels"])
+    label_names = set(LOSSES["losses"][sc.loss]["labels"])
     if adapter.framework == "tf":
         fields = run(model_cache, handle, inputs).fields
         return fields, fields.get("loss")

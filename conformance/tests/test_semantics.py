@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from conformance import numpy_model as nm
 from conformance import numpy_ref as ref
 from conformance import strategies as S
 from conformance.tests._helpers import (REFERENCE_KIND, SELF_KIND, blame_alternative, build, compare_outputs,
@@ -239,13 +240,9 @@ def _summary_options(check, adapter, class_name: str, model_cache, case, seed: i
 def _summary_logits(hidden, w, cfg, lead):
     """NumPy multiple-choice logits (lead) from the last hidden states (B*C, S, H) and canonical
     weights; None when the options need a projection the model does not have."""
-    x = ref.sequence_summary(hidden, cfg["summary_type"])
-    if cfg["summary_use_proj"]:
-        if "sequence_summary.summary.weight" not in w:
-            return None
-        x = ref.linear(x, w["sequence_summary.summary.weight"], w["sequence_summary.summary.bias"])
-    x = ref.ACTIVATIONS[cfg["summary_activation"]](x)
-    return ref.linear(x, w["classifier.weight"], w["classifier.bias"]).reshape(lead)
+    if cfg["summary_use_proj"] and "sequence_summary.summary.weight" not in w:
+        return None
+    return nm.head_outputs("multiple_choice", hidden, w, "", cfg)["logits"].reshape(lead)
 
 
 # ---- Flax model-object API: params=, init_cache and the generation helpers -----------------------

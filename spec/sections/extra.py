@@ -184,11 +184,19 @@ def build_distribution(raw: dict) -> Distribution:
 
 
 @dataclass(frozen=True)
+class Apart:
+    features: frozenset[str]  # two features
+    clause: str  # the clause that keeps them apart
+    why: str
+
+
+@dataclass(frozen=True)
 class Combinations:
     parts: tuple[str, ...]  # where a feature can act: architecture.* ids and layers, cache, outputs, loss
     head_parts: Mapping[str, str]  # losses.yaml head -> the part only the classes with that head have
     part_needs_input: Mapping[str, str]  # part -> the call input a class must take to have it
     features: Mapping[str, tuple[str, ...]]  # feature option (hidden_act, input:head_mask, padding) -> parts
+    apart: tuple[Apart, ...]  # pairs of features no call can have together
 
     def acts_on(self, option: str) -> tuple[str, ...]:
         """The parts a feature option acts on; KeyError naming the option when the spec lists none."""
@@ -207,7 +215,8 @@ def build_combinations(raw: dict) -> Combinations:
         raise ValueError(f"combinations.yaml names parts not in its parts list: {unknown}")
     return Combinations(parts, MappingProxyType(dict(raw["head_parts"])),
                         MappingProxyType(dict(raw["part_needs_input"])),
-                        MappingProxyType({k: tuple(v) for k, v in raw["features"].items()}))
+                        MappingProxyType({k: tuple(v) for k, v in raw["features"].items()}),
+                        tuple(Apart(frozenset(a["features"]), a["clause"], a["why"]) for a in raw["apart"]))
 
 
 def _build_tokenizer(raw: dict):

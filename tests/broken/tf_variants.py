@@ -168,3 +168,21 @@ class PrepareInputsMissing(_Broken):
         from impl_tf import TFElectraForCausalLM
 
         patch(TFElectraForCausalLM, "prepare_inputs_for_generation", None)
+
+
+class TupleDropsCache(_Broken):
+    """With return_dict=False the tuple leaves out past_key_values, the cache the call built (as transformers'
+    TF encoder does): visible only in a decoder asked for both its cache and the tuple form."""
+    defect = "tuple-drops-cache"
+
+    def apply(self):
+        from impl_tf.model_base import TFElectraPreTrainedModel
+
+        original = TFElectraPreTrainedModel.make_output
+
+        def make_output(model, a, **fields):
+            if not a["return_dict"]:
+                fields.pop("past_key_values", None)
+            return original(model, a, **fields)
+
+        patch(TFElectraPreTrainedModel, "make_output", make_output)
