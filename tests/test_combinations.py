@@ -97,3 +97,14 @@ def test_labels_follow_the_problem_type():
         cfg = C.config_of(row, caps)
         labels = C.call_of(row, cfg, caps.inputs).inputs["labels"]
         assert cfg["num_labels"] == 2 and labels.dtype == dtype and labels.shape == shape
+
+
+def test_every_selection_starts_with_the_corners():
+    """A decoder with a left-padded mask and no cache (conformance.combinations.CORNERS): the pair
+    is_decoder x padding=left may otherwise be met only by a cached call, which compares the rows after the
+    prefix and so never shows what a fully masked first query computes."""
+    for framework in ("flax", "tf"):
+        first = C.planned(framework).rows[0]
+        levels = dict(first.levels)
+        assert first.class_name.endswith("ElectraModel") and levels["is_decoder"] is True
+        assert levels["attention_mask"] == "left" and levels["past_key_values"] == "off"
