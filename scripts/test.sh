@@ -32,7 +32,9 @@ done
 status=0
 # --devices cpu:8: every family on the CPU, and the distribution family on a mesh of 8 virtual CPU devices
 # (measured: the other families' numbers are the same as with --devices cpu).
-electra-conformance run --impl flax --impl tf --impl hf-flax --impl hf-tf --impl keras-hub --jobs 2 --devices cpu:8 --profile ci \
+# Longest first (measured in a fresh clone: flax 19 min, hf-flax 10, tf 9.5, hf-tf 6.6, keras-hub 0.5 beside the
+# unit tests), so that the two lanes end close together.
+electra-conformance run --impl flax --impl hf-flax --impl tf --impl hf-tf --impl keras-hub --jobs 2 --devices cpu:8 --profile ci \
   --report reports/ci.json || status=1
 for impl in tf flax; do
   electra-conformance diff "conformance/baselines/$impl.json" reports/ci.json --impl "$impl" || status=1
