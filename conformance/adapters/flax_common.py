@@ -77,10 +77,11 @@ def feed_in_chunks(model, inputs: Mapping[str, Any], sizes: Sequence[int], expli
     return np.concatenate(logits, axis=1)
 
 
-def run_cached(adapter, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, flags, tuple_form: bool):
-    """Protocol method ``run_cached`` for a Flax model (base.py): init_cache(B, S), the first call through
-    it (none for ``prefix_len`` 0), then ``adapter.run`` on the rest with that call's past_key_values; the
-    attention mask, when given, covers all S positions in both calls (the cache's length)."""
+def run_cached(adapter, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *, flags=None,
+               tuple_form: bool = False):
+    """Protocol method ``run_cached`` of the Flax adapters (base.py; bound as their method): init_cache(B, S),
+    the first call through it (none for ``prefix_len`` 0), then ``adapter.run`` on the rest with that call's
+    past_key_values; the attention mask, when given, covers all S positions in both calls (the cache's length)."""
     first, second = split_for_cache(dict(inputs), prefix_len, mask_over_cache=True)
     model = handle.native
     batch, seq = np.shape(inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"])[:2]

@@ -73,10 +73,7 @@ class HFFlaxAdapter(HFAdapterBase):
             tuple_output = call_flax_model(handle, arrays, flags, train, seed, compiled, False) if tuple_form else None
         return self.run_result(output, tuple_output)
 
-    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
-                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
-        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
-        return flax_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
+    run_cached = flax_run_cached  # optional protocol method (base.py): the rest of the inputs after a cached first call
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])

@@ -162,10 +162,7 @@ class HFTFAdapter(HFAdapterBase):
             tuple_output = self._call(handle, args, kwargs, flags, train, compiled, False) if tuple_form else None
         return self.run_result(output, tuple_output)
 
-    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
-                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
-        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
-        return tf_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
+    run_cached = tf_run_cached  # optional protocol method (base.py): the rest of the inputs after a cached first call
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         raise NotImplementedError(f"transformers has no TF causal LM for ELECTRA ({handle.class_name})")

@@ -142,10 +142,7 @@ class FlaxAdapter(PackageClasses):
             loss, grads = compiled(model.params)
         return np.asarray(loss), flax_to_pt(jax.tree_util.tree_map(np.asarray, grads))
 
-    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
-                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
-        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
-        return flax_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
+    run_cached = flax_run_cached  # optional protocol method (base.py): the rest of the inputs after a cached first call
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         sizes = prompt_then_tokens(prompt_len, np.shape(inputs["input_ids"])[1])

@@ -148,10 +148,7 @@ class TFAdapter(PackageClasses):
         with self._device(handle.device):
             return handle.native(**arguments)
 
-    def run_cached(self, handle: Handle, inputs: Mapping[str, Any], prefix_len: int, *,
-                   flags: Mapping[str, Any] | None = None, tuple_form: bool = False):
-        """Optional protocol method (base.py): the rest of ``inputs`` after a cached first call."""
-        return tf_run_cached(self, handle, inputs, prefix_len, flags, tuple_form)
+    run_cached = tf_run_cached  # optional protocol method (base.py): the rest of the inputs after a cached first call
 
     def run_incremental(self, handle: Handle, inputs: Mapping[str, Any], prompt_len: int) -> np.ndarray:
         if handle.class_name != "TFElectraForCausalLM":

@@ -112,9 +112,9 @@ def replicated_run(strategy, model, class_name: str, inputs: dict):
                      tuple_form=None, output_class=load_spec().classes[class_name].output_class)
 
 
-def run_cached(adapter, handle, inputs: dict, prefix_len: int, flags, tuple_form: bool):
-    """Protocol method ``run_cached`` for a TF model (base.py): the first call with use_cache=True, then
-    ``adapter.run`` on the rest with that call's past_key_values."""
+def run_cached(adapter, handle, inputs: dict, prefix_len: int, *, flags=None, tuple_form: bool = False):
+    """Protocol method ``run_cached`` of the TF adapters (base.py; bound as their method): the first call
+    with use_cache=True, then ``adapter.run`` on the rest with that call's past_key_values."""
     from conformance.adapters.common import split_for_cache
 
     first, second = split_for_cache(dict(inputs), prefix_len, mask_over_cache=False)
