@@ -64,6 +64,13 @@ def spec_tolerance_rule_id(kind: str, dtype: str, device: str, field_name: str |
         return None
 
 
+def _errors(a: np.ndarray, e: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """(|a - e| elementwise, with inf where only one is NaN and 0 where both are; atol + rtol |e|)."""
+    diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
+    diff = np.where(np.isnan(a) != np.isnan(e), np.inf, diff)
+    return diff, tol.atol + tol.rtol * np.abs(np.nan_to_num(e))
+
+
 def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -117,10 +124,7 @@ class Checker:
         e = np.asarray(expected, dtype=np.float64)
         if a.shape != e.shape:
             self.fail(clause, f"{what}: shape {a.shape}, expected {e.shape}", field)
-        nan_mismatch = np.isnan(a) != np.isnan(e)
-        diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
-        diff = np.where(nan_mismatch, np.inf, diff)
-        allowed = tol.atol + tol.rtol * np.abs(np.nan_to_num(e))
+        diff, allowed = _errors(a, e, tol)
         max_abs = float(diff.max()) if diff.size else 0.0
         rel = diff / np.maximum(np.abs(np.nan_to_num(e)), np.finfo(np.float64).tiny)
         max_rel = float(rel.max()) if rel.size else 0.0
@@ -139,6 +143,17 @@ class Checker:
                 f"atol={tol.atol:g} rtol={tol.rtol:g} at {count} of {a.size} elements; worst index {worst}: "
                 f"got {a[worst]!r}, expected {e[worst]!r}"), field)
         return max_abs
+
+    def within(self, actual: Any, expected: Any, *, kind: str, field: str | None = None,
+               dtype: str = "float32") -> bool:
+        """Whether ``allclose`` would pass, recording nothing: for deciding whether a costlier check that
+        names the cause is needed."""
+        a = np.asarray(actual, dtype=np.float64)
+        e = np.asarray(expected, dtype=np.float64)
+        if a.shape != e.shape:
+            return False
+        diff, allowed = _errors(a, e, spec_tolerance(kind, dtype, self.device, field))
+        return bool(np.all(diff <= allowed))
 
     @contextlib.contextmanager
     def raises(self, exc_types: type | tuple, *, clause: str, words: Iterable[str] = ()):

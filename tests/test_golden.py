@@ -248,3 +248,19 @@ def test_loader_returns_independent_arrays():
     first = CASES[0].inputs()
     first["input_ids"][...] = -1
     assert CASES[0].inputs()["input_ids"].min() >= 0
+
+
+def test_cross_framework_subset_covers_every_group_and_class():
+    """Outside the thorough profile the cross-framework test compares a subset of the golden cases: it
+    must still meet every config group (with the bare encoder where the group has one) and every class."""
+    from conformance.tests.test_numerics import BARE_ENCODER, cross_cases
+
+    ids = [c.id for c in CASES]
+    chosen = cross_cases(ids)
+    assert set(chosen) <= set(ids) and len(chosen) < len(ids)
+    group, cls = (lambda c: c.split(".", 1)[0]), (lambda c: c.split(".", 1)[1])
+    assert {group(c) for c in chosen} == {group(c) for c in ids}
+    assert {cls(c) for c in chosen} == {cls(c) for c in ids}
+    for g in {group(c) for c in ids if cls(c) == BARE_ENCODER}:
+        assert f"{g}.{BARE_ENCODER}" in chosen
+    assert cross_cases(["a.X", "a.Y", "b.Y"]) == ["a.X", "b.Y"]  # no bare encoder: a group's first case

@@ -150,6 +150,14 @@ def is_present(condition: str, class_name: str, config: Mapping[str, Any], flags
                           lambda name: inputs.get(name) is not None, full_config(config))
 
 
+def thorough() -> bool:
+    """Whether the active profile is the thorough one (many examples): the costlier checks then run for
+    every class and case, where dev/ci run the subset each test names."""
+    from hypothesis import settings
+
+    return settings.default.max_examples >= 100
+
+
 def examples(n: int):
     """Hypothesis settings with at most ``n`` examples and no shrinking under the dev/ci profiles
     (every example runs models, so the ci budget goes to classes, not repetitions, and a failure is
@@ -159,7 +167,7 @@ def examples(n: int):
     current = settings.default
     common = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                                            HealthCheck.data_too_large]}
-    if current.max_examples >= 100:
+    if thorough():
         return settings(current, **common)
     return settings(current, max_examples=min(n, current.max_examples),
                     phases=(Phase.explicit, Phase.reuse, Phase.generate), **common)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import build, compare_outputs, compile_clause, examples, run, spec_class, tensor_fields
+from conformance.tests._helpers import (build, compare_outputs, compile_clause, examples, run, spec_class, tensor_fields,
+                                        thorough)
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -35,14 +36,6 @@ def _fields_with_loss(adapter, model_cache, handle, class_name: str, inputs: dic
     return tensor_fields(run(model_cache, handle, inputs))
 
 
-def _compile_every_class() -> bool:
-    """The compiled low-precision check runs for every class in the thorough profile and for the
-    base model class only under dev/ci (each dtype and class is one more compilation)."""
-    from hypothesis import settings
-
-    return settings.default.max_examples >= 100
-
-
 @examples(1)
 @given(data=st.data())
 def test_low_precision_close_to_float32(check, adapter, caps, class_name, dtype, model_cache, data):
@@ -62,7 +55,7 @@ def test_low_precision_close_to_float32(check, adapter, caps, class_name, dtype,
         check.that(name in got, clause=clause, message=f"{name} missing in the {dtype} call")
         check.allclose(got[name], value, clause=clause, kind="low_precision_vs_float32",
                        field=name.split(".")[0], dtype=dtype)
-    if _compile_every_class() or class_name == spec_base_class(adapter.framework):
+    if thorough() or class_name == spec_base_class(adapter.framework):
         unlabelled = {k: v for k, v in case.inputs.items() if k in _INPUTS}
         eager = tensor_fields(run(model_cache, low, unlabelled))
         compiled = tensor_fields(run(model_cache, low, unlabelled, compiled=True))

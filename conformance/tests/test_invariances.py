@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from conformance import strategies as S
 from conformance.tests._helpers import (always_fields, batch_rows, build, compare_outputs, compile_clause,
-                                        examples, max_difference, mode_clause, run, seq_prefix, spec_class)
+                                        examples, max_difference, mode_clause, run, seq_prefix, spec_class, thorough)
 
 _ALL_OUTPUTS = {"output_attentions": True, "output_hidden_states": True}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -122,13 +122,6 @@ def test_tf_input_formats_agree(check, adapter, caps, class_name, model_cache, d
                         clause="behaviour.tf.input_formats", exact=True)
 
 
-def _serving_every_class() -> bool:
-    """Whether the SavedModel round trip runs for every class (thorough profile) or the bare encoder only."""
-    from hypothesis import settings
-
-    return settings.default.max_examples >= 100
-
-
 @pytest.mark.family("persistence")
 @examples(1)
 @given(data=st.data())
@@ -139,7 +132,7 @@ def test_tf_saved_model_serving_reproduces_eager(check, adapter, caps, class_nam
     clause = "behaviour.tf.saved_model"
     if adapter.framework != "tf":
         pytest.skip(f"{clause} binds TF classes only")
-    if not (_serving_every_class() or class_name.endswith("ElectraModel")):
+    if not (thorough() or class_name.endswith("ElectraModel")):
         pytest.skip("the SavedModel round trip runs for the bare encoder only outside the thorough profile")
     caps.skip_unless("method:export_serving")
     import tensorflow as tf

@@ -8,19 +8,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import SELF_KIND, build, examples, primary_field, spec_class
+from conformance.tests._helpers import SELF_KIND, build, examples, primary_field, spec_class, thorough
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: Keras fit epochs on one fixed batch: enough for a tiny model's loss to fall, few enough to stay cheap
 _EPOCHS = 3
-
-
-def _every_class() -> bool:
-    """Whether the costlier checks run for every class (thorough profile) or only where they say."""
-    from hypothesis import settings
-
-    return settings.default.max_examples >= 100
 
 
 def _label_names(class_name: str) -> tuple[str, ...]:
@@ -46,13 +39,13 @@ def test_tf_fit_lowers_the_loss(check, adapter, caps, class_name, model_cache, d
         case.inputs["input_ids"][:, :, 0] = np.arange(case.dims["choices"]) % case.config["vocab_size"]
     caps.skip_unless("api:native")  # the test calls the model object itself
     model = model_cache.build(class_name, S.no_dropout(case.config)).native  # fit changes the weights
-    model.compile(optimizer="adam", run_eagerly=not _every_class())
+    model.compile(optimizer="adam", run_eagerly=not thorough())
     features = {k: v for k, v in case.inputs.items() if k not in labels}
     targets = {k: case.inputs[k] for k in labels}
     batch = case.dims["batch"]
     placements = {"labels in the input dict": (dict(case.inputs), None),
                   "labels as y": (features, targets[labels[0]] if len(labels) == 1 else targets)}
-    if not _every_class():  # dev/ci: one placement per class, alternating over the spec's class order
+    if not thorough():  # dev/ci: one placement per class, alternating over the spec's class order
         order = [c.name for c in load_spec().classes_for("tf")].index(class_name)
         placements = dict([list(placements.items())[order % 2]])
     for where, (x, y) in placements.items():
@@ -76,7 +69,7 @@ def test_flax_gradient_checkpointing_keeps_outputs_and_gradients(check, adapter,
     clause = "behaviour.flax.gradient_checkpointing"
     if adapter.framework != "flax":
         pytest.skip(f"{clause} binds Flax classes only")
-    if not (_every_class() or class_name.endswith("ElectraModel")):
+    if not (thorough() or class_name.endswith("ElectraModel")):
         pytest.skip("gradient checkpointing is checked on the bare encoder only outside the thorough profile")
     import jax
     import jax.numpy as jnp
@@ -88,7 +81,7 @@ def test_flax_gradient_checkpointing_keeps_outputs_and_gradients(check, adapter,
     by_method = model_cache.build(class_name, case.config).native
     by_method.enable_gradient_checkpointing()
     routes = {"enable_gradient_checkpointing()": by_method}
-    if _every_class():
+    if thorough():
         routes["gradient_checkpointing=True"] = type(plain)(plain.config, seed=0, gradient_checkpointing=True)
     field = primary_field(class_name)
     key = jax.random.PRNGKey(data.draw(st.integers(0, 2**16), label="dropout key"))
