@@ -30,6 +30,7 @@ class TestRecord:
     builds: int = 0
     compilations: int = 0
     feature_sets: set = field(default_factory=set)  # (class name, conformance.pairs.call_features) of each call
+    edges: list = field(default_factory=list)  # {clause, edge, met}: each edge of an error condition tried
 
     def declare(self, *clause_ids: str) -> None:
         for cid in clause_ids:
@@ -156,8 +157,10 @@ class Checker:
         return bool(np.all(diff <= allowed))
 
     @contextlib.contextmanager
-    def raises(self, exc_types: type | tuple, *, clause: str, words: Iterable[str] = ()):
-        """The block must raise one of ``exc_types`` whose message contains every word (case-insensitive)."""
+    def raises(self, exc_types: type | tuple, *, clause: str, words: Iterable[str] = (), edge: str | None = None):
+        """The block must raise one of ``exc_types`` whose message contains every word (case-insensitive).
+        ``edge`` names which edge of the clause's condition the block meets (for the report's
+        coverage.error_edges: met when it raised as specified)."""
         self.record.declare(clause)
         types = exc_types if isinstance(exc_types, tuple) else (exc_types,)
         expected = " or ".join(t.__name__ for t in types)
@@ -165,17 +168,25 @@ class Checker:
         try:
             yield info
         except ClauseFailure:
+            self._edge(clause, edge, met=False)
             raise
         except types as err:
             info.value = err
             message = str(err)
             missing = [w for w in words if str(w).lower() not in message.lower()]
+            self._edge(clause, edge, met=not missing)
             if missing:
                 self.fail(clause, f"{type(err).__name__} raised, but its message lacks {missing}: {message!r}")
             return
         except Exception as err:  # noqa: BLE001 - any other exception is the finding
+            self._edge(clause, edge, met=False)
             self.fail(clause, f"expected {expected}, got {type(err).__name__}: {_short(str(err), 300)}")
+        self._edge(clause, edge, met=False)
         self.fail(clause, f"expected {expected} to be raised, but nothing was raised")
+
+    def _edge(self, clause: str, edge: str | None, *, met: bool) -> None:
+        if edge is not None:
+            self.record.edges.append({"clause": clause, "edge": edge, "met": met})
 
 
 class _RaisedInfo:

@@ -89,6 +89,12 @@ def verdict_lines(document: dict) -> list[str]:
         if pairs:
             lines.append(f"  feature pairs exercised together: {pairs['exercised']} of the {pairs['total']} its "
                          f"capabilities allow (the others: coverage.pairs.{impl}.missing)")
+        edges = document["coverage"].get("error_edges", {}).get(impl)
+        if edges:
+            met = sum(len(c["met"]) for c in edges.values())
+            tried = met + sum(len(c["missed"]) for c in edges.values())
+            lines.append(f"  error-clause edges raised as specified: {met} of the {tried} tried, over {len(edges)} "
+                         f"clauses (each edge: coverage.error_edges.{impl})")
         if v["verdict"] == "NOT VALIDATED":
             lines.append(f"  {impl} made fewer than {v['min_numeric']} numeric comparisons with the reference "
                          f"(--min-numeric): passing says nothing about its numbers")

@@ -76,6 +76,24 @@ def by_clause(results: list[dict]) -> dict:
     return table
 
 
+def error_edges(results: list[dict]) -> dict:
+    """impl -> error clause -> {met, missed}: the edges of each clause's condition that a test tried (the
+    errors family tries every edge: just past a bound, further past it, below it, each wrong shape) and
+    whether the call raised as specified there. A test that stops at a missed edge tries no later one."""
+    table: dict = {}
+    for r in results:
+        for e in r.get("edges", ()):
+            cell = table.setdefault(r["impl"], {}).setdefault(e["clause"], {"met": [], "missed": []})
+            side = cell["met" if e["met"] else "missed"]
+            if e["edge"] not in side:
+                side.append(e["edge"])
+    for clauses in table.values():
+        for cell in clauses.values():
+            cell["met"] = sorted(set(cell["met"]) - set(cell["missed"]))
+            cell["missed"].sort()
+    return table
+
+
 def by_family(results: list[dict], family_counts: dict | None = None) -> dict:
     """family -> "impl/device" -> counts, duration, builds, compilations, max error / tolerance ratio."""
     table: dict = {}
@@ -241,7 +259,8 @@ def build_report(state, session) -> dict:
         "families": by_family(results), "family_cache": state.store.family_counts,
         "coverage": dict(coverage(results, spec_ids if isinstance(spec_ids, list) else []),
                          pairs={impl: pair_summary(sets, state.capabilities[impl])
-                                for impl, sets in state.feature_sets.items()}),
+                                for impl, sets in state.feature_sets.items()},
+                         error_edges=error_edges(results)),
         "expectations": {"entries": expected, "stale": stale, "not_applicable": not_applicable},
     }
 
@@ -288,7 +307,8 @@ def merge_reports(documents: list[dict]) -> dict:
         "results": results, "clauses": by_clause(results), "families": by_family(results),
         "family_cache": family_cache,
         "coverage": dict(coverage(results, spec_ids),
-                         pairs={k: v for d in documents for k, v in d["coverage"].get("pairs", {}).items()}),
+                         pairs={k: v for d in documents for k, v in d["coverage"].get("pairs", {}).items()},
+                         error_edges=error_edges(results)),
         "expectations": {k: [e for d in documents for e in d["expectations"].get(k, [])]
                          for k in ("entries", "stale", "not_applicable")},
     }

@@ -149,7 +149,7 @@ class Collector:
             "failed_clauses": entry["failed_clauses"], "outcome": outcome,
             "duration_s": round(entry["duration_s"], 6), "message": entry["message"],
             "expectation": entry["expectation"], "measurements": list(record.measurements),
-            "builds": record.builds, "compilations": record.compilations,
+            "builds": record.builds, "compilations": record.compilations, "edges": list(record.edges),
         })
         self.progress(event="test", done=len(self.results), total=self.total, family=info.family,
                       impl=info.impl, outcome=outcome, failures=self.failures, test=item.name)

@@ -32,3 +32,26 @@ def test_within_is_false_for_another_shape():
     assert not Checker(Record()).within(np.zeros(3), np.zeros(4), kind="golden")
     with pytest.raises(ClauseFailure, match="shape"):
         Checker(Record()).allclose(np.zeros(3), np.zeros(4), clause="c", kind="golden")
+
+
+def test_raises_records_each_edge_and_the_report_lists_met_and_missed_per_clause():
+    from conformance.report import error_edges
+
+    check = Checker(Record())
+    with check.raises(ValueError, clause="error.x", words=("bound",), edge="at the bound"):
+        raise ValueError("past the bound")
+    with pytest.raises(ClauseFailure, match="nothing was raised"):
+        with check.raises(ValueError, clause="error.x", edge="below zero"):
+            pass
+    with pytest.raises(ClauseFailure, match="lacks"):
+        with check.raises(ValueError, clause="error.y", words=("vocab_size",), edge="rank 1"):
+            raise ValueError("bad rank")
+    with check.raises(ValueError, clause="error.z"):  # no edge named: nothing to report
+        raise ValueError("z")
+    assert check.record.edges == [{"clause": "error.x", "edge": "at the bound", "met": True},
+                                  {"clause": "error.x", "edge": "below zero", "met": False},
+                                  {"clause": "error.y", "edge": "rank 1", "met": False}]
+    other = [{"clause": "error.x", "edge": "below zero", "met": True}, {"clause": "error.x", "edge": "past", "met": True}]
+    results = [{"impl": "a", "edges": check.record.edges}, {"impl": "a", "edges": other}, {"impl": "b"}]
+    assert error_edges(results) == {"a": {"error.x": {"met": ["at the bound", "past"], "missed": ["below zero"]},
+                                          "error.y": {"met": [], "missed": ["rank 1"]}}}

@@ -20,7 +20,8 @@ from conformance.tests._helpers import build, eval_shape, examples, run, spec_cl
 from spec import load_spec
 
 
-#: one way of meeting a condition: (inputs, run kwargs, placeholder values of the message)
+#: one way of meeting a condition: (inputs, run kwargs, placeholder values of the message and "edge": which
+#: edge of the condition it meets, for the report's coverage.error_edges)
 Trigger = tuple[dict, dict, dict]
 
 
@@ -34,15 +35,18 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
     for name, field in limits.items():
         if error_id == f"error.{name}.out_of_range":
             out = []
-            for value in (cfg[field], cfg[field] + draw(st.integers(1, 3)), -1):  # just past, past, below
+            for edge, value in (("at the bound", cfg[field]), ("past the bound", cfg[field] + draw(st.integers(1, 3))),
+                                ("below zero", -1)):
                 arr = inputs.get(name, np.zeros_like(ids)).copy()
                 arr[pos] = value
-                out.append((dict(inputs, **{name: arr}), {}, {"value": value, field: cfg[field], "arg": name}))
+                out.append((dict(inputs, **{name: arr}), {},
+                            {"value": value, field: cfg[field], "arg": name, "edge": edge}))
             return out
     if error_id == "error.sequence.too_long":
         out = []
-        for n in (cfg["max_position_embeddings"] + 1, cfg["max_position_embeddings"] + draw(st.integers(2, 4))):
-            values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"]}
+        for edge, n in (("one past the bound", cfg["max_position_embeddings"] + 1),
+                        ("further past the bound", cfg["max_position_embeddings"] + draw(st.integers(2, 4)))):
+            values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"], "edge": edge}
             out.append(({"input_ids": np.resize(ids, (*lead, n))}, {}, values))
         return out
     if error_id == "error.shape.mismatch":
@@ -52,36 +56,41 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
                 bad = np.ones((*lead, length), ids.dtype) if name == "attention_mask" else np.zeros((*lead, length),
                                                                                                      ids.dtype)
                 out.append((dict(inputs, **{name: bad}), {},
-                            {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape)}))
+                            {"arg": name, "expected": tuple(ids.shape), "actual": tuple(bad.shape),
+                             "edge": f"{name} one {'longer' if length > seq else 'shorter'}"}))
         return out
     if error_id == "error.input_ids.rank":
-        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual": tuple(bad.shape)})
+        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual": tuple(bad.shape), "edge": f"rank {bad.ndim}"})
                 for bad in (ids.reshape(-1), ids[..., None])]
     if error_id == "error.input_ids.dtype":
-        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual_dtype": str(bad.dtype)})
+        return [({"input_ids": bad}, {}, {"arg": "input_ids", "actual_dtype": str(bad.dtype), "edge": str(bad.dtype)})
                 for bad in (ids.astype(np.float32), ids.astype(np.float64))]
     if error_id == "error.inputs.both_ids_and_embeds":
         embeds = np.zeros((*ids.shape, cfg["embedding_size"]), np.float32)
-        return [(dict(inputs, inputs_embeds=embeds), {}, {})]
+        return [(dict(inputs, inputs_embeds=embeds), {}, {"edge": "both passed"})]
     if error_id == "error.inputs.neither_ids_nor_embeds":
-        return [({k: v for k, v in inputs.items() if k != "input_ids"}, {}, {})]
+        return [({k: v for k, v in inputs.items() if k != "input_ids"}, {}, {"edge": "neither passed"})]
     if error_id == "error.head_mask.shape":
         layers, heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
-        shapes = [(layers + 1, heads), (layers, heads + 1), (heads + 1,), (layers, heads, 1)]
-        shapes += [(layers - 1, heads)] if layers > 1 else []
-        return [(dict(inputs, head_mask=np.ones(shape, np.float32)), {}, {"arg": "head_mask", "actual": shape})
-                for shape in shapes]
+        shapes = {"one layer more": (layers + 1, heads), "one head more": (layers, heads + 1),
+                  "per head, one head more": (heads + 1,), "rank 3": (layers, heads, 1)}
+        shapes.update({"one layer fewer": (layers - 1, heads)} if layers > 1 else {})
+        return [(dict(inputs, head_mask=np.ones(shape, np.float32)), {}, {"arg": "head_mask", "actual": shape,
+                                                                          "edge": edge})
+                for edge, shape in shapes.items()]
     if error_id == "error.inputs_embeds.width":
         rest = {k: v for k, v in inputs.items() if k != "input_ids"}
         return [(dict(rest, inputs_embeds=np.zeros((*ids.shape, width), np.float32)), {},
-                 {"embedding_size": cfg["embedding_size"], "actual": width})
+                 {"embedding_size": cfg["embedding_size"], "actual": width,
+                  "edge": "one wider" if width > cfg["embedding_size"] else "one narrower"})
                 for width in (cfg["embedding_size"] + 1, cfg["embedding_size"] - 1) if width > 0]
     if error_id == "error.encoder_hidden_states.shape":
         out = []
         for width in (cfg["hidden_size"] + 1, cfg["hidden_size"] - 1):
             states = np.zeros((lead[0], 3, width), np.float32)
             out.append((dict(inputs, encoder_hidden_states=states), {},
-                        {"arg": "encoder_hidden_states", "actual": states.shape}))
+                        {"arg": "encoder_hidden_states", "actual": states.shape,
+                         "edge": "one wider" if width > cfg["hidden_size"] else "one narrower"}))
         return out
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
         return _bad_labels(error_id, case, draw)
@@ -90,7 +99,7 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
     if error_id == "error.sequence.empty":
         empty = ids[..., :0]
         return [(dict(inputs, input_ids=empty, attention_mask=empty.copy(), token_type_ids=empty.copy()), {},
-                 {"arg": "input_ids", "actual": tuple(empty.shape)})]
+                 {"arg": "input_ids", "actual": tuple(empty.shape), "edge": "length 0"})]
     if error_id == "error.past_key_values.shape" and case.class_name.startswith("TF"):
         return _bad_tf_cache(case, draw)
     return None
@@ -101,13 +110,15 @@ def _bad_mask(error_id: str, case, pos: tuple) -> list[Trigger]:
     an int or float mask), or masks of a string dtype."""
     ids = case.inputs["input_ids"]
     if error_id == "error.attention_mask.dtype":
-        return [(dict(case.inputs, attention_mask=bad), {}, {"arg": "attention_mask", "actual_dtype": str(bad.dtype)})
+        return [(dict(case.inputs, attention_mask=bad), {}, {"arg": "attention_mask", "actual_dtype": str(bad.dtype),
+                                                              "edge": f"dtype kind {bad.dtype.kind}"})
                 for bad in (np.full(ids.shape, "1"), np.full(ids.shape, b"1"))]
     out = []
-    for value in (2, 7, -1, 0.5, float("nan")):
+    for edge, value in (("just above 1", 2), ("far above 1", 7), ("below 0", -1), ("between 0 and 1", 0.5),
+                        ("NaN", float("nan"))):
         mask = np.ones(ids.shape, np.float32 if isinstance(value, float) else ids.dtype)
         mask[pos] = value
-        out.append((dict(case.inputs, attention_mask=mask), {}, {"arg": "attention_mask", "value": value}))
+        out.append((dict(case.inputs, attention_mask=mask), {}, {"arg": "attention_mask", "value": value, "edge": edge}))
     return out
 
 
@@ -124,7 +135,8 @@ def _bad_tf_cache(case, draw):
         pairs = layers + 1 if fault == "layers" else layers
         cache = tuple((np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in range(pairs))
         mask = np.ones((batch, past + ids.shape[-1]), ids.dtype)
-        values = {"arg": "past_key_values"} if fault == "layers" else {"arg": "past_key_values", "actual": shape}
+        values = {"arg": "past_key_values", "edge": f"wrong {fault}"}
+        values.update({} if fault == "layers" else {"actual": shape})
         out.append(({"input_ids": ids, "attention_mask": mask, "past_key_values": cache}, {}, values))
     return out
 
@@ -138,13 +150,14 @@ def flax_trigger(error_id: str, handle, case, draw):
     need the model itself: a missing dropout key, a cache from init_cache misused; else None."""
     model, ids = handle.native, case.inputs["input_ids"]
     if error_id == "error.dropout_rng.missing":
-        return (lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng"}
+        return (lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng", "edge": "train without a key"}
     batch, seq = ids.shape
     positions = np.broadcast_to(np.arange(seq), (batch, seq))
     if error_id == "error.past_key_values.shape":
         other = batch + draw(st.integers(1, 2))  # a cache made for another batch size
         return (lambda: model(ids, attention_mask=np.ones((batch, seq), np.int32), position_ids=positions,
-                              past_key_values=model.init_cache(other, seq))), {"arg": "past_key_values"}
+                              past_key_values=model.init_cache(other, seq))), {"arg": "past_key_values",
+                                                                               "edge": "a cache for another batch"}
     if error_id == "error.cache.overflow":
         max_length = draw(st.integers(1, seq - 1), label="init_cache max_length")
         prompt = draw(st.integers(0, max_length), label="positions decoded before the overflowing call")
@@ -159,7 +172,8 @@ def flax_trigger(error_id: str, handle, case, draw):
             return model(ids[:, prompt:stop], attention_mask=mask, position_ids=positions[:, prompt:stop],
                          past_key_values=cache)
 
-        return overflow, {"max_length": max_length, "actual_length": stop}
+        return overflow, {"max_length": max_length, "actual_length": stop,
+                          "edge": "past max_length" + (" after a prompt" if prompt else "")}
     return None
 
 
@@ -174,23 +188,24 @@ def _bad_labels(error_id: str, case, draw) -> list[Trigger] | None:
         param = sc.call_arg(name)
         allowed = {eval_shape(shape, case.config, case.dims) for shape in (param.shape, *param.alt_shapes)}
         bad_ones = (np.concatenate([good, good[:1]], axis=0), good[1:], good[..., None])  # longer, shorter, rank + 1
-        return [(dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "actual": tuple(bad.shape)})
-                for bad in bad_ones if bad.shape not in allowed]
+        return [(dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "actual": tuple(bad.shape),
+                                                                          "edge": edge})
+                for edge, bad in zip(("one longer", "one shorter", "rank + 1"), bad_ones) if bad.shape not in allowed]
     if good.dtype.kind == "f":
         return None  # regression / multi-hot targets have no index range
     limit = {"masked_lm": case.config["vocab_size"], "causal_lm": case.config["vocab_size"],
              "token_classification": case.config["num_labels"], "sequence_classification": case.config["num_labels"],
              "multiple_choice": case.lead[-1], "pretraining": 2}[sc.loss]
     out = []
-    for value in (limit, limit + 5, -1):  # just past the top, past it, below zero (and not the ignore index)
+    for edge, value in (("at the bound", limit), ("past the bound", limit + 5), ("below zero", -1)):  # not the ignore index
         bad = good.copy()
         bad.flat[0] = value
-        out.append((dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "value": value}))
+        out.append((dict(case.inputs, **dict(labels, **{name: bad})), {}, {"arg": name, "value": value, "edge": edge}))
     return out
 
 
 def _edge(values: dict) -> str:
-    """Which edge of the condition a call met, for messages."""
+    """Which edge of the condition a call met (its name, values["edge"], and the values), for messages."""
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
@@ -239,7 +254,8 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
     if native_call:
         native = flax_trigger(error_id, handle, case, data.draw)
         call, values = native
-        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values)):
+        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values),
+                          edge=values["edge"]):
             result = call()
             check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
         return
@@ -248,7 +264,7 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
         # a message that names an input the implementation lacks (inputs_embeds beside input_ids) is the
         # documented API's message: the clause is about that input too
         caps.skip_unless(*(f"input:{w}" for w in words if w in documented_inputs()))
-        with check.raises(_exception_types(error), clause=error_id, words=words):
+        with check.raises(_exception_types(error), clause=error_id, words=words, edge=values["edge"]):
             result = run(model_cache, handle, inputs, **kwargs)
             bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
                    and not np.all(np.isfinite(v))]
@@ -258,6 +274,9 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
 #: construction-stage clauses: config overrides that meet each condition
 _INIT_TRIGGERS = {"error.config.qa_num_labels": lambda draw: {"num_labels": draw(st.sampled_from([1, 3, 4]))},
                   "error.config.too_large": lambda draw: {}}
+#: the edge a construction-stage trigger meets, by the config it made
+_INIT_EDGES = {"error.config.qa_num_labels": lambda cfg: f"num_labels={cfg['num_labels']}",
+               "error.config.too_large": lambda cfg: "over the parameter-memory limit"}
 #: construction-stage clauses met through the environment: a parameter-memory limit (bytes) that even
 #: the tiny test model exceeds, so that no implementation allocates anything large to be checked
 _INIT_ENVIRONMENT = {"error.config.too_large": {"ELECTRA_MAX_PARAMETER_BYTES": "16"}}
@@ -276,7 +295,8 @@ def test_bad_construction_raises(check, adapter, caps, class_name, error_id, dat
     with pytest.MonkeyPatch.context() as env:
         for name, value in _INIT_ENVIRONMENT.get(error_id, {}).items():
             env.setenv(name, value)
-        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg)):
+        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg),
+                          edge=_INIT_EDGES[error_id](cfg)):
             adapter.build(class_name, cfg, device="cpu")
 
 
