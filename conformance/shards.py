@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from conformance.report import (REPORT_FORMAT, by_clause, by_family, coverage, deadline_reason, min_numeric_of,
-                                summarize, summed_family_cache)
+from conformance.report import (REPORT_FORMAT, by_clause, by_family, coverage, deadline_reason, error_edges,
+                                min_numeric_of, summarize, summed_family_cache)
 
 
 def shard_reason(index: int, count: int) -> str:
@@ -174,7 +174,7 @@ def join_parts(documents: list[dict], positions: list[list[int]], *, drop_shard:
         "summary": summarize(results, min_numeric_of(first)),
         "results": results, "clauses": by_clause(results), "families": by_family(results),
         "family_cache": family_cache,
-        "coverage": dict(coverage(results, spec_ids), pairs=_joined_pairs(documents)),
+        "coverage": dict(coverage(results, spec_ids), pairs=_joined_pairs(documents), error_edges=error_edges(results)),
         "expectations": {"entries": first["expectations"]["entries"], "stale": _stale_in_every_part(documents),
                          **({"not_applicable": first["expectations"]["not_applicable"]}
                             if "not_applicable" in first["expectations"] else {})},
