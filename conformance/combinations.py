@@ -316,7 +316,34 @@ def select(caps, framework: str, tries: int = 4, max_unusual: int = MAX_UNUSUAL)
             break
         rows.append(best)
         left -= gain
-    return Selection(tuple(rows), frozenset(target), frozenset(left))
+    return Selection(tuple(_every_alike_value(rows, factors, classes, plain)), frozenset(target), frozenset(left))
+
+
+def _every_alike_value(rows: list[Row], factors: Mapping[str, tuple], classes: tuple[str, ...],
+                       plain: Mapping[str, Any]) -> list[Row]:
+    """``rows`` with every level of an option whose values pairs count by group (combinations.yaml alike) in
+    some call: a level no row has takes the place of another of its group in a row where that one is not
+    the only use (the row meets the same pairs), else it gets the plain call of the first class it acts in."""
+    alike = pairs._spec().sections["combinations"].alike
+    rows = list(rows)
+    for name in (n for n in factors if n in alike):
+        def group(level, groups=alike[name]):
+            return groups.group_of(str(level))
+
+        for level in factors[name]:
+            uses = [row.level(name) for row in rows]
+            if level in uses:
+                continue
+            spare = next((i for i, row in enumerate(rows) if group(row.level(name)) == group(level)
+                          and uses.count(row.level(name)) > 1), None)
+            if spare is not None:
+                rows[spare] = replace(rows[spare], levels=tuple((k, level if k == name else v)
+                                                                for k, v in rows[spare].levels))
+                continue
+            class_name = next((c for c in classes if pairs.acts(c, f"{name}={level}")), None)
+            if class_name is not None:
+                rows.append(Row(class_name, tuple(_implied({**plain, name: level}).items())))
+    return rows
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,7 +9,8 @@ when one call had both and they meet in its class. The universe is every pair of
 options that the implementation declares it supports (its Capabilities) and that the spec gives a meaning
 to: both act on a common part of the model in some class (spec/data/combinations.yaml), so neither a pair
 it cannot build nor one whose features never meet (a summary activation and a hidden activation) is
-counted as missing. A fault
+counted as missing. Values that act alike (combinations.yaml ``alike``: the activations) count as their
+group, ``hidden_act~nonlinear``. A fault
 that shows only when two features meet (a mask with relative positions, a per-layer head mask with
 cross-attention) needs its pair exercised; the report lists the pairs no call made.
 """
@@ -42,7 +43,15 @@ def _config_options() -> tuple[dict, tuple[str, ...]]:
 
 def _option(feature: str) -> str:
     """The option a feature is a value of (two values of one option never meet in one call)."""
-    return feature.split("=", 1)[0]
+    return feature.split("~", 1)[0].split("=", 1)[0]
+
+
+def alike(feature: str) -> str:
+    """The feature as pairs count it: a value of an option whose values act alike (combinations.yaml
+    ``alike``) becomes its group, ``option~group``; any other feature stays itself."""
+    option, _, value = feature.partition("=")
+    group = (a := _spec().sections["combinations"].alike.get(option)) and a.group_of(value)
+    return f"{option}~{group}" if group else feature
 
 
 def call_features(config: Mapping[str, Any], inputs: Mapping[str, Any], flags: Mapping[str, Any]) -> frozenset:
@@ -78,9 +87,15 @@ def met(class_name: str, features: Iterable[str]) -> set[tuple[str, str]]:
     no parts, so nothing meets in it."""
     if class_name not in _spec().classes:
         return set()
-    acting = [(f, _option(f), parts) for f in sorted(features) if (parts := _acting(class_name, f))]
+    counted = sorted({alike(f) for f in features})
+    acting = [(f, _option(f), parts) for f in counted if (parts := _acting(class_name, f))]
     return {(a, b) for (a, option_a, parts_a), (b, option_b, parts_b) in combinations(acting, 2)
             if option_a != option_b and parts_a & parts_b}
+
+
+def acts(class_name: str, feature: str) -> bool:
+    """Whether a feature has a meaning in a class the spec knows (acts on some part of it)."""
+    return class_name in _spec().classes and bool(_acting(class_name, feature))
 
 
 @functools.cache

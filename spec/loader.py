@@ -179,6 +179,15 @@ def check_references(spec: Spec) -> Spec:
         problems += [f"combinations.yaml: apart names {f!r}, whose option has no parts in features"
                      for a in combinations.apart for f in sorted(a.features)
                      if f.split("=", 1)[0] not in combinations.features]
+        for a in combinations.alike.values():
+            field = next((f for f in spec.config.fields if f.name == a.option), None)
+            if field is None or field.choices is None or a.option not in combinations.features:
+                problems.append(f"combinations.yaml: alike names {a.option!r}, not a config option with choices "
+                                f"and parts")
+                continue
+            choices = {str(c) for c in field.choices} | ({"None"} if field.nullable else set())
+            problems += [f"combinations.yaml: alike {a.option} group {g} names {v!r}, not one of its choices"
+                         for g, values in a.groups.items() for v in values if v not in choices]
     for d in spec.decisions.values():
         problems += [f"{d.id}: affects unknown clause {a}" for a in d.affects if a not in ids]
     for e in spec.errors.values():

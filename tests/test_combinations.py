@@ -108,3 +108,16 @@ def test_every_selection_starts_with_the_corners():
         levels = dict(first.levels)
         assert first.class_name.endswith("ElectraModel") and levels["is_decoder"] is True
         assert levels["attention_mask"] == "left" and levels["past_key_values"] == "off"
+
+
+def test_every_value_counted_by_its_group_still_goes_through_a_call():
+    """The pairs of hidden_act and summary_activation count groups of values (combinations.yaml alike); each
+    value is still one call's, so a value whose own function is wrong can show in this family too."""
+    from spec import load_spec
+
+    alike = load_spec().sections["combinations"].alike
+    for framework in ("flax", "tf"):
+        caps, rows = _full(framework), C.planned(framework).rows
+        for name in alike:
+            levels = C._factors(caps, framework)[name]
+            assert len(levels) > 2 and {r.level(name) for r in rows} == set(levels), (framework, name)

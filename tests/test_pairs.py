@@ -26,10 +26,10 @@ def test_a_call_names_its_config_inputs_and_flags():
 def test_pairs_join_different_options_only():
     pairs = exercised([("FlaxElectraModel", frozenset({"default_layer_norm_eps=False", "hidden_act=relu",
                                                        "input:head_mask", "padding=left", "padding=right"}))])
-    assert ("default_layer_norm_eps=False", "hidden_act=relu") in pairs  # both in the feed-forward block
+    assert ("default_layer_norm_eps=False", "hidden_act~nonlinear") in pairs  # both in the feed-forward block
     assert ("input:head_mask", "padding=left") in pairs  # both in the attention
     assert ("padding=left", "padding=right") not in pairs  # two values of one option
-    assert ("hidden_act=relu", "input:head_mask") not in pairs  # they never meet
+    assert ("hidden_act~nonlinear", "input:head_mask") not in pairs  # they never meet
 
 
 def test_a_pair_is_exercised_only_in_a_class_where_it_meets():
@@ -42,7 +42,9 @@ def test_a_pair_is_exercised_only_in_a_class_where_it_meets():
 def test_the_universe_is_what_the_capabilities_allow():
     possible = universe(BARE)
     features = {f for pair in possible for f in pair}
-    assert "hidden_act=relu" in features and "hidden_act=gelu" not in features
+    assert "hidden_act~nonlinear" in features  # relu, the one it supports, counted as its group (alike)
+    assert not any(f.startswith("hidden_act=") for f in features)
+    assert "position_embedding_type=absolute" in features and "position_embedding_type=relative_key" not in features
     assert "input:attention_mask" in features and "input:head_mask" not in features
     decoder = dataclasses.replace(BARE, config={})
     assert ("add_cross_attention=True", "is_decoder=False") not in universe(decoder)  # the config constraint
@@ -100,8 +102,26 @@ def test_pairs_the_spec_gives_a_meaning_to():
     assert ("padding=left", "summary_type=mean") in possible  # the summary reads the padded positions
     assert ("embedding_projection=True", "tie_word_embeddings=False") in possible  # both in the generator head
     assert ("head_mask=per_layer", "two_or_more_layers=True") in possible
-    assert ("hidden_act=relu", "summary_activation=tanh") not in possible  # feed-forward vs the summary
+    assert ("hidden_act~nonlinear", "summary_activation~nonlinear") not in possible  # feed-forward vs the summary
     assert ("problem_type=regression", "summary_type=mean") not in possible  # two different heads
     without_choice = dataclasses.replace(_full("flax"), classes=("FlaxElectraForMaskedLM",))
     assert ("padding=left", "summary_type=mean") not in universe(without_choice)  # no class has the summary
     assert ("input:encoder_hidden_states", "position_embedding_type=relative_key") in possible  # cross-attention
+
+
+def test_values_that_act_alike_count_as_their_group():
+    """combinations.yaml ``alike``: the activations' values are one feature per group in every pair; the
+    identity summary activation is its own group, since it commutes with the mean summary."""
+    from conformance.pairs import alike
+
+    assert alike("hidden_act=relu") == alike("hidden_act=gelu_new") == "hidden_act~nonlinear"
+    assert alike("summary_activation=linear") == alike("summary_activation=None") == "summary_activation~identity"
+    assert alike("summary_activation=tanh") == "summary_activation~nonlinear"
+    assert alike("summary_type=mean") == "summary_type=mean" and alike("input:head_mask") == "input:head_mask"
+    possible = universe(_full("flax"))
+    assert {("summary_activation~identity", "summary_type=mean"),
+            ("summary_activation~nonlinear", "summary_type=mean"),
+            ("summary_activation~nonlinear", "summary_use_proj=False")} <= possible
+    assert not any(f.startswith(("hidden_act=", "summary_activation=")) for pair in possible for f in pair)
+    assert exercised([("FlaxElectraForMultipleChoice", frozenset({"summary_activation=relu", "summary_type=mean"}))]) \
+        == {("summary_activation~nonlinear", "summary_type=mean")}

@@ -191,12 +191,23 @@ class Apart:
 
 
 @dataclass(frozen=True)
+class Alike:
+    option: str  # a config option whose values act alike in every pair
+    groups: Mapping[str, tuple[str, ...]]  # group name -> the values (as call_features writes them: str(value))
+    why: str
+
+    def group_of(self, value: str) -> str | None:
+        return next((name for name, values in self.groups.items() if value in values), None)
+
+
+@dataclass(frozen=True)
 class Combinations:
     parts: tuple[str, ...]  # where a feature can act: architecture.* ids and layers, cache, outputs, loss
     head_parts: Mapping[str, str]  # losses.yaml head -> the part only the classes with that head have
     part_needs_input: Mapping[str, str]  # part -> the call input a class must take to have it
     features: Mapping[str, tuple[str, ...]]  # feature option (hidden_act, input:head_mask, padding) -> parts
     apart: tuple[Apart, ...]  # pairs of features no call can have together
+    alike: Mapping[str, Alike]  # option -> its groups of values that act alike in every pair
 
     def acts_on(self, option: str) -> tuple[str, ...]:
         """The parts a feature option acts on; KeyError naming the option when the spec lists none."""
@@ -216,7 +227,10 @@ def build_combinations(raw: dict) -> Combinations:
     return Combinations(parts, MappingProxyType(dict(raw["head_parts"])),
                         MappingProxyType(dict(raw["part_needs_input"])),
                         MappingProxyType({k: tuple(v) for k, v in raw["features"].items()}),
-                        tuple(Apart(frozenset(a["features"]), a["clause"], a["why"]) for a in raw["apart"]))
+                        tuple(Apart(frozenset(a["features"]), a["clause"], a["why"]) for a in raw["apart"]),
+                        MappingProxyType({a["option"]: Alike(a["option"], MappingProxyType(
+                            {g: tuple(str(v) for v in values) for g, values in a["groups"].items()}), a["why"])
+                            for a in raw["alike"]}))
 
 
 def _build_tokenizer(raw: dict):
