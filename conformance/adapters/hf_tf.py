@@ -213,7 +213,7 @@ class HFTFAdapter(HFAdapterBase):
                  learning_rate: float) -> dict[str, np.ndarray]:
         """Optional protocol method (distribution.optimizer_step): compile with SGD and no loss (the model's
         own, labels among the inputs, as transformers documents) and fit one global batch, under the
-        strategy or on one device (``mesh`` None); eagerly, as ours_tf.sgd_step explains."""
+        strategy or on one device (``mesh`` None); compiled, as ours_tf.sgd_step explains."""
         import contextlib
 
         from electra_core.checkpoint import tf_to_pt
@@ -222,7 +222,7 @@ class HFTFAdapter(HFAdapterBase):
         model = self._replica(handle, strategy)
         arrays = {k: v for k, v in inputs.items() if v is not None}
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model.compile(optimizer=keras2.optimizers.SGD(learning_rate), run_eagerly=True)
+            model.compile(optimizer=keras2.optimizers.SGD(learning_rate))
         model.fit(tf.data.Dataset.from_tensor_slices(arrays).batch(len(next(iter(arrays.values())))), epochs=1,
                   verbose=0)
         return tf_to_pt({w.name: w.numpy() for w in model.weights})
