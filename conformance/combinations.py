@@ -327,14 +327,12 @@ def _every_alike_value(rows: list[Row], factors: Mapping[str, tuple], classes: t
     alike = pairs._spec().sections["combinations"].alike
     rows = list(rows)
     for name in (n for n in factors if n in alike):
-        def group(level, groups=alike[name]):
-            return groups.group_of(str(level))
-
+        group_of = alike[name].group_of
         for level in factors[name]:
             uses = [row.level(name) for row in rows]
             if level in uses:
                 continue
-            spare = next((i for i, row in enumerate(rows) if group(row.level(name)) == group(level)
+            spare = next((i for i, row in enumerate(rows) if group_of(str(row.level(name))) == group_of(str(level))
                           and uses.count(row.level(name)) > 1), None)
             if spare is not None:
                 rows[spare] = replace(rows[spare], levels=tuple((k, level if k == name else v)
