@@ -112,15 +112,16 @@ class Checker:
             self.fail(clause, f"{what}: got {_short(actual)}, expected {_short(expected)}")
 
     def allclose(self, actual: Any, expected: Any, *, clause: str, kind: str, field: str | None = None,
-                 dtype: str = "float32") -> float:
-        """|actual - expected| <= atol + rtol * |expected| elementwise, tolerance from the spec.
-        Returns the max absolute error."""
+                 dtype: str = "float32", what: str | None = None) -> float:
+        """|actual - expected| <= atol + rtol * |expected| elementwise, tolerance from the spec (by
+        ``field``). Returns the max absolute error. ``what`` names the compared value in a failure
+        (default: the field)."""
         self.record.declare(clause)
         tol = spec_tolerance(kind, dtype, self.device, field)
         rule_id = spec_tolerance_rule_id(kind, dtype, self.device, field)
         if rule_id:
             self.record.declare(rule_id)  # the tolerances.yaml rule this comparison is held to
-        what = f"{field or 'value'}"
+        what = what or field or "value"
         a = np.asarray(actual, dtype=np.float64)
         e = np.asarray(expected, dtype=np.float64)
         if a.shape != e.shape:

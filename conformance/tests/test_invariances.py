@@ -122,12 +122,36 @@ def test_tf_input_formats_agree(check, adapter, caps, class_name, model_cache, d
                         clause="behaviour.tf.input_formats", exact=True)
 
 
+def serving_variants(inputs: dict, config: dict) -> dict:
+    """The drawn int32 inputs and one variant per input and per axis, each differing from them where a
+    serving signature could go wrong: input_ids shifted, the last key of row 0 masked (or unmasked),
+    token_type_ids swapped between 0 and 1, and a second batch size and sequence length (the signature's
+    dimensions are dynamic). Shape keys: lead (B,) or (B, C), S sequence."""
+    ids, mask, types = (np.asarray(inputs[k]) for k in _INPUTS)
+    variants = {"drawn": inputs}
+    variants["input_ids"] = dict(inputs, input_ids=(ids + 1) % config["vocab_size"])
+    flipped, first_row = mask.copy(), (0,) * (mask.ndim - 1)
+    flipped[first_row + (-1,)] = 1 - flipped[first_row + (-1,)]
+    if flipped[first_row].any():  # the row keeps a visible key
+        variants["attention_mask"] = dict(inputs, attention_mask=flipped)
+    if config["type_vocab_size"] > 1:
+        variants["token_type_ids"] = dict(inputs, token_type_ids=np.where(types == 0, 1, 0).astype(types.dtype))
+    # one more batch row (the first repeated) and one more position (a masked copy of the last one; the
+    # strategies keep S + 1 within max_position_embeddings)
+    variants["batch"] = {k: np.concatenate([v, v[:1]], axis=0) for k, v in inputs.items()}
+    longer = {k: np.concatenate([v, v[..., -1:]], axis=-1) for k, v in inputs.items()}
+    longer["attention_mask"][..., -1] = 0
+    variants["sequence"] = longer
+    return variants
+
+
 @pytest.mark.family("persistence")
 @examples(1)
 @given(data=st.data())
 def test_tf_saved_model_serving_reproduces_eager(check, adapter, caps, class_name, model_cache, data, tmp_path):
-    """Export with the serving signature, reload, call it with int32 inputs: the output class's tensor
-    fields come back equal to the eager call's. Exporting costs seconds per class, so dev/ci export the
+    """Export with the serving signature, reload, and call it with int32 inputs: the drawn ones, then each
+    input varied in turn and a second batch size and sequence length (``serving_variants``). Every output
+    field of each call equals the eager call's. Exporting costs seconds per class, so dev/ci export the
     bare encoder only and the thorough profile every class."""
     clause = "behaviour.tf.saved_model"
     if adapter.framework != "tf":
@@ -137,14 +161,16 @@ def test_tf_saved_model_serving_reproduces_eager(check, adapter, caps, class_nam
     caps.skip_unless("method:export_serving")
     import tensorflow as tf
 
-    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
+    # two token types, so that varying token_type_ids can show an ignored one
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, overrides={"type_vocab_size": 2}))
     handle = build(model_cache, class_name, case.config)
     adapter.export_serving(handle, str(tmp_path))
     serving = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
-    served = serving(**{k: tf.constant(v, tf.int32) for k, v in case.inputs.items()})
-    eager = run(model_cache, handle, case.inputs)
-    for name in always_fields(class_name):
-        check.that(name in served, clause=clause, message=f"the serving signature does not return {name}: "
-                                                          f"{sorted(served)}")
-        check.allclose(np.asarray(served[name]), eager.fields[name], clause=clause, kind="compiled_vs_eager",
-                       field=name)
+    for varied, inputs in serving_variants(case.inputs, case.config).items():
+        served = serving(**{k: tf.constant(v, tf.int32) for k, v in inputs.items()})
+        eager = run(model_cache, handle, inputs)
+        for name in always_fields(class_name):
+            check.that(name in served, clause=clause, message=f"the serving signature does not return {name}: "
+                                                              f"{sorted(served)}")
+            check.allclose(np.asarray(served[name]), eager.fields[name], clause=clause, kind="compiled_vs_eager",
+                           field=name, what=f"{name} ({varied} inputs)")
