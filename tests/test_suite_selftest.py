@@ -51,6 +51,12 @@ VARIANTS = [
     ("flax:PerHeadMaskFirstLayerOnly", "test_combinations", "pairwise: per_head_two_layers",
      "architecture.feed_forward"),
     ("TupleDropsCache", "test_combinations", "pairwise: decoder_tuple_form", "behaviour.return_tuple"),
+    ("ServingDropsTokenTypes", "test_invariances", "test_tf_saved_model_serving_reproduces_eager and TFElectraModel",
+     "behaviour.tf.saved_model"),
+    ("WordIdsIndexRenamed", "test_tokenizer", "test_golden_tokenizer_case and word_ids",
+     "tokenizer.method.word_ids.batch_index"),
+    ("SpecialTokenCountIgnoresPair", "test_tokenizer", "test_golden_tokenizer_case and num_special_tokens_to_add",
+     "tokenizer.method.num_special_tokens_to_add.pair"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",
      "test_bad_input_raises and FlaxElectraModel and input_ids.out_of_range", "error.input_ids.out_of_range"),
 ]

@@ -18,9 +18,13 @@ def test_every_golden_case_matches_the_reference():
     assert not failures, f"{len(failures)} golden tokenizer cases differ:\n" + "\n".join(failures[:5])
 
 
+def _inputs(case: dict) -> tuple:
+    return (case["options"], case["method"], case["args"], case["kwargs"], case.get("result_kwargs"), case.get("select"))
+
+
 def test_golden_file_holds_the_corpus_cases():
-    stored = {c["id"]: (c["options"], c["method"], c["args"], c["kwargs"]) for c in load_golden()["cases"]}
-    defined = {c["id"]: (c["options"], c["method"], c["args"], c["kwargs"]) for c in call_cases()}
+    stored = {c["id"]: _inputs(c) for c in load_golden()["cases"]}
+    defined = {c["id"]: _inputs(c) for c in call_cases()}
     assert stored == defined, "golden.json is stale: rerun python conformance/golden/tokenizer/generate.py"
 
 

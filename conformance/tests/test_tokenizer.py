@@ -36,6 +36,39 @@ def test_golden_corpus_covers_every_strategy():
     assert wanted <= covered, f"strategies without a golden case: {sorted(wanted - covered)}"
 
 
+def _variant_clause_ids() -> list[str]:
+    """The clauses of every method, method argument and constructor option."""
+    from spec import load_spec
+
+    return [c for c in load_spec().tokenizer.clause_ids() if c.startswith(("tokenizer.method.", "tokenizer.option."))]
+
+
+#: call arguments given a non-default value by a test of this module rather than by a golden case
+_CALL_ARGUMENTS_TESTED_HERE = {"return_tensors": "test_tokenizer_numpy_tensors"}
+
+
+@pytest.mark.clause(*_variant_clause_ids())
+def test_golden_corpus_varies_every_method_argument_and_option():
+    """Every public method of tokenizer.yaml `methods` has a golden case, and every argument of every
+    method (and of __call__), and every constructor option, is given a value other than its default by
+    some case: a method or argument variant no case exercises could be wrong unseen."""
+    spec = _spec()
+    missing = []
+    for method, defaults in [("call", spec.call_defaults), *spec.method_defaults.items()]:
+        cases = [c for c in _CASES if c["method"] == method]
+        if not cases:
+            missing.append(f"method {method}: no case")
+        for argument, default in defaults.items():
+            given = (c.get("result_kwargs", c["kwargs"]) for c in cases)
+            if not any(argument in g and g[argument] != default for g in given) \
+                    and argument not in (_CALL_ARGUMENTS_TESTED_HERE if method == "call" else {}):
+                missing.append(f"{method}({argument}=...): never other than {default!r}")
+    for option in spec.options:
+        if not any(option.name in c["options"] and c["options"][option.name] != option.default for c in _CASES):
+            missing.append(f"option {option.name}: never other than {option.default!r}")
+    assert not missing, "golden corpus gaps (add cases to conformance/golden/tokenizer/corpus.py):\n" + "\n".join(missing)
+
+
 # -- error clauses, files, special tokens, tensors ---------------------------------------------
 def _spec():
     from electra_core.tokenizer._spec import tokenizer_spec

@@ -81,21 +81,21 @@ class BatchEncoding(dict):
         return self
 
     # -- per-row views of the underlying encodings ---------------------------------------------
-    def _encoding(self, index: int):
+    def _encoding(self, batch_index: int):
         if not self.encodings:
             raise ValueError("this BatchEncoding carries no tokenizer encodings")
-        if not 0 <= index < len(self.encodings):
-            raise ValueError(f"row {index} is out of range [0, {len(self.encodings)})")
-        return self.encodings[index]
+        if not 0 <= batch_index < len(self.encodings):
+            raise ValueError(f"row {batch_index} is out of range [0, {len(self.encodings)})")
+        return self.encodings[batch_index]
 
-    def tokens(self, index: int = 0) -> list[str]:
-        """The token strings of row ``index``."""
-        return list(self._encoding(index).tokens)
+    def tokens(self, batch_index: int = 0) -> list[str]:
+        """The token strings of row ``batch_index``."""
+        return list(self._encoding(batch_index).tokens)
 
-    def word_ids(self, index: int = 0) -> list[int | None]:
-        """For each token of row ``index``, the index of the word it comes from (None for special tokens)."""
-        return list(self._encoding(index).word_ids)
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        """For each token of row ``batch_index``, the index of the word it comes from (None for special tokens)."""
+        return list(self._encoding(batch_index).word_ids)
 
-    def sequence_ids(self, index: int = 0) -> list[int | None]:
-        """For each token of row ``index``: 0 (first sequence), 1 (second) or None (special token)."""
-        return list(self._encoding(index).sequence_ids)
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        """For each token of row ``batch_index``: 0 (first sequence), 1 (second) or None (special token)."""
+        return list(self._encoding(batch_index).sequence_ids)

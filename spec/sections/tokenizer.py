@@ -64,6 +64,11 @@ class TokenizerSpec:
         return {t["name"]: t["default"] for t in self.raw["special_tokens"]}
 
     @property
+    def method_defaults(self) -> dict[str, dict[str, Any]]:
+        """method name -> {argument: default} (tokenizer.yaml `methods`)."""
+        return {m["name"]: {a["name"]: a["default"] for a in m["arguments"]} for m in self.raw["methods"]}
+
+    @property
     def call_defaults(self) -> dict[str, Any]:
         return {a["name"]: a["default"] for a in self.raw["call"]["arguments"]}
 
@@ -82,6 +87,8 @@ class TokenizerSpec:
         ids += [f"tokenizer.pipeline.{k}" for k in r["pipeline"]]
         ids.append("tokenizer.decode.cleanup")
         ids += [f"tokenizer.call.default.{a['name']}" for a in r["call"]["arguments"]]
+        for m in r["methods"]:
+            ids += [f"tokenizer.method.{m['name']}", *(f"tokenizer.method.{m['name']}.{a['name']}" for a in m["arguments"])]
         ids += [f"tokenizer.strategy.padding.{k}" for k in r["strategies"]["padding"]]
         ids += [f"tokenizer.strategy.truncation.{k}" for k in r["strategies"]["truncation"]]
         ids += [f"tokenizer.output.{k}" for k in r["outputs"]["model_input_names"]]

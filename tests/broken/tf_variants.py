@@ -186,3 +186,45 @@ class TupleDropsCache(_Broken):
             return original(model, a, **fields)
 
         patch(TFElectraPreTrainedModel, "make_output", make_output)
+
+
+class ServingDropsTokenTypes(_Broken):
+    """The SavedModel's serving signature takes token_type_ids but never passes them on: invisible while
+    the exported model is called with all-zero type ids only."""
+    defect = "serving-drops-token-types"
+
+    def apply(self):
+        from impl_tf.model_base import TFElectraPreTrainedModel
+
+        def serving_function(model):
+            spec = tf.TensorSpec((None,) * (model.lead_rank + 1), tf.int32)
+
+            @tf.function(input_signature=[spec, spec, spec])
+            def serving(input_ids, attention_mask, token_type_ids):
+                out = model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, training=False)
+                return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
+
+            return serving
+
+        patch(TFElectraPreTrainedModel, "serving_function", serving_function)
+
+
+class WordIdsIndexRenamed(_Broken):
+    """BatchEncoding.word_ids names its row argument `index` instead of the documented `batch_index`
+    (electra_core's own tokenizer had this): seen only by a call that passes the row by keyword."""
+    defect = "word-ids-index-renamed"
+
+    def apply(self):
+        from electra_core.tokenizer.batch_encoding import BatchEncoding
+
+        patch(BatchEncoding, "word_ids", lambda encoding, index=0: list(encoding._encoding(index).word_ids))
+
+
+class SpecialTokenCountIgnoresPair(_Broken):
+    """num_special_tokens_to_add answers 2 (one sequence) whatever `pair` says."""
+    defect = "special-token-count-ignores-pair"
+
+    def apply(self):
+        from electra_core.tokenizer import ElectraTokenizerFast
+
+        patch(ElectraTokenizerFast, "num_special_tokens_to_add", lambda tokenizer, pair=False: 2)

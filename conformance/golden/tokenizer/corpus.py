@@ -1,7 +1,11 @@
-"""The tokenizer golden corpus: hard strings, option sets and call variants (data only, no tokenizer).
+"""The tokenizer golden corpus: hard strings, option sets, call variants and every other public method
+with each of its arguments (data only, no tokenizer).
 
 ``generate.py`` runs the reference ElectraTokenizerFast on these and stores what it returned.
-Each case names the spec clauses it exercises (``tokenizer.*`` ids of spec/data/tokenizer.yaml).
+Each case names the spec clauses it exercises (``tokenizer.*`` ids of spec/data/tokenizer.yaml). A case
+is: id, options (constructor keywords), method ('call', a tokenizer method, or a BatchEncoding method
+applied to the call's result with ``result_kwargs``), args, kwargs, clauses; get_vocab cases ``select``
+the tokens whose ids are stored.
 """
 from __future__ import annotations
 
@@ -68,14 +72,14 @@ def _clause_of(kind: str, value) -> str:
 
 
 def call_cases() -> list[dict]:
-    """Every case: id, options, method ('call' | 'decode' | 'tokenize'), args, kwargs, clauses."""
+    """Every case of the corpus (see the module's docstring)."""
     cases = []
     for oname, options in OPTION_SETS.items():
         for tname, text in TEXTS.items():
             cases.append(dict(id=f"text.{oname}.{tname}", options=options, method="call", args=[text], kwargs={},
                               clauses=[*PIPELINE_CLAUSES, *OPTION_CLAUSES[oname]]))
             cases.append(dict(id=f"tokenize.{oname}.{tname}", options=options, method="tokenize", args=[text],
-                              kwargs={}, clauses=[*PIPELINE_CLAUSES, *OPTION_CLAUSES[oname]]))
+                              kwargs={}, clauses=[*PIPELINE_CLAUSES, *OPTION_CLAUSES[oname], "tokenizer.method.tokenize"]))
     for pname, (a, b) in PAIRS.items():
         cases.append(dict(id=f"pair.{pname}", options={}, method="call", args=[a, b], kwargs={},
                           clauses=["tokenizer.pipeline.post_processor", "tokenizer.output.token_type_ids"]))
@@ -142,7 +146,88 @@ def call_cases() -> list[dict]:
                                   args=[seq], kwargs=dict(skip_special_tokens=skip,
                                                           clean_up_tokenization_spaces=cleanup),
                                   clauses=["tokenizer.pipeline.decoder", "tokenizer.decode.cleanup",
-                                           "tokenizer.option.clean_up_tokenization_spaces"]))
+                                           "tokenizer.option.clean_up_tokenization_spaces",
+                                           *_method_clauses("decode", dict(skip_special_tokens=skip,
+                                                                           clean_up_tokenization_spaces=cleanup))]))
+    cases += _option_cases(apostrophes) + _method_cases(ids, apostrophes)
     for case in cases:
         case["kwargs"] = {k: v for k, v in case["kwargs"].items() if v is not None}
     return cases
+
+
+def _method_clauses(method: str, given: dict) -> list[str]:
+    """tokenizer.method.<method>, and tokenizer.method.<method>.<argument> for each argument ``given`` a
+    value other than its default (tokenizer.yaml `methods`)."""
+    from spec import load_spec
+
+    defaults = load_spec().tokenizer.method_defaults[method]
+    return [f"tokenizer.method.{method}", *(f"tokenizer.method.{method}.{k}" for k, v in given.items()
+                                            if k in defaults and v != defaults[k])]
+
+
+def _method_case(case_id: str, method: str, args: list, kwargs: dict | None = None, *, options: dict | None = None,
+                 result_kwargs: dict | None = None, clauses: tuple = (), **extra) -> dict:
+    given = result_kwargs if result_kwargs is not None else (kwargs or {})
+    case = dict(id=f"method.{case_id}", options=options or {}, method=method, args=args, kwargs=kwargs or {},
+                clauses=[*_method_clauses(method, given), *clauses], **extra)
+    if result_kwargs is not None:
+        case["result_kwargs"] = result_kwargs
+    return case
+
+
+def _option_cases(apostrophes: list[int]) -> list[dict]:
+    """Options that only show in combination with a call argument: model_max_length bounds truncation and
+    padding='max_length' when max_length is omitted; clean_up_tokenization_spaces is decode's default."""
+    bounded = {"model_max_length": 8}
+    return [
+        dict(id="option.model_max_length.truncation", options=bounded, method="call", args=[LONG_A, SHORT],
+             kwargs=dict(truncation=True), clauses=["tokenizer.option.model_max_length",
+                                                    "tokenizer.strategy.truncation.longest_first"]),
+        dict(id="option.model_max_length.padding", options=bounded, method="call", args=[["a b", "c d e f"]],
+             kwargs=dict(padding="max_length"), clauses=["tokenizer.option.model_max_length",
+                                                         "tokenizer.strategy.padding.max_length"]),
+        dict(id="option.no_cleanup.decode", options={"clean_up_tokenization_spaces": False}, method="decode",
+             args=[apostrophes], kwargs={}, clauses=["tokenizer.option.clean_up_tokenization_spaces",
+                                                     "tokenizer.method.decode"]),
+        dict(id="option.no_cleanup.batch_decode", options={"clean_up_tokenization_spaces": False},
+             method="batch_decode", args=[[apostrophes]], kwargs={},
+             clauses=["tokenizer.option.clean_up_tokenization_spaces", "tokenizer.method.batch_decode"]),
+    ]
+
+
+def _method_cases(ids: list[int], apostrophes: list[int]) -> list[dict]:
+    """Every public method besides __call__ (tokenizer.yaml `methods`), with each argument at its default
+    and at another value, and each input form (one item or a sequence)."""
+    question, answer = PAIRS["qa"]
+    pairs = [[question, answer], ["a b", "c"]]
+    words = [["Hello", "wörld", "[MASK]"], ["中文", "x", "unaffable"]]
+    tokens = ["[CLS]", "hello", "##ing", "world", ",", "don", "'", "t", "notawordzzqx", "[MASK]", "[SEP]"]
+    return [
+        _method_case("encode.single", "encode", [TEXTS["accents"]]),
+        _method_case("encode.text_pair", "encode", [question], dict(text_pair=answer)),
+        _method_case("encode.no_special_tokens", "encode", [TEXTS["plain"]], dict(add_special_tokens=False)),
+        _method_case("encode.truncated", "encode", [LONG_A, LONG_B], dict(truncation="only_second", max_length=24)),
+        _method_case("tokenize.pair", "tokenize", [question], dict(pair=answer)),
+        _method_case("tokenize.special_tokens", "tokenize", [TEXTS["plain"]], dict(add_special_tokens=True)),
+        _method_case("tokenize.pair_special_tokens", "tokenize", [question], dict(pair=answer, add_special_tokens=True)),
+        _method_case("num_special_tokens_to_add.single", "num_special_tokens_to_add", []),
+        _method_case("num_special_tokens_to_add.pair", "num_special_tokens_to_add", [], dict(pair=True)),
+        _method_case("convert_ids_to_tokens.one", "convert_ids_to_tokens", [27227]),
+        _method_case("convert_ids_to_tokens.many", "convert_ids_to_tokens", [ids]),
+        _method_case("convert_ids_to_tokens.skip", "convert_ids_to_tokens", [ids], dict(skip_special_tokens=True)),
+        _method_case("convert_tokens_to_ids.one", "convert_tokens_to_ids", ["unaffable"]),
+        _method_case("convert_tokens_to_ids.many", "convert_tokens_to_ids", [tokens]),
+        _method_case("convert_tokens_to_string", "convert_tokens_to_string", [tokens]),
+        _method_case("decode.one_id", "decode", [2040]),
+        _method_case("batch_decode.default", "batch_decode", [[ids, apostrophes, [101, 102]]]),
+        _method_case("batch_decode.skip", "batch_decode", [[ids, apostrophes]], dict(skip_special_tokens=True)),
+        _method_case("batch_decode.no_cleanup", "batch_decode", [[ids, apostrophes]],
+                     dict(clean_up_tokenization_spaces=False)),
+        _method_case("get_vocab", "get_vocab", [], select=["[PAD]", "[UNK]", "[unused0]", "hello", "##ing", "unaffable",
+                                                           "[MASK]", "notawordzzqx"]),
+        *(_method_case(f"{view}.{name}.{row}", view, [data], dict(padding=True, **call),
+                       result_kwargs={} if row is None else {"batch_index": row})
+          for view in ("tokens", "word_ids", "sequence_ids")
+          for name, data, call in (("pairs", pairs, {}), ("words", words, {"is_split_into_words": True}))
+          for row in (None, 1)),
+    ]

@@ -24,6 +24,7 @@ os.environ.setdefault("USE_TORCH", "0")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent.parent))  # run as a script from anywhere in the checkout
 
+from conformance.golden.tokenizer.check import run_method  # noqa: E402
 from conformance.golden.tokenizer.corpus import call_cases  # noqa: E402
 from electra_core.convert.minilm_package import REQUIREMENT, find_minilm_package  # noqa: E402
 
@@ -31,23 +32,9 @@ COMMAND = "python conformance/golden/tokenizer/generate.py"
 GOLDEN = HERE / "golden.json"
 
 
-def _plain(value):
-    """Reference outputs as JSON data: tuples -> lists, numpy scalars -> ints."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def run_case(tokenizer, case: dict) -> dict:
     try:
-        if case["method"] == "call":
-            result = {k: _plain(v) for k, v in tokenizer(*case["args"], **case["kwargs"]).items()}
-        elif case["method"] == "decode":
-            result = tokenizer.decode(*case["args"], **case["kwargs"])
-        else:
-            result = tokenizer.tokenize(*case["args"], **case["kwargs"])
+        result = run_method(tokenizer, case)
     except Exception as e:  # the reference's error is data here: which class it raised
         # every error the reference raises on this corpus is an impossible truncation
         clauses = [*case["clauses"], "tokenizer.error.truncation_impossible"]
