@@ -7,6 +7,7 @@ Shape keys: B batch, S sequence, V vocab_size, E embedding_size.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,12 +171,14 @@ class TFElectraPreTrainedModel(keras.Model):
 
     def resize_token_embeddings(self, new_num_tokens: int | None = None):
         """Resize the vocabulary to ``new_num_tokens`` rows keeping the old rows; updates
-        config.vocab_size and the LM head bias. Returns the input embedding layer."""
+        config.vocab_size and the LM head bias. Returns the input embedding layer. A size that is not a
+        positive int, or that would drop the pad_token_id row, is error.resize.new_num_tokens."""
         table = self.get_input_embeddings()
         if new_num_tokens is None or new_num_tokens == table.rows:
             return table
-        if not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, numbers.Integral) or new_num_tokens < 1:
             raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        new_num_tokens = int(new_num_tokens)
         pad = self.config.pad_token_id
         if pad is not None and pad >= new_num_tokens:
             raise ValueError(f"new_num_tokens = {new_num_tokens} would drop pad_token_id = {pad}")

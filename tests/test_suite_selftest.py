@@ -57,6 +57,7 @@ VARIANTS = [
      "tokenizer.method.word_ids.batch_index"),
     ("SpecialTokenCountIgnoresPair", "test_tokenizer", "test_golden_tokenizer_case and num_special_tokens_to_add",
      "tokenizer.method.num_special_tokens_to_add.pair"),
+    ("ResizeDropsPadRow", "test_params", "test_tf_resize_refuses and pad_token_id", "error.resize.new_num_tokens"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",
      "test_bad_input_raises and FlaxElectraModel and input_ids.out_of_range", "error.input_ids.out_of_range"),
 ]

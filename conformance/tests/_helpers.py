@@ -4,6 +4,7 @@ Shape keys: B batch, C choices, S sequence, L layers, N heads, V vocab, E embedd
 """
 from __future__ import annotations
 
+import string
 from typing import Any, Mapping
 
 import numpy as np
@@ -257,3 +258,22 @@ def blame_alternative(check, got, want, alternatives, *, floor: float = 1e-5, fa
         if error * factor < spec_error:
             check.fail(clause, f"the output follows {description} (max error {error:.2g}) rather than the spec "
                                f"(max error {spec_error:.2g})")
+
+
+def error_fragments(error, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The message fragments of an errors.yaml clause whose placeholders ``values`` knows, filled in."""
+    out = []
+    for frag in error.message:
+        names = [n for _, n, _, _ in string.Formatter().parse(frag) if n]
+        if all(n in values for n in names):
+            out.append(frag.format(**{n: str(values[n]) for n in names}))
+    return tuple(out)
+
+
+def error_exceptions(error) -> tuple[type, ...]:
+    """The built-in exception class an errors.yaml clause names (a named checkpoint error: its base)."""
+    import builtins
+
+    spec = load_spec()
+    name = error.exception if error.exception not in spec.exceptions else spec.exceptions[error.exception].base
+    return (getattr(builtins, name),)

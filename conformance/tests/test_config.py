@@ -51,7 +51,7 @@ _INVALID = [(f, v, why) for f in _FIELDS for v, why in invalid_values(f)]
 @pytest.mark.parametrize("field_spec,value,why", _INVALID,
                          ids=[f"{f.name}-{why.replace(' ', '_')}" for f, _, why in _INVALID])
 def test_invalid_field_value_rejected(shared_check, field_spec, value, why):
-    with shared_check.raises(ValueError, clause=field_spec.id, words=(field_spec.name,)):
+    with shared_check.raises(ValueError, clause=field_spec.id, words=(field_spec.name,), edge=why):
         _config_class()(**{field_spec.name: value})
 
 
@@ -63,7 +63,8 @@ _NON_FINITE = [(f, v) for f in _FIELDS if f.type == "float"
 @pytest.mark.parametrize("field_spec,value", _NON_FINITE, ids=[f"{f.name}-{v}" for f, v in _NON_FINITE])
 def test_non_finite_float_rejected(shared_check, field_spec, value):
     """error.config.non_finite: NaN and infinities pass a range check that only compares."""
-    with shared_check.raises(ValueError, clause="error.config.non_finite", words=(field_spec.name, "finite")):
+    with shared_check.raises(ValueError, clause="error.config.non_finite", words=(field_spec.name, "finite"),
+                             edge=f"{field_spec.name} = {value}"):
         _config_class()(**{field_spec.name: value})
 
 
@@ -138,15 +139,12 @@ def test_constraint_violation_rejected(shared_check, constraint):
 
 
 def test_adapter_build_validates_config(check, adapter, caps, class_name):
-    """Every model constructor validates its config (error.config.invalid): one invalid value per
-    field, on top of a valid tiny config."""
+    """Every model constructor validates its config (error.config.invalid): each invalid value of each
+    field (every edge of its range, as ElectraConfig is tested), on top of a valid tiny config."""
     base = S.config_bucket(0, class_name, caps)
     for f in _FIELDS:
-        cases = invalid_values(f)
-        if not cases:
-            continue
-        value, why = cases[-1]
-        cfg = dict(base, **{f.name: value})
-        with check.raises(ValueError, clause=f.id, words=(f.name,)):
-            adapter.build(class_name, cfg, device="cpu")
+        for value, why in invalid_values(f):
+            cfg = dict(base, **{f.name: value})
+            with check.raises(ValueError, clause=f.id, words=(f.name,), edge=why):
+                adapter.build(class_name, cfg, device="cpu")
     check.clause("error.config.invalid")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conformance import strategies as S
-from conformance.tests._helpers import SELF_KIND, build, eval_shape, primary_field, run, spec_class
+from conformance.tests._helpers import (SELF_KIND, build, error_fragments, eval_shape, primary_field, run,
+                                        spec_class)
 from spec import load_spec
 
 _SHAPE = S.SHAPE_BUCKETS[0]  # (B, S): one input shape for every model of this file
@@ -155,15 +156,11 @@ def test_compiled_call_still_checks_shapes_and_dtypes(check, adapter, caps, devi
     errors = load_spec().errors
     mask = np.ones((ids.shape[0], ids.shape[1] + 1), np.int32)
     values = {"arg": "attention_mask", "expected": tuple(ids.shape), "actual": tuple(mask.shape)}
-    with check.raises(ValueError, clause=clause, words=_fragments(errors["error.shape.mismatch"], values)):
+    with check.raises(ValueError, clause=clause, words=error_fragments(errors["error.shape.mismatch"], values)):
         run(model_cache, handle, {"input_ids": ids, "attention_mask": mask}, compiled=True)
     values = {"arg": "input_ids", "actual_dtype": "float32"}
-    with check.raises(TypeError, clause=clause, words=_fragments(errors["error.input_ids.dtype"], values)):
+    with check.raises(TypeError, clause=clause, words=error_fragments(errors["error.input_ids.dtype"], values)):
         run(model_cache, handle, {"input_ids": ids.astype(np.float32)}, compiled=True)
-
-
-def _fragments(error, values: dict) -> tuple[str, ...]:
-    return tuple(fragment.format(**{k: str(v) for k, v in values.items()}) for fragment in error.message)
 
 
 # ---- persistence ---------------------------------------------------------------------------------

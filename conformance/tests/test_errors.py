@@ -8,15 +8,14 @@ each wrong head-mask shape; each kind of bad mask value; each dtype. A check tha
 edge cannot pass by drawing the other."""
 from __future__ import annotations
 
-import string
-
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
 from conformance.model_cache import documented_inputs
-from conformance.tests._helpers import build, eval_shape, examples, run, spec_class
+from conformance.tests._helpers import (build, error_exceptions, error_fragments, eval_shape, examples, run,
+                                        spec_class)
 from spec import load_spec
 
 
@@ -209,24 +208,6 @@ def _edge(values: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
-def fragments(error, values: dict) -> tuple[str, ...]:
-    """The clause's message fragments whose placeholders this trigger knows, filled in."""
-    out = []
-    for frag in error.message:
-        names = [n for _, n, _, _ in string.Formatter().parse(frag) if n]
-        if all(n in values for n in names):
-            out.append(frag.format(**{n: str(values[n]) for n in names}))
-    return tuple(out)
-
-
-def _exception_types(error) -> tuple[type, ...]:
-    import builtins
-
-    spec = load_spec()
-    name = error.exception if error.exception not in spec.exceptions else spec.exceptions[error.exception].base
-    return (getattr(builtins, name),)
-
-
 #: config fields a condition needs before it can be met (cross-attention inputs need a cross-attention model)
 _CONFIG_FOR = {"error.encoder_hidden_states.shape": {"is_decoder": True, "add_cross_attention": True},
                "error.past_key_values.shape": {"is_decoder": True}}
@@ -254,17 +235,17 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
     if native_call:
         native = flax_trigger(error_id, handle, case, data.draw)
         call, values = native
-        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, values),
+        with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, values),
                           edge=values["edge"]):
             result = call()
             check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
         return
     for inputs, kwargs, values in made:  # every edge of the condition
-        words = fragments(error, values)
+        words = error_fragments(error, values)
         # a message that names an input the implementation lacks (inputs_embeds beside input_ids) is the
         # documented API's message: the clause is about that input too
         caps.skip_unless(*(f"input:{w}" for w in words if w in documented_inputs()))
-        with check.raises(_exception_types(error), clause=error_id, words=words, edge=values["edge"]):
+        with check.raises(error_exceptions(error), clause=error_id, words=words, edge=values["edge"]):
             result = run(model_cache, handle, inputs, **kwargs)
             bad = [k for k, v in result.fields.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
                    and not np.all(np.isfinite(v))]
@@ -295,7 +276,7 @@ def test_bad_construction_raises(check, adapter, caps, class_name, error_id, dat
     with pytest.MonkeyPatch.context() as env:
         for name, value in _INIT_ENVIRONMENT.get(error_id, {}).items():
             env.setenv(name, value)
-        with check.raises(_exception_types(error), clause=error_id, words=fragments(error, cfg),
+        with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, cfg),
                           edge=_INIT_EDGES[error_id](cfg)):
             adapter.build(class_name, cfg, device="cpu")
 

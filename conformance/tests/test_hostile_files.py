@@ -87,7 +87,7 @@ def test_h5_data_outside_the_file(check, adapter, device, tmp_path, kind):
     clause = "error.checkpoint.external_storage"
     class_name, directory, h5 = h5_checkpoint(adapter, tmp_path, kind)
     hostile.make_h5_outside(h5, kind, tmp_path / "elsewhere.bin")
-    with check.raises(spec_exception(clause), clause=clause, words=(h5.name, hostile.TARGET)):
+    with check.raises(spec_exception(clause), clause=clause, words=(h5.name, hostile.TARGET), edge=kind):
         adapter.load(class_name, str(directory))
 
 
@@ -97,7 +97,7 @@ def test_shard_index_outside_the_folder(check, adapter, device, tmp_path, kind):
     class_name = _base_class(adapter.framework)
     directory = _base_checkpoint(adapter.framework, tmp_path, "sharded")
     entry = hostile.make_traversal(directory, kind, tmp_path / "outside")
-    with check.raises(spec_exception(clause), clause=clause, words=(entry,)):
+    with check.raises(spec_exception(clause), clause=clause, words=(entry,), edge=kind):
         adapter.load(class_name, str(directory))
 
 
@@ -109,7 +109,7 @@ def test_h5_decompression_bomb(check, adapter, device, tmp_path):
     hostile.make_h5_bomb(h5, H5_BOMB)
     check.clause("files.load.shapes_first")
     with traced_peak() as peak, check.raises(spec_exception(SHAPE_ERROR), clause=SHAPE_ERROR,
-                                             words=(hostile.TARGET, str(H5_BOMB[0]))):
+                                             words=(hostile.TARGET, str(H5_BOMB[0])), edge="gzip bomb in h5"):
         adapter.load(class_name, str(directory))
     check.that(peak[0] < MEMORY_LIMIT, clause="files.load.shapes_first",
                message=f"the refused load allocated {peak[0] / 2**20:.0f} MiB (traced peak) for a file of "
@@ -133,7 +133,8 @@ def test_msgpack_declared_size_bomb(check, adapter, device, tmp_path):
     path = hostile.write_msgpack(directory, case_for(class_name).weights())
     (directory / hostile.file_name("safetensors")).unlink()
     hostile.make_msgpack_bomb(path, MSGPACK_BOMB)
-    with check.raises(spec_exception(OVERSIZED), clause=OVERSIZED, words=(path.name, hostile.TARGET)):
+    with check.raises(spec_exception(OVERSIZED), clause=OVERSIZED, words=(path.name, hostile.TARGET),
+                      edge="msgpack declared size"):
         adapter.load(class_name, str(directory))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from conformance.golden_data import load_cases
 from conformance.tests._golden import call_arguments
-from conformance.tests._helpers import SELF_KIND
+from conformance.tests._helpers import SELF_KIND, error_exceptions, error_fragments
 from conformance.tests._params import (class_modules, expected_params, file_shape, flax_path, kind_of, leaf_rule,
                                        module_of, module_prefix, naming, params_spec, tf_name, tied_param)
 from spec import load_spec
@@ -289,18 +289,24 @@ def test_saved_weight_names(check, adapter, caps, device, class_name, model_cach
         check_names(check, expected, stored, "flax", lambda n: "/".join(flax_path(n)), "flax_model.msgpack")
 
 
-def test_tf_resize_token_embeddings(check, adapter, caps, device, model_cache):
-    """resize_token_embeddings(n), growing then shrinking: the first min(n, V) rows of the word-embedding
-    table and of the MLM bias are kept, config.vocab_size is n, the head stays tied and the logits are
-    n wide, unchanged for the kept tokens."""
-    clause = "behaviour.tf.resize_token_embeddings"
+def _tied_lm_case(adapter, caps, clause: str):
+    """A golden case of a TF class with a tied generator_lm_head that the adapter implements."""
     if adapter.framework != "tf":
-        pytest.skip("behaviour.tf.resize_token_embeddings binds TF classes only")
+        pytest.skip(f"{clause} binds TF classes only")
     caps.skip_unless("api:native")  # resize_token_embeddings is called on the model object itself
     case = next((c for c in _lm_cases("tf") if c.class_for("tf") in caps.classes
                  and tied_param(c.class_for("tf"), c.config())), None)
     if case is None:
         pytest.skip(f"{adapter.name} implements no TF class with a tied generator_lm_head")
+    return case
+
+
+def test_tf_resize_token_embeddings(check, adapter, caps, device, model_cache):
+    """resize_token_embeddings(n), growing then shrinking: the first min(n, V) rows of the word-embedding
+    table and of the MLM bias are kept, config.vocab_size is n, the head stays tied and the logits are
+    n wide, unchanged for the kept tokens."""
+    clause = "behaviour.tf.resize_token_embeddings"
+    case = _tied_lm_case(adapter, caps, clause)
     class_name, config = case.class_for("tf"), case.config()
     check.clause(clause)
     handle = model_cache.build(class_name, config)  # resized below: not the shared cached model
@@ -326,3 +332,33 @@ def test_tf_resize_token_embeddings(check, adapter, caps, device, model_cache):
         check.allclose(logits[..., :min(size, vocab)], logits_before[..., :min(size, vocab)], clause=clause,
                        kind=SELF_KIND, field="logits")
         before, old_vocab = after, size
+
+
+#: sizes resize_token_embeddings must refuse (error.resize.new_num_tokens), by edge: pad_token_id is set to 3
+_PAD = 3
+_BAD_SIZES = {"zero": 0, "negative": -1, "fractional": 9.5, "pad_token_id": _PAD}
+
+
+@pytest.mark.parametrize("edge", list(_BAD_SIZES))
+def test_tf_resize_refuses_a_size_that_cannot_hold_the_vocabulary(check, adapter, caps, model_cache, edge):
+    """resize_token_embeddings(n) with n < 1, a fractional n, or n <= pad_token_id raises ValueError naming
+    new_num_tokens and n, and changes nothing (weights and config.vocab_size); at the pad edge, one row
+    more (n = pad_token_id + 1) is accepted."""
+    clause = "error.resize.new_num_tokens"
+    case = _tied_lm_case(adapter, caps, clause)
+    class_name, config = case.class_for("tf"), dict(case.config(), pad_token_id=_PAD)
+    error, size = load_spec().errors[clause], _BAD_SIZES[edge]
+    handle = model_cache.build(class_name, config)  # resized below: not the shared cached model
+    before = adapter.get_weights(handle)
+    with check.raises(error_exceptions(error), clause=clause, words=error_fragments(error, {"value": size}), edge=edge):
+        handle.native.resize_token_embeddings(size)
+    after = adapter.get_weights(handle)
+    check.equal(sorted(after), sorted(before), clause=clause, what="parameter names after the refused resize")
+    for name, value in before.items():
+        check.equal(after[name], value, clause=clause, what=f"{name} after the refused resize")
+    check.equal(handle.native.config.vocab_size, config["vocab_size"], clause=clause,
+                what="config.vocab_size after the refused resize")
+    if edge == "pad_token_id":
+        handle.native.resize_token_embeddings(_PAD + 1)
+        check.equal(handle.native.config.vocab_size, _PAD + 1, clause=clause,
+                    what="config.vocab_size after resizing to pad_token_id + 1 (keeps the padding row)")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance.golden_data import GoldenCase, load_cases
-from conformance.tests._helpers import SELF_KIND
+from conformance.tests._helpers import SELF_KIND, error_exceptions
 from conformance.tests._golden import (OTHER_MODELS, call_arguments, capabilities_of, class_under_test, compare_fields,
                                        expected_fields, golden_run, other_outputs, our_other_adapter, weights_of)
 from electra_core.config import ElectraConfig
@@ -215,7 +215,8 @@ def test_mismatched_checkpoint(check, adapter, device, tmp_path):
     class_name = _base_class(adapter.framework)
     case = case_for(class_name)
     directory, in_file, in_model = _mismatched_copy(case, tmp_path)
-    with check.raises(ValueError, clause=SHAPE_ERROR, words=("intermediate", str(in_file), str(in_model))):
+    with check.raises(ValueError, clause=SHAPE_ERROR, words=("intermediate", str(in_file), str(in_model)),
+                      edge="intermediate_size larger in config.json than in the file"):
         adapter.load(class_name, str(directory))
     check.clause(MISMATCHED)
     try:
@@ -234,13 +235,9 @@ def test_mismatched_checkpoint(check, adapter, device, tmp_path):
 
 # -- bad checkpoints and failed saves (errors.yaml, when: load / save) ------------------------------
 def spec_exception(clause: str) -> type:
-    """The Python exception type an error clause names: a spec exception (CheckpointError, ...) is
-    checked as the builtin it derives from, which is what callers can catch."""
-    import builtins
-
-    spec = load_spec()
-    name = spec.errors[clause].exception
-    return getattr(builtins, spec.exceptions[name].base if name in spec.exceptions else name)
+    """The Python exception type an error clause names (a spec exception such as CheckpointError is
+    checked as the builtin it derives from, which is what callers can catch)."""
+    return error_exceptions(load_spec().errors[clause])[0]
 
 
 def _base_checkpoint(framework: str, tmp_path, name: str):
@@ -263,8 +260,9 @@ def test_corrupt_checkpoint(check, adapter, caps, device, tmp_path):
     (garbled / files["safetensors"]).unlink()
     native = native_format(adapter, caps)[2]
     (garbled / native).write_bytes(b"this is not a " + native.encode() + b" file\n" * 8)
-    for directory, file_name in ((truncated, files["safetensors"]), (garbled, native)):
-        with check.raises(spec_exception(clause), clause=clause, words=(file_name,)):
+    for directory, file_name, edge in ((truncated, files["safetensors"], "truncated safetensors"),
+                                       (garbled, native, "native file of another format")):
+        with check.raises(spec_exception(clause), clause=clause, words=(file_name,), edge=edge):
             adapter.load(class_name, str(directory))
 
 
@@ -278,8 +276,8 @@ def test_missing_checkpoint_file(check, adapter, device, tmp_path):
     (no_weights / files["safetensors"]).unlink()
     no_config = _base_checkpoint(adapter.framework, tmp_path, "no_config_here")
     (no_config / files["config"]).unlink()
-    for directory in (no_weights, no_config):
-        with check.raises(spec_exception(clause), clause=clause, words=(directory.name,)):
+    for directory, edge in ((no_weights, "no weights file"), (no_config, "no config.json")):
+        with check.raises(spec_exception(clause), clause=clause, words=(directory.name,), edge=edge):
             adapter.load(class_name, str(directory))
     # files.pytorch_bin: a directory holding only a pickled PyTorch file is not read; the error names
     # the directory and a format that is read
@@ -287,7 +285,8 @@ def test_missing_checkpoint_file(check, adapter, device, tmp_path):
     (only_bin / files["safetensors"]).unlink()
     (only_bin / load_spec().raw("files")["files"]["pytorch_bin"]["name"]).write_bytes(b"not read")
     check.clause("files.pytorch_bin")
-    with check.raises(spec_exception(clause), clause="files.pytorch_bin", words=(only_bin.name, files["safetensors"])):
+    with check.raises(spec_exception(clause), clause="files.pytorch_bin", words=(only_bin.name, files["safetensors"]),
+                      edge="only a pickled PyTorch file"):
         adapter.load(class_name, str(only_bin))
 
 
@@ -307,7 +306,7 @@ def test_bad_config_file_is_named(check, adapter, device, tmp_path):
         folder = _base_checkpoint(adapter.framework, tmp_path, name)
         (folder / config_name).write_bytes(content)
         words = (config_name,) + ((key,) if key else ())
-        with check.raises(spec_exception(clause), clause=clause, words=words):
+        with check.raises(spec_exception(clause), clause=clause, words=words, edge=name):
             adapter.load(class_name, str(folder))
 
 
@@ -318,11 +317,11 @@ def test_loader_keywords_are_honoured_or_refused(check, adapter, device, tmp_pat
     class_name = _base_class(adapter.framework)
     folder = _base_checkpoint(adapter.framework, tmp_path, "good")
     clause = "error.loader.keyword"
-    with check.raises(spec_exception(clause), clause=clause, words=("not_a_loader_option",)):
+    with check.raises(spec_exception(clause), clause=clause, words=("not_a_loader_option",), edge="unknown keyword"):
         adapter.load(class_name, str(folder), not_a_loader_option=1)
     clause = "error.loader.subfolder"
-    for subfolder in ("../outside", "/etc"):
-        with check.raises(spec_exception(clause), clause=clause, words=("subfolder", subfolder)):
+    for subfolder, edge in (("../outside", "leaves the folder"), ("/etc", "absolute")):
+        with check.raises(spec_exception(clause), clause=clause, words=("subfolder", subfolder), edge=edge):
             adapter.load(class_name, str(folder), subfolder=subfolder)
 
 
@@ -349,7 +348,8 @@ def test_hub_id_resolves_from_the_local_cache(check, adapter, device, tmp_path):
                           local_files_only=True)
     check_same_weights(check, adapter.get_weights(handle), case_for(class_name).weights(), clause=clause)
     missing = "error.checkpoint.missing_file"
-    with check.raises(spec_exception(missing), clause=clause, words=("conformance-org/not-cached",)):
+    with check.raises(spec_exception(missing), clause=clause, words=("conformance-org/not-cached",),
+                      edge="hub id not in the offline cache"):
         adapter.load(class_name, "conformance-org/not-cached", cache_dir=str(cache_dir), local_files_only=True)
 
 
@@ -381,7 +381,8 @@ def test_config_of_another_model_type(check, adapter, device, tmp_path):
     config = json.loads(config_file.read_text())
     config["model_type"] = "bert"
     config_file.write_text(json.dumps(config))
-    with check.raises(spec_exception(clause), clause=clause, words=("model_type", "bert", "electra")):
+    with check.raises(spec_exception(clause), clause=clause, words=("model_type", "bert", "electra"),
+                      edge="model_type bert"):
         adapter.load(_base_class(adapter.framework), str(directory))
 
 
@@ -399,7 +400,7 @@ def test_failed_save_keeps_the_checkpoint(check, adapter, caps, device, model_ca
     other = next(c for c in ALL if c.class_for(adapter.framework) == class_name
                  and spec_config_fields(c.config()) != spec_config_fields(case_for(class_name).config()))
     handle = model_cache.get(class_name, other.config())
-    with check.raises(spec_exception(clause), clause=clause, words=(file_name,)):
+    with check.raises(spec_exception(clause), clause=clause, words=(file_name,), edge="weights file name occupied"):
         adapter.save(handle, str(directory), formats=(fmt,))
     after = {p.name: (p.read_bytes() if p.is_file() else None) for p in directory.iterdir()}
     atomic = "files.save.atomic"  # existing files byte for byte, no temporary file left behind

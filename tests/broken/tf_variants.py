@@ -228,3 +228,22 @@ class SpecialTokenCountIgnoresPair(_Broken):
         from electra_core.tokenizer import ElectraTokenizerFast
 
         patch(ElectraTokenizerFast, "num_special_tokens_to_add", lambda tokenizer, pair=False: 2)
+
+
+class ResizeDropsPadRow(_Broken):
+    """resize_token_embeddings never checks pad_token_id, so it may cut the padding row off the table."""
+    defect = "resize-drops-pad-row"
+
+    def apply(self):
+        from impl_tf.model_base import TFElectraPreTrainedModel
+
+        original = TFElectraPreTrainedModel.resize_token_embeddings
+
+        def resize_token_embeddings(model, new_num_tokens=None):
+            pad, model.config.pad_token_id = model.config.pad_token_id, None
+            try:
+                return original(model, new_num_tokens)
+            finally:
+                model.config.pad_token_id = pad
+
+        patch(TFElectraPreTrainedModel, "resize_token_embeddings", resize_token_embeddings)
