@@ -8,6 +8,7 @@ N heads, H hidden.
 """
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any
 
@@ -182,12 +183,20 @@ class FlaxElectraPreTrainedModel:
     # -- calling ----------------------------------------------------------------------------------
     def init_cache(self, batch_size: int, max_length: int) -> dict:
         """An empty key/value cache ("cache" collection) for ``batch_size`` sequences of up to
-        ``max_length`` positions; pass it as past_key_values (decoders: config.is_decoder)."""
-        if not self.config.is_decoder:
-            raise ValueError(f"{type(self).__name__}.init_cache needs a decoder (config.is_decoder=True)")
-        if not self.config.use_cache:
-            raise ValueError("init_cache was called but config.use_cache is False")
-        inputs = self._dummy_inputs((batch_size, max_length))
+        ``max_length`` positions; pass it as past_key_values (decoders: config.is_decoder). Anything
+        else is error.init_cache.arguments."""
+        c, name = self.config, f"{type(self).__name__}.init_cache"
+        if not c.is_decoder:
+            raise ValueError(f"{name} needs a decoder (config.is_decoder=True)")
+        if not c.use_cache:
+            raise ValueError(f"{name} was called but config.use_cache is False")
+        for arg, value in (("batch_size", batch_size), ("max_length", max_length)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        if max_length > c.max_position_embeddings:
+            raise ValueError(f"{name}: max_length {max_length} exceeds max_position_embeddings "
+                             f"{c.max_position_embeddings}; the positions past it have no embedding")
+        inputs = self._dummy_inputs((int(batch_size), int(max_length)))
         tree = jax.eval_shape(lambda: self._module.init(jax.random.PRNGKey(0), **inputs, init_cache=True))
         return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(tree["cache"]))
 

@@ -145,3 +145,24 @@ class LossMeanOfShardMeans(_Broken):
             return sum(means) / shards
 
         patch(sharding, "class_loss", mean_of_shard_means)
+
+
+class InitCachePastPositions(_Broken):
+    """init_cache makes a cache longer than the position table: decoding then runs past the last position
+    embedding instead of being refused when the cache is made."""
+    defect = "init-cache-past-positions"
+
+    def apply(self):
+        from impl_flax.model_base import FlaxElectraPreTrainedModel
+
+        original = FlaxElectraPreTrainedModel.init_cache
+
+        def init_cache(model, batch_size, max_length):
+            limit = model.config.max_position_embeddings
+            model.config.max_position_embeddings = max(limit, max_length)
+            try:
+                return original(model, batch_size, max_length)
+            finally:
+                model.config.max_position_embeddings = limit
+
+        patch(FlaxElectraPreTrainedModel, "init_cache", init_cache)
