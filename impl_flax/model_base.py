@@ -193,9 +193,6 @@ class FlaxElectraPreTrainedModel:
         for arg, value in (("batch_size", batch_size), ("max_length", max_length)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-        if max_length > c.max_position_embeddings:
-            raise ValueError(f"{name}: max_length {max_length} exceeds max_position_embeddings "
-                             f"{c.max_position_embeddings}; the positions past it have no embedding")
         inputs = self._dummy_inputs((int(batch_size), int(max_length)))
         tree = jax.eval_shape(lambda: self._module.init(jax.random.PRNGKey(0), **inputs, init_cache=True))
         return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(tree["cache"]))

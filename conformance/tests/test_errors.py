@@ -282,7 +282,7 @@ def test_bad_construction_raises(check, adapter, caps, class_name, error_id, dat
 
 
 #: error.init_cache.arguments, by edge: (config overrides of a decoder bucket, batch_size, max_length, the field or
-#: argument at fault); max_length None stands for one past max_position_embeddings
+#: argument at fault)
 _INIT_CACHE_EDGES = {
     "not_decoder": ({"is_decoder": False}, 2, 4, "is_decoder"),
     "use_cache_off": ({"use_cache": False}, 2, 4, "use_cache"),
@@ -290,35 +290,31 @@ _INIT_CACHE_EDGES = {
     "max_length_zero": ({}, 2, 0, "max_length"),
     "max_length_negative": ({}, 2, -1, "max_length"),
     "max_length_fractional": ({}, 2, 2.5, "max_length"),
-    "max_length_past_positions": ({}, 2, None, "max_length"),
 }
 
 
 @pytest.mark.parametrize("edge", list(_INIT_CACHE_EDGES))
 def test_flax_init_cache_refuses_bad_arguments(check, adapter, caps, model_cache, edge):
-    """init_cache on a model that cannot cache, or with a batch or length that is not a positive int or
-    is longer than the position table, raises error.init_cache.arguments naming the argument (and the
-    value); at the position edge a cache of exactly max_position_embeddings is accepted."""
+    """init_cache on a model that cannot cache, or with a batch or length that is not a positive int,
+    raises error.init_cache.arguments naming the argument (and the value); at the length edge a cache of
+    one position is accepted."""
     clause, class_name = "error.init_cache.arguments", "FlaxElectraForCausalLM"
     if adapter.framework != "flax":
         pytest.skip(f"{clause} binds Flax classes only")
     caps.skip_unless(f"class:{class_name}", "api:native")  # the test calls the model object itself
     overrides, batch, length, arg = _INIT_CACHE_EDGES[edge]
     cfg = S.config_bucket(0, class_name, caps, **{"is_decoder": True, **overrides})
-    positions = cfg["max_position_embeddings"]
-    length = positions + 1 if length is None else length
     model = build(model_cache, class_name, cfg).native
     error = load_spec().errors[clause]
     values = {"arg": arg, **({"value": {"batch_size": batch, "max_length": length}[arg]}
                              if arg in ("batch_size", "max_length") else {})}
     with check.raises(error_exceptions(error), clause=clause, words=error_fragments(error, values), edge=edge):
         model.init_cache(batch, length)
-    if edge == "max_length_past_positions":
+    if edge == "max_length_zero":
         try:
-            model.init_cache(batch, positions)
+            model.init_cache(batch, 1)
         except Exception as err:  # noqa: BLE001 - the finding: the edge itself must be accepted
-            check.fail(clause, f"init_cache({batch}, max_position_embeddings={positions}) raised "
-                               f"{type(err).__name__}: {err}")
+            check.fail(clause, f"init_cache({batch}, 1) raised {type(err).__name__}: {err}")
 
 
 @examples(1)

@@ -147,22 +147,21 @@ class LossMeanOfShardMeans(_Broken):
         patch(sharding, "class_loss", mean_of_shard_means)
 
 
-class InitCachePastPositions(_Broken):
-    """init_cache makes a cache longer than the position table: decoding then runs past the last position
-    embedding instead of being refused when the cache is made."""
-    defect = "init-cache-past-positions"
+class InitCacheUnchecked(_Broken):
+    """init_cache builds whatever cache its arguments shape, checking neither the config nor the sizes
+    (a length of 0 gives an empty cache that every later call overflows)."""
+    defect = "init-cache-unchecked"
 
     def apply(self):
+        import jax
+        import jax.numpy as jnp
+        from flax.core import unfreeze
+
         from impl_flax.model_base import FlaxElectraPreTrainedModel
 
-        original = FlaxElectraPreTrainedModel.init_cache
-
         def init_cache(model, batch_size, max_length):
-            limit = model.config.max_position_embeddings
-            model.config.max_position_embeddings = max(limit, max_length)
-            try:
-                return original(model, batch_size, max_length)
-            finally:
-                model.config.max_position_embeddings = limit
+            inputs = model._dummy_inputs((batch_size, max_length))
+            tree = jax.eval_shape(lambda: model.module.init(jax.random.PRNGKey(0), **inputs, init_cache=True))
+            return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(tree["cache"]))
 
         patch(FlaxElectraPreTrainedModel, "init_cache", init_cache)
