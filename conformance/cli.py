@@ -258,8 +258,8 @@ def cmd_run(args) -> int:
     failures = render.failure_lines(merged)
     if failures:
         print("\n".join([""] + failures))
-    for entry in merged["expectations"]["stale"]:
-        print(f"WARNING stale expectation ({entry['impl']}): {entry['clause']} @ {entry['test']}")
+    for line in render.stale_lines(merged):
+        print(line)
     deadline = merged["run_info"].get("deadline") or {}
     if deadline.get("tests_skipped"):
         print(f"WARNING incomplete run: {deadline['tests_skipped']} test(s) skipped at the deadline "

@@ -154,12 +154,18 @@ def narrowing_reasons(old: dict, new: dict) -> list[str]:
     return reasons
 
 
+#: lost passes listed for a run narrowed on purpose (where they are not regressions)
+NARROWED_SHOWN = 10
+
+
 def format_diff(diff: Diff, gate: DriftGate) -> list[str]:
     lines = []
 
-    def section(title: str, rows: list, fmt) -> None:
+    def section(title: str, rows: list, fmt, limit: int | None = None) -> None:
         lines.append(f"{title} ({len(rows)})")
-        lines.extend("  " + fmt(*row) for row in rows)
+        lines.extend("  " + fmt(*row) for row in rows[:limit])
+        if limit is not None and len(rows) > limit:
+            lines.append(f"  ... and {len(rows) - limit} more")
 
     section("NEW FAILURES", diff.new_failures,
             lambda k, a, b, msg: f"{k}: {a or 'absent'} -> {b}: {headline(msg)[:200]}")
@@ -169,8 +175,9 @@ def format_diff(diff: Diff, gate: DriftGate) -> list[str]:
             lambda k, a, b, tol, share: f"{k}: {a:.3g} -> {b:.3g} ({share:.2g} of the allowance; atol {tol})")
     counted = ("regressions" if not diff.narrowed else "regressions: --strict" if diff.strict
                else "not regressions: the new run was narrowed")
+    # a narrowed run loses passes by design: the first few show what left, every one is listed when they count
     section(f"PASSES LOST (passed -> skipped/absent) [{counted}]", diff.lost_passes,
-            lambda k, a, b: f"{k}: {a} -> {b or 'absent'}")
+            lambda k, a, b: f"{k}: {a} -> {b or 'absent'}", limit=None if diff.counts_lost_passes else NARROWED_SHOWN)
     lines.extend(f"  narrowed: {reason}" for reason in diff.narrowed)
     section("OTHER STATUS CHANGES", diff.status_changes, lambda k, a, b: f"{k}: {a or 'absent'} -> {b or 'absent'}")
     section("RUN INFO CHANGES", diff.run_info, lambda k, a, b: f"{k}: {a!r} -> {b!r}")

@@ -120,6 +120,18 @@ def failure_lines(document: dict) -> list[str]:
     return lines
 
 
+def stale_lines(document: dict) -> list[str]:
+    """The expectation entries no failure of the run matched, one line each; for a run narrowed on purpose
+    (-k, selected modules, ...) one line with their count, since an entry for a test it left out says nothing."""
+    stale = document["expectations"]["stale"]
+    narrowed = document["run_info"].get("narrowed") or []
+    if stale and narrowed:
+        return [f"note: {len(stale)} expectation entries matched no test of this narrowed run "
+                f"({'; '.join(narrowed)}); whether they are stale takes the whole suite"]
+    return [f"WARNING stale expectation ({e['impl']}, {e['file']}): clause {e['clause']} @ {e['test']} matched no test"
+            for e in stale]
+
+
 def _failures(document: dict) -> list[dict]:
     return [r for r in document["results"] if r["outcome"] in ("failed", "unexpected_pass")]
 

@@ -293,9 +293,8 @@ def print_summary(terminalreporter, config, document: dict | None) -> None:
         tr.write_line(f"shard {shard['index']}/{shard['count']}: the verdict, stale expectations and --strict-stale "
                       f"need every shard: electra-conformance merge SHARD1.json ... -o MERGED.json", yellow=True)
     else:
-        for entry in document["expectations"]["stale"]:
-            tr.write_line(f"WARNING stale expectation ({entry['impl']}, {entry['file']}): clause "
-                          f"{entry['clause']} @ {entry['test']} matched no test", yellow=True)
+        for line in render.stale_lines(document):
+            tr.write_line(line, yellow=True)
     skipped = (document["run_info"].get("deadline") or {}).get("tests_skipped")
     if skipped:
         tr.write_line(f"WARNING incomplete run: {skipped} test(s) skipped at the deadline of "

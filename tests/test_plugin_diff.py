@@ -148,6 +148,17 @@ def test_run_info_and_lost_passes(old):
     assert diff.regressions == 0
 
 
+def test_a_narrowed_run_lists_the_first_lost_passes_and_a_counted_run_lists_all():
+    from conformance.diff import NARROWED_SHOWN, Diff
+
+    lost = [(f"fake/cpu/test_{i}", "passed", None) for i in range(NARROWED_SHOWN + 5)]
+    narrowed = "\n".join(format_diff(Diff(lost_passes=lost, narrowed=["-k x"]), drift_gate()))
+    assert f"(passed -> skipped/absent) [not regressions: the new run was narrowed] ({len(lost)})" in narrowed
+    assert "test_9:" in narrowed and f"test_{NARROWED_SHOWN}:" not in narrowed and "... and 5 more" in narrowed
+    counted = "\n".join(format_diff(Diff(lost_passes=lost), drift_gate()))
+    assert f"test_{NARROWED_SHOWN + 4}:" in counted and "... and" not in counted
+
+
 def test_a_run_records_how_it_was_narrowed(pytester):
     """The report's run_info.narrowed says -k/-m/--deselect/-x and selected modules; a whole run says nothing."""
     make_suite(pytester, SUITE)

@@ -85,6 +85,17 @@ def test_stale_entry_is_reported_and_fails_only_when_strict(suite):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_narrowed_run_counts_unmatched_entries_instead_of_calling_them_stale(suite):
+    """With -k the entries of the tests it left out match nothing: one note with their count and the
+    narrowing, not a warning per entry."""
+    path = expectations(suite, ("fake.broken", "test_broken"), ("fake.gone", "test_removed_long_ago"))
+    result, doc = run_suite(suite, "--expectations", path, "-k", "test_fine")
+    assert result.ret == 0
+    out = result.stdout.str()
+    assert "WARNING stale expectation" not in out
+    result.stdout.fnmatch_lines(["note: 2 expectation entries matched no test of this narrowed run (-k test_fine)*"])
+
+
 def test_entries_for_skipped_tests_are_not_stale(suite):
     path = expectations(suite, ("fake.broken", "test_broken"))
     result, doc = run_suite(suite, "--expectations", path, "--devices", "gpu")
