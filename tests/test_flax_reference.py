@@ -13,7 +13,8 @@ import pytest
 from flax_helpers import FLAX_CLASSES, build, compare_outputs, inputs_for, tiny_config, torch_call, torch_params, \
     torch_reference
 
-pytestmark = pytest.mark.reference
+# slow: the conformance numerics family checks the same against PyTorch golden data
+pytestmark = [pytest.mark.reference, pytest.mark.slow]
 
 MC = "FlaxElectraForMultipleChoice"
 CASES = (

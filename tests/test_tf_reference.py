@@ -9,6 +9,7 @@ from spec import load_spec
 from tf_helpers import assert_close, run_torch, tiny_config, torch_reference, torch_state
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # the conformance numerics family checks the same against PyTorch golden data
 import impl_tf  # noqa: E402
 from impl_tf.weights import assign_canonical_state  # noqa: E402
 
