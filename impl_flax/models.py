@@ -3,48 +3,48 @@ from __future__ import annotations
 
 from impl_flax.generation import GenerationMixin
 from impl_flax.model_base import FlaxElectraPreTrainedModel
-from impl_flax.modeling import modules
+from impl_flax.modeling import heads
 from impl_flax.modeling.frozen_config import FrozenConfig
-from impl_flax.modeling.heads import classifier_dropout_rate
+from impl_flax.modeling.layers import ElectraModule
 
 
 class FlaxElectraModel(FlaxElectraPreTrainedModel):
     """The bare encoder: last_hidden_state (B, S, H)."""
 
-    module_class = modules.ElectraModule
+    module_class = ElectraModule
 
 
 class FlaxElectraForPreTraining(FlaxElectraPreTrainedModel):
     """Discriminator: replaced-token logits (B, S)."""
 
-    module_class = modules.ElectraForPreTrainingModule
+    module_class = heads.ElectraForPreTrainingModule
 
 
 class FlaxElectraForMaskedLM(FlaxElectraPreTrainedModel):
     """Generator: vocabulary logits (B, S, V)."""
 
-    module_class = modules.ElectraGeneratorModule
+    module_class = heads.ElectraGeneratorModule
 
 
 class FlaxElectraForCausalLM(GenerationMixin, FlaxElectraPreTrainedModel):
     """Generator head as a left-to-right decoder (config.is_decoder) with a key/value cache."""
 
-    module_class = modules.ElectraGeneratorModule
+    module_class = heads.ElectraGeneratorModule
 
 
 class FlaxElectraForSequenceClassification(FlaxElectraPreTrainedModel):
     """Logits (B, K) from the first token."""
 
-    module_class = modules.ElectraForSequenceClassificationModule
+    module_class = heads.ElectraForSequenceClassificationModule
 
     def dropout_rates(self) -> list[float]:
-        return super().dropout_rates() + [classifier_dropout_rate(FrozenConfig(self.config))]
+        return super().dropout_rates() + [heads.classifier_dropout_rate(FrozenConfig(self.config))]
 
 
 class FlaxElectraForMultipleChoice(FlaxElectraPreTrainedModel):
     """Inputs (B, C, S) -> logits (B, C)."""
 
-    module_class = modules.ElectraForMultipleChoiceModule
+    module_class = heads.ElectraForMultipleChoiceModule
     input_lead_rank = 2
 
     def dropout_rates(self) -> list[float]:
@@ -54,16 +54,16 @@ class FlaxElectraForMultipleChoice(FlaxElectraPreTrainedModel):
 class FlaxElectraForTokenClassification(FlaxElectraPreTrainedModel):
     """Logits (B, S, K)."""
 
-    module_class = modules.ElectraForTokenClassificationModule
+    module_class = heads.ElectraForTokenClassificationModule
 
     def dropout_rates(self) -> list[float]:
-        return super().dropout_rates() + [classifier_dropout_rate(FrozenConfig(self.config))]
+        return super().dropout_rates() + [heads.classifier_dropout_rate(FrozenConfig(self.config))]
 
 
 class FlaxElectraForQuestionAnswering(FlaxElectraPreTrainedModel):
     """start_logits, end_logits (B, S)."""
 
-    module_class = modules.ElectraForQuestionAnsweringModule
+    module_class = heads.ElectraForQuestionAnsweringModule
 
     @classmethod
     def check_config(cls, config) -> None:

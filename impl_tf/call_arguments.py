@@ -6,6 +6,7 @@ signature order; a dict (any mapping, e.g. a tokenizer's output) as the first po
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,31 @@ import numpy as np
 import tensorflow as tf
 
 FLAG_FALLBACKS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache")
+
+
+@dataclasses.dataclass(frozen=True)
+class CallArguments:
+    """A model call's arguments once resolved (TFElectraPreTrainedModel.resolve_call): unpacked from their
+    input format, converted to tensors, validated, the output flags filled in from the config. An argument
+    the class's call does not take stays None."""
+
+    input_ids: Any = None  # (B, S) or (B, C, S) int
+    attention_mask: Any = None  # (B, Sp+S) 0/1
+    token_type_ids: Any = None  # like input_ids
+    position_ids: Any = None  # like input_ids
+    head_mask: Any = None  # (N,) or (L, N)
+    inputs_embeds: Any = None  # (B, S, E) or (B, C, S, E)
+    encoder_hidden_states: Any = None  # (B, Se, H)
+    encoder_attention_mask: Any = None  # (B, Se)
+    past_key_values: Any = None  # L pairs of (B, N, Sp, D)
+    use_cache: bool | None = None
+    output_attentions: bool = False
+    output_hidden_states: bool = False
+    return_dict: bool = True
+    training: bool = False
+    labels: Any = None
+    start_positions: Any = None  # (B,)
+    end_positions: Any = None  # (B,)
 
 
 def call_parameter_names(cls) -> tuple[str, ...]:

@@ -5,32 +5,32 @@ Shape keys: B batch, C choices, S sequence, K num_labels, V vocab_size.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
+from impl_tf.call_arguments import CallArguments
 from impl_tf.losses import IGNORE_INDEX
 from impl_tf.validation import check_integer, check_range, check_shape, is_integer, static_shape
 
 
-def _input_shape(a: Mapping[str, Any]) -> tuple:
-    if a.get("input_ids") is not None:
-        return static_shape(a["input_ids"])
-    return static_shape(a["inputs_embeds"])[:-1]
+def _input_shape(a: CallArguments) -> tuple:
+    if a.input_ids is not None:
+        return static_shape(a.input_ids)
+    return static_shape(a.inputs_embeds)[:-1]
 
 
-def check_token_labels(a, name: str, classes: int, allow_ignore: bool, allow_float: bool = False) -> None:
+def check_token_labels(a: CallArguments, classes: int, allow_ignore: bool, allow_float: bool = False) -> None:
     """labels (B,S) in [0, classes) (or -100 when ``allow_ignore``)."""
-    labels = a.get(name)
+    labels = a.labels
     if labels is None:
         return
+    name = "labels"
     check_shape(name, labels, _input_shape(a), "(B, S), the shape of the inputs")
     if not (allow_float and not is_integer(labels)):
         check_integer(name, labels)
     check_range(name, labels, 0, classes, f"{classes} classes", allowed=(IGNORE_INDEX,) if allow_ignore else ())
 
 
-def check_sequence_labels(config, a) -> None:
+def check_sequence_labels(config, a: CallArguments) -> None:
     """labels (B,) class index, (B,) float regression targets or (B,K) multi-hot targets."""
-    labels = a.get("labels")
+    labels = a.labels
     if labels is None:
         return
     batch, k = _input_shape(a)[0], config.num_labels
@@ -42,9 +42,9 @@ def check_sequence_labels(config, a) -> None:
         check_range("labels", labels, 0, config.num_labels, "num_labels", allowed=(IGNORE_INDEX,))
 
 
-def check_choice_labels(a) -> None:
+def check_choice_labels(a: CallArguments) -> None:
     """labels (B,) in [0, C)."""
-    labels = a.get("labels")
+    labels = a.labels
     if labels is None:
         return
     check_integer("labels", labels)
@@ -54,11 +54,11 @@ def check_choice_labels(a) -> None:
         check_range("labels", labels, 0, lead[1], "number of choices")
 
 
-def check_span_positions(a) -> None:
+def check_span_positions(a: CallArguments) -> None:
     """start_positions, end_positions (B,) int; values outside the sequence are allowed (clamped, ignored)."""
     batch = _input_shape(a)[:1]
-    for name in ("start_positions", "end_positions"):
-        if a.get(name) is not None:
-            check_integer(name, a[name])
-            if len(static_shape(a[name])) != 1:
-                check_shape(name, a[name], batch, "(B,)")
+    for name, positions in (("start_positions", a.start_positions), ("end_positions", a.end_positions)):
+        if positions is not None:
+            check_integer(name, positions)
+            if len(static_shape(positions)) != 1:
+                check_shape(name, positions, batch, "(B,)")

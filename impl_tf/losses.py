@@ -16,7 +16,9 @@ import threading
 
 import tensorflow as tf
 
-IGNORE_INDEX = -100
+from spec import load_spec
+
+IGNORE_INDEX = load_spec().losses.ignore_index  # -100 (loss.ignore_index)
 
 _sharing = threading.local()  # MirroredStrategy runs each replica's step in its own thread
 

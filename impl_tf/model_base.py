@@ -17,9 +17,9 @@ from electra_core import ElectraConfig
 from electra_core.limits import check_parameter_memory, spec_class_name
 from electra_core.outputs import output_class
 from impl_tf import losses
-from impl_tf.call_arguments import (call_parameter_names, resolve_flags, to_tensor, unpack_input_formats,
-                                   widen_integer_ids)
-from impl_tf.layers.main_layer import ElectraMainLayer
+from impl_tf.call_arguments import (CallArguments, call_parameter_names, resolve_flags, to_tensor,
+                                   unpack_input_formats, widen_integer_ids)
+from impl_tf.layers.stack import ElectraMainLayer
 from impl_tf.validation import after_assertions, validate_call_inputs
 
 keras = tf.keras
@@ -56,36 +56,40 @@ class TFElectraPreTrainedModel(keras.Model):
         self.built = True
 
     # -- calling -------------------------------------------------------------------------------
-    def resolve_call(self, values: dict[str, Any]) -> dict[str, Any]:
+    def resolve_call(self, given: dict[str, Any]) -> CallArguments:
         """The call's local arguments -> unpacked, converted, validated, flags filled from the config."""
         names = call_parameter_names(type(self))
-        values = {k: values.get(k) for k in names}
-        values = unpack_input_formats(names, values)
+        values = unpack_input_formats(names, {k: given.get(k) for k in names})
         values = {k: (v if k == "training" else to_tensor(v, k)) for k, v in values.items()}
         values = resolve_flags(self.config, values)
         asserts = validate_call_inputs(self.config, values, lead_rank=self.lead_rank)
-        self.validate_labels(values)
+        self.validate_labels(CallArguments(**values))
         values = widen_integer_ids(values)
         values = after_assertions(asserts, values, ("input_ids", "inputs_embeds", "token_type_ids", "position_ids"))
         values["training"] = bool(values.get("training") or False)
-        return values
+        return CallArguments(**values)
 
-    def validate_labels(self, values: dict[str, Any]) -> None:
+    def validate_labels(self, a: CallArguments) -> None:
         """Each head checks its labels' dtype and range (see impl_tf.label_checks)."""
 
-    def body(self, a: dict[str, Any], **extra) -> dict[str, Any]:
-        """Run the ELECTRA body on resolved arguments ``a``; returns the encoder's dict."""
+    def body(self, a: CallArguments, with_decoder_inputs: bool = False) -> dict[str, Any]:
+        """The ELECTRA body on resolved arguments; ``with_decoder_inputs``: also the cross-attention inputs and
+        the cache (the classes whose call takes them). Returns the encoder's dict of outputs."""
+        decoder_inputs = {}
+        if with_decoder_inputs:
+            decoder_inputs = dict(encoder_hidden_states=a.encoder_hidden_states,
+                                  encoder_attention_mask=a.encoder_attention_mask,
+                                  past_key_values=a.past_key_values, use_cache=a.use_cache)
         return self.electra(
-            input_ids=a.get("input_ids"), attention_mask=a.get("attention_mask"),
-            token_type_ids=a.get("token_type_ids"), position_ids=a.get("position_ids"),
-            head_mask=a.get("head_mask"), inputs_embeds=a.get("inputs_embeds"),
-            output_attentions=a["output_attentions"], output_hidden_states=a["output_hidden_states"],
-            training=a["training"], **extra)
+            input_ids=a.input_ids, attention_mask=a.attention_mask, token_type_ids=a.token_type_ids,
+            position_ids=a.position_ids, head_mask=a.head_mask, inputs_embeds=a.inputs_embeds,
+            output_attentions=a.output_attentions, output_hidden_states=a.output_hidden_states,
+            training=a.training, **decoder_inputs)
 
-    def make_output(self, a: dict[str, Any], **fields):
+    def make_output(self, a: CallArguments, **fields):
         """The spec's output class with the present fields, or its tuple when return_dict is false."""
         out = output_class(self.output_class_name)(**fields)
-        return out if a["return_dict"] else out.to_tuple()
+        return out if a.return_dict else out.to_tuple()
 
     # -- Keras training --------------------------------------------------------------------------
     def _labels_into_inputs(self, data):

@@ -6,13 +6,15 @@ H hidden_size, N heads, D head_dim, L layers, V vocab_size, K num_labels.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from impl_tf import label_checks, losses
 from impl_tf.layers.common import dense, dropout
 from impl_tf.layers.heads import (ElectraClassificationHead, ElectraDiscriminatorPredictions,
-                                  ElectraGeneratorPredictions, ElectraLMHead, classifier_dropout_rate)
-from impl_tf.layers.sequence_summary import ElectraSequenceSummary
+                                  ElectraGeneratorPredictions, ElectraLMHead, ElectraSequenceSummary,
+                                  classifier_dropout_rate)
 from impl_tf.model_base import TFElectraPreTrainedModel
 
 
@@ -30,15 +32,8 @@ class TFElectraModel(TFElectraPreTrainedModel):
              inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
              use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         a = self.resolve_call(locals())
-        out = decoder_body(self, a)
+        out = self.body(a, with_decoder_inputs=True)
         return self.make_output(a, **out)
-
-
-def decoder_body(model, a):
-    """The body with the decoder arguments (cross-attention inputs, cache)."""
-    return model.body(a, encoder_hidden_states=a["encoder_hidden_states"],
-                      encoder_attention_mask=a["encoder_attention_mask"], past_key_values=a["past_key_values"],
-                      use_cache=a["use_cache"])
 
 
 def _hidden_and_attentions(out):
@@ -59,7 +54,7 @@ class TFElectraForPreTraining(TFElectraPreTrainedModel):
         self.discriminator_predictions.build()
 
     def validate_labels(self, a):
-        label_checks.check_token_labels(a, "labels", 2, allow_ignore=False, allow_float=True)
+        label_checks.check_token_labels(a, 2, allow_ignore=False, allow_float=True)
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, labels=None,
@@ -67,7 +62,7 @@ class TFElectraForPreTraining(TFElectraPreTrainedModel):
         a = self.resolve_call(locals())
         out = self.body(a)
         logits = self.discriminator_predictions(out["last_hidden_state"])
-        loss = None if a["labels"] is None else losses.pretraining_loss(logits, a["labels"], a["attention_mask"])
+        loss = None if a.labels is None else losses.pretraining_loss(logits, a.labels, a.attention_mask)
         return self.make_output(a, loss=loss, logits=logits, **_hidden_and_attentions(out))
 
 
@@ -89,7 +84,7 @@ class _GeneratorModel(TFElectraPreTrainedModel):
         return self.generator_lm_head
 
     def validate_labels(self, a):
-        label_checks.check_token_labels(a, "labels", self.config.vocab_size, allow_ignore=True)
+        label_checks.check_token_labels(a, self.config.vocab_size, allow_ignore=True)
 
     def vocabulary_logits(self, hidden):
         """(B,S,H) -> (B,S,V)."""
@@ -107,7 +102,7 @@ class TFElectraForMaskedLM(_GeneratorModel):
         a = self.resolve_call(locals())
         out = self.body(a)
         logits = self.vocabulary_logits(out["last_hidden_state"])
-        loss = None if a["labels"] is None else losses.ignore_index_cross_entropy(logits, a["labels"])
+        loss = None if a.labels is None else losses.ignore_index_cross_entropy(logits, a.labels)
         return self.make_output(a, loss=loss, logits=logits, **_hidden_and_attentions(out))
 
 
@@ -122,9 +117,9 @@ class TFElectraForCausalLM(_GeneratorModel):
              use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, labels=None,
              training=False):
         a = self.resolve_call(locals())
-        out = decoder_body(self, a)
+        out = self.body(a, with_decoder_inputs=True)
         logits = self.vocabulary_logits(out["last_hidden_state"])
-        loss = None if a["labels"] is None else losses.causal_lm_loss(logits, a["labels"])
+        loss = None if a.labels is None else losses.causal_lm_loss(logits, a.labels)
         return self.make_output(a, loss=loss, logits=logits, past_key_values=out["past_key_values"],
                                 cross_attentions=out["cross_attentions"], **_hidden_and_attentions(out))
 
@@ -161,8 +156,8 @@ class TFElectraForSequenceClassification(TFElectraPreTrainedModel):
              training=False):
         a = self.resolve_call(locals())
         out = self.body(a)
-        logits = self.classifier(out["last_hidden_state"], training=a["training"])
-        loss = None if a["labels"] is None else losses.sequence_classification_loss(self.config, logits, a["labels"])
+        logits = self.classifier(out["last_hidden_state"], training=a.training)
+        loss = None if a.labels is None else losses.sequence_classification_loss(self.config, logits, a.labels)
         return self.make_output(a, loss=loss, logits=logits, **_hidden_and_attentions(out))
 
 
@@ -189,19 +184,19 @@ class TFElectraForMultipleChoice(TFElectraPreTrainedModel):
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, labels=None,
              training=False):
         a = self.resolve_call(locals())
-        source = a["input_ids"] if a["input_ids"] is not None else a["inputs_embeds"]
+        source = a.input_ids if a.input_ids is not None else a.inputs_embeds
         choices = tf.shape(source)[1]
-        flat = dict(a)
-        for name in ("input_ids", "attention_mask", "token_type_ids", "position_ids"):
-            if a[name] is not None:
-                flat[name] = tf.reshape(a[name], (-1, tf.shape(a[name])[-1]))  # (B*C, S)
-        if a["inputs_embeds"] is not None:
-            e = a["inputs_embeds"]
-            flat["inputs_embeds"] = tf.reshape(e, (-1, tf.shape(e)[2], tf.shape(e)[3]))  # (B*C, S, E)
-        out = self.body(flat)
-        summary = self.sequence_summary(out["last_hidden_state"], training=a["training"])  # (B*C, H)
+
+        def flat(x):  # (B, C, S) -> (B*C, S); inputs_embeds (B, C, S, E) -> (B*C, S, E)
+            return None if x is None else tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+
+        out = self.body(dataclasses.replace(
+            a, input_ids=flat(a.input_ids), attention_mask=flat(a.attention_mask),
+            token_type_ids=flat(a.token_type_ids), position_ids=flat(a.position_ids),
+            inputs_embeds=flat(a.inputs_embeds)))
+        summary = self.sequence_summary(out["last_hidden_state"], training=a.training)  # (B*C, H)
         logits = tf.reshape(self.classifier(summary), (-1, choices))  # (B, C)
-        loss = None if a["labels"] is None else losses.multiple_choice_loss(logits, a["labels"])
+        loss = None if a.labels is None else losses.multiple_choice_loss(logits, a.labels)
         return self.make_output(a, loss=loss, logits=logits, **_hidden_and_attentions(out))
 
 
@@ -219,16 +214,16 @@ class TFElectraForTokenClassification(TFElectraPreTrainedModel):
         self.classifier.build((None, None, self.config.hidden_size))
 
     def validate_labels(self, a):
-        label_checks.check_token_labels(a, "labels", self.config.num_labels, allow_ignore=True)
+        label_checks.check_token_labels(a, self.config.num_labels, allow_ignore=True)
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, labels=None,
              training=False):
         a = self.resolve_call(locals())
         out = self.body(a)
-        hidden = dropout(out["last_hidden_state"], classifier_dropout_rate(self.config), a["training"])
+        hidden = dropout(out["last_hidden_state"], classifier_dropout_rate(self.config), a.training)
         logits = self.classifier(hidden)
-        loss = None if a["labels"] is None else losses.ignore_index_cross_entropy(logits, a["labels"])
+        loss = None if a.labels is None else losses.ignore_index_cross_entropy(logits, a.labels)
         return self.make_output(a, loss=loss, logits=logits, **_hidden_and_attentions(out))
 
 
@@ -260,8 +255,8 @@ class TFElectraForQuestionAnswering(TFElectraPreTrainedModel):
         both = self.qa_outputs(out["last_hidden_state"])  # (B,S,2)
         start_logits, end_logits = both[..., 0], both[..., 1]
         loss = None
-        if a["start_positions"] is not None and a["end_positions"] is not None:
-            loss = losses.question_answering_loss(start_logits, end_logits, a["start_positions"], a["end_positions"])
+        if a.start_positions is not None and a.end_positions is not None:
+            loss = losses.question_answering_loss(start_logits, end_logits, a.start_positions, a.end_positions)
         return self.make_output(a, loss=loss, start_logits=start_logits, end_logits=end_logits,
                                 **_hidden_and_attentions(out))
 

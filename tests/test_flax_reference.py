@@ -69,7 +69,7 @@ def test_activation_functions_match_pytorch(name):
     import torch
     from transformers.activations import get_activation
 
-    from impl_flax.modeling.activations import activation
+    from impl_flax.modeling.layers import activation
 
     x = np.linspace(-6, 6, 101, dtype=np.float32)
     expected = get_activation(name)(torch.tensor(x)).numpy()

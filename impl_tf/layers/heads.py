@@ -1,6 +1,8 @@
-"""Prediction heads on top of the encoder output. Each layer's name is its checkpoint scope.
+"""Prediction heads on top of the encoder output, and the multiple-choice head's sequence summary. Each
+layer's name is its checkpoint scope.
 
-Shape keys: B batch, S sequence, H hidden_size, E embedding_size, V vocab_size, K num_labels.
+Shape keys: B batch (batch*choices for the sequence summary), S sequence, H hidden_size, E embedding_size,
+V vocab_size, K num_labels.
 """
 from __future__ import annotations
 
@@ -116,3 +118,40 @@ class ElectraClassificationHead(keras.layers.Layer):
         x = dropout(x[:, 0, :], self.rate, training)
         x = dropout(self.activation(self.dense(x)), self.rate, training)
         return self.out_proj(x)
+
+
+def summary_vector(hidden_states, summary_type: str):
+    """(B,S,H) -> (B,H) by config.summary_type: first | last | mean | cls_index (the TF classes take no
+    cls_index argument, so it means the last token)."""
+    if summary_type == "first":
+        return hidden_states[:, 0]
+    if summary_type in ("last", "cls_index"):
+        return hidden_states[:, -1]
+    if summary_type == "mean":
+        return tf.reduce_mean(hidden_states, axis=1)
+    raise ValueError(f"unknown summary_type {summary_type!r}")
+
+
+class ElectraSequenceSummary(keras.layers.Layer):
+    """summary_vector -> summary_first_dropout -> ``summary`` Dense(H) (summary_use_proj) ->
+    summary_activation -> summary_last_dropout."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        if config.summary_use_proj:
+            self.summary = dense(config.hidden_size, config, "summary")
+        self.activation = activation_by_name(config.summary_activation)
+
+    def build(self, input_shape=None):
+        if self.config.summary_use_proj:
+            self.summary.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, hidden_states, training=False):
+        """(B,S,H) -> (B,H)."""
+        c = self.config
+        x = dropout(summary_vector(hidden_states, c.summary_type), c.summary_first_dropout, training)
+        if c.summary_use_proj:
+            x = self.summary(x)
+        return dropout(self.activation(x), c.summary_last_dropout, training)

@@ -43,9 +43,9 @@ class TanhGelu(_Broken):
     defect = "tanh-gelu"
 
     def apply(self):
-        from impl_flax.modeling import activations
+        from impl_flax.modeling import layers
 
-        patch(activations, "_ACTIVATIONS", dict(activations._ACTIVATIONS, gelu=activations._tanh_gelu))
+        patch(layers, "ACTIVATIONS", dict(layers.ACTIVATIONS, gelu=layers._tanh_gelu))
 
 
 class TokenTypesDefaultOnes(_Broken):

@@ -24,7 +24,7 @@ class _Broken(TFAdapter):
 
 
 def _main_layer():
-    from impl_tf.layers.main_layer import ElectraMainLayer
+    from impl_tf.layers.stack import ElectraMainLayer
 
     return ElectraMainLayer
 
@@ -66,13 +66,12 @@ class LayerNormEpsIgnored(_Broken):
     defect = "eps-ignored"
 
     def apply(self):
-        from impl_tf.layers import attention, embeddings, heads
+        from impl_tf.layers import heads, stack
 
         def layer_norm(config, name="LayerNorm"):
             return tf.keras.layers.LayerNormalization(name=name)
 
-        # the encoder's residual output blocks are attention.ResidualOutput
-        for module in (attention, embeddings, heads):
+        for module in (stack, heads):
             patch(module, "layer_norm", layer_norm)
 
 
@@ -150,12 +149,12 @@ class DropoutInInference(_Broken):
     defect = "dropout-in-inference"
 
     def apply(self):
-        from impl_tf.layers import attention, common, embeddings, encoder, heads, sequence_summary
+        from impl_tf.layers import common, heads, stack
 
         def dropout(x, rate, training):
             return tf.nn.dropout(x, rate=rate) if rate else x
 
-        for module in (attention, common, embeddings, encoder, heads, sequence_summary):
+        for module in (common, heads, stack):
             if hasattr(module, "dropout"):
                 patch(module, "dropout", dropout)
 
@@ -181,7 +180,7 @@ class TupleDropsCache(_Broken):
         original = TFElectraPreTrainedModel.make_output
 
         def make_output(model, a, **fields):
-            if not a["return_dict"]:
+            if not a.return_dict:
                 fields.pop("past_key_values", None)
             return original(model, a, **fields)
 
