@@ -2,7 +2,7 @@
 # Mutation score of our implementations against the conformance suite (opt-in; long): cosmic-ray makes
 # one-change mutants of the given files (a comparison, an operator, a number, a boolean, ...), and each
 # mutant is killed when the conformance suite (ci profile) fails on it.
-#   bash scripts/mutation.sh PATH [PATH ...]      e.g. impl_flax/modeling/attention.py, impl_tf, electra_core
+#   bash scripts/mutation.sh PATH [PATH ...]      e.g. impl_flax/modeling/layers.py, impl_tf, electra_core
 #
 # - The mutants are made in a copy of the checkout (.cache/mutation/tree-KEY: tracked and untracked files,
 #   without ignored ones), never in this tree; KEY hashes the mutated files, the families and implementations
@@ -14,7 +14,9 @@
 #   electra_core -> flax, then tf), fail-fast (-x), the families that find most faults first, with the
 #   distribution family on 8 virtual CPU devices, and one JAX compilation cache with scripts/test.sh.
 # - Surviving mutants shown equivalent (they cannot change behaviour) are listed with why in
-#   conformance/mutation/equivalent.yaml, relabelled after the run and left out of the score.
+#   conformance/mutation/equivalent.yaml, relabelled after the run and left out of the score. Mutants inside
+#   type annotations of modules with from __future__ import annotations (never evaluated) are set aside
+#   the same way before the run.
 # Prints the kill rate, then every surviving mutant as a diff (cosmic-ray's cr-report).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -99,6 +101,8 @@ EOF
 cd "$tree"
 if [ ! -f "$session" ]; then
   "$mutation_venv/bin/cosmic-ray" init "$config" "$session"
+  "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
+    "$root/conformance/mutation/equivalent.yaml" --annotations
 fi
 echo "[mutation] session $session: $(printf '%s ' "${targets[@]}")-> conformance suite of $(printf '%s ' "${impls[@]}")"
 "$mutation_venv/bin/cosmic-ray" exec "$config" "$session"

@@ -2,6 +2,10 @@
 
   python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML          relabel (after cosmic-ray exec)
   python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --score  kill rate, equivalents left out
+  python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --annotations
+        before the run: set aside as equivalent every mutant inside a type annotation of a module with
+        ``from __future__ import annotations`` (stored as a string, never evaluated: cosmic-ray makes about
+        eleven operator mutants of each ``X | None``, and each would cost a whole suite run to survive)
 
 An entry of EQUIVALENT_YAML names a mutant by what survives an edit elsewhere in the file: the module path,
 cosmic-ray's operator, the stripped source line it mutates, the text the mutation puts there (``mutated``,
@@ -11,12 +15,15 @@ Runs in .venv-mutation (cosmic-ray); the working directory is the mutated copy o
 """
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
 import yaml
 
 EQUIVALENT = "equivalent: "
+ANNOTATION = ("the mutated text is a type annotation, and the module has `from __future__ import annotations`: "
+              "annotations are stored as strings and never evaluated, so the code that runs is unchanged")
 
 
 def _entries(path: Path) -> list[dict]:
@@ -63,6 +70,49 @@ def relabel(session: str, entries: list[dict]) -> int:
     return relabelled
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions, (line 1-based, column 0-based), of every annotation in ``source``; none when
+    the module lacks ``from __future__ import annotations`` (then annotations are evaluated at definition)."""
+    tree = ast.parse(source)
+    postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                    and any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    if not postponed:
+        return []
+    annotations = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.append(node.returns)
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+    return [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in annotations]
+
+
+def in_annotation(mutation, spans: list) -> bool:
+    """Whether the mutated text (start_pos..end_pos) lies inside one of ``spans``."""
+    return any(start <= tuple(mutation.start_pos) and tuple(mutation.end_pos) <= end for start, end in spans)
+
+
+def skip_annotations(session: str) -> int:
+    """Set aside (SKIPPED, reason ANNOTATION) every mutant not yet run whose mutations all lie in annotations."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    skipped, spans = 0, {}
+    with use_db(session, WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            for mutation in item.mutations:
+                module = Path(mutation.module_path)
+                if module not in spans:
+                    spans[module] = annotation_spans(module.read_text()) if module.is_file() else []
+            if all(in_annotation(m, spans[Path(m.module_path)]) for m in item.mutations):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output=EQUIVALENT + ANNOTATION))
+                skipped += 1
+    return skipped
+
+
 def score(session: str) -> str:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
@@ -83,12 +133,14 @@ def score(session: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--score"):
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] not in ("--score", "--annotations")):
         print(__doc__, file=sys.stderr)
         return 2
     session, entries = argv[0], _entries(Path(argv[1]))
-    if len(argv) == 3:
+    if argv[2:] == ["--score"]:
         print(score(session))
+    elif argv[2:] == ["--annotations"]:
+        print(f"[mutation] {skip_annotations(session)} mutants inside type annotations set aside as equivalent")
     else:
         print(f"[mutation] {relabel(session, entries)} surviving mutants relabelled equivalent ({argv[1]})")
     return 0

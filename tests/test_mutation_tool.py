@@ -58,3 +58,35 @@ def test_the_script_refuses_a_path_outside_the_implementations():
     done = subprocess.run(["bash", str(ROOT / "scripts" / "mutation.sh"), "conformance/pairs.py"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not part of impl_flax, impl_tf or electra_core" in done.stderr
+
+
+ANNOTATED = '''from __future__ import annotations
+
+LIMIT: int | None = 3
+
+
+def f(name: str | None = None, *, size: int | None = 2) -> dict | None:
+    return {name: size | 4}
+'''
+
+
+def _at(line, start, end):
+    return SimpleNamespace(start_pos=(line, start), end_pos=(line, end))
+
+
+def test_only_mutants_inside_postponed_annotations_are_set_aside():
+    spans = tool.annotation_spans(ANNOTATED)
+    line = ANNOTATED.splitlines()[5]
+    for text in ("str | None", "int | None", "dict | None"):  # parameter, keyword-only, return annotations
+        bar = line.index(text) + text.index("|")
+        assert tool.in_annotation(_at(6, bar, bar + 1), spans), text
+    bar = ANNOTATED.splitlines()[2].index("|")
+    assert tool.in_annotation(_at(3, bar, bar + 1), spans)  # LIMIT's annotation
+    body = ANNOTATED.splitlines()[6].index("|")
+    assert not tool.in_annotation(_at(7, body, body + 1), spans)  # size | 4 runs: not an annotation
+    value = ANNOTATED.splitlines()[2].index("3")
+    assert not tool.in_annotation(_at(3, value, value + 1), spans)  # LIMIT's value
+    default = line.index("= 2") + 2
+    assert not tool.in_annotation(_at(6, default, default + 1), spans)  # a default is evaluated
+    # without the __future__ import annotations are evaluated when the function is defined: none is set aside
+    assert tool.annotation_spans(ANNOTATED.replace("from __future__ import annotations", "")) == []
