@@ -39,6 +39,8 @@ class GoldenCase:
     reference: Mapping[str, str]  # {"transformers": ..., "torch": ...}
     command: str
     root: Path
+    #: a cached call: the outputs are those of positions cache_prefix.. after a call on the ones before
+    cache_prefix: int | None = None
 
     @property
     def directory(self) -> Path:
@@ -111,6 +113,7 @@ def load_cases(root: Path | str = GOLDEN_DIR) -> tuple[GoldenCase, ...]:
         config_file=e["config"], weights_file=e["weights"], inputs_file=e["inputs"], outputs_file=e["outputs"],
         input_names=tuple(e["input_names"]), fields=tuple(e["fields"]), tuple_lengths=dict(e["tuple_lengths"]),
         flags=dict(e["flags"]), reference=dict(e["reference"]), command=e["command"], root=root,
+        cache_prefix=e.get("cache_prefix"),
     ) for e in load_index(root)["cases"])
 
 

@@ -254,7 +254,7 @@ class Case:
 
     class_name: str
     config: dict
-    dims: dict  # batch, seq (choices for multiple choice), past_seq 0
+    dims: dict  # batch, seq (choices for multiple choice), past_seq 0, key_seq = seq
     inputs: dict = field(default_factory=dict)
 
     @property
@@ -382,7 +382,7 @@ def cases(draw, caps, class_name: str, *, args: tuple[str, ...] = ("input_ids", 
     index = draw(st.sampled_from(fitting_buckets(caps, class_name, buckets, overrides)))
     cfg = config_bucket(index, class_name, caps, **dict(overrides or {}))
     batch, seq = draw(st.sampled_from(shapes or SHAPE_BUCKETS))
-    dims = {"batch": batch, "seq": seq, "past_seq": 0}
+    dims = {"batch": batch, "seq": seq, "past_seq": 0, "key_seq": seq}
     if "choices" in spec_class.lead:
         dims["choices"] = CHOICES
     case = Case(class_name, cfg, dims)

@@ -58,6 +58,8 @@ VARIANTS = [
     ("SpecialTokenCountIgnoresPair", "test_tokenizer", "test_golden_tokenizer_case and num_special_tokens_to_add",
      "tokenizer.method.num_special_tokens_to_add.pair"),
     ("ResizeDropsPadRow", "test_params", "test_tf_resize_refuses and pad_token_id", "error.resize.new_num_tokens"),
+    ("CacheKeepsCrossAttention", "test_numerics", "test_matches_golden and cross_attention_cache and ElectraModel",
+     "TFBaseModelOutputWithPastAndCrossAttentions.field.past_key_values"),
     ("flax:InitCacheUnchecked", "test_errors", "test_flax_init_cache_refuses_bad_arguments and max_length_zero",
      "error.init_cache.arguments"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",

@@ -30,6 +30,9 @@ TINY = dict(vocab_size=40, embedding_size=16, hidden_size=16, num_hidden_layers=
 #   token_types: False omits token_type_ids (ids and mask only: what the barest encoder takes)
 #   encoder: cross-attention inputs, {"seq": Se, "padding": per row as above} -> encoder_hidden_states (B, Se, H)
 #            and encoder_attention_mask (B, Se)
+#   cache_prefix: a cached call (no labels): the first cache_prefix positions run first with use_cache=True, then
+#            the rest with that call's past_key_values and the attention mask over all positions; the golden
+#            outputs are the second call's (B, S - cache_prefix, ...)
 CASES = (
     dict(id="abs_gelu", config=dict(TINY),
          classes=ALL_HEADS, batch=3, seq=8, choices=3,
@@ -89,6 +92,21 @@ CASES = (
          classes=("ElectraModel", "ElectraForCausalLM"),
          batch=2, seq=7, choices=1, padding=("left", "right"), position_ids=True, head_mask="layers",
          encoder=dict(seq=5, padding=("none", "right"))),
+    # cached calls, one feature beside the cache each: default positions that continue after the cache (a chunk
+    # of three tokens, padding on both sides); relative distances after a cache (one token: the reference's rule
+    # for chunks differs, decision.relative_positions_with_cache); cross-attention after a cache
+    dict(id="decoder_cache", config=dict(TINY, is_decoder=True, use_cache=True),
+         classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
+         batch=3, seq=8, choices=1, padding=("none", "left", "right"), position_ids=False, head_mask=None,
+         cache_prefix=5),
+    dict(id="relkq_cache", config=dict(TINY, is_decoder=True, use_cache=True,
+                                       position_embedding_type="relative_key_query"),
+         classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
+         batch=2, seq=7, choices=1, padding=("none", "left"), position_ids=False, head_mask=None, cache_prefix=6),
+    dict(id="cross_attention_cache", config=dict(TINY, is_decoder=True, add_cross_attention=True, use_cache=True),
+         classes=("ElectraModel", "ElectraForCausalLM"), flags={"ElectraModel": {"use_cache": True}},
+         batch=2, seq=6, choices=1, padding=("none", "right"), position_ids=False, head_mask=None,
+         encoder=dict(seq=5, padding=("right", "none")), cache_prefix=3),
 )
 
 #: call flags every golden output was produced with (``flags_for`` adds a case's per-class extras)
@@ -159,7 +177,8 @@ def draw_inputs(case: dict, class_name: str) -> dict[str, np.ndarray]:
     if mc:
         inputs = {k: (v.reshape(case["batch"], case["choices"], seq) if k != "head_mask" else v)
                   for k, v in inputs.items()}
-    inputs.update(_labels(rng, class_name, case, mask, ids, labels_k))
+    if "cache_prefix" not in case:
+        inputs.update(_labels(rng, class_name, case, mask, ids, labels_k))
     return inputs
 
 

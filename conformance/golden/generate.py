@@ -7,7 +7,9 @@ For every case of ``cases.py`` and every reference class it lists, this builds t
 with seeded values that are large enough to make each one matter (biases and LayerNorm parameters
 are non-trivial, attention is far from uniform), saves it with ``save_pretrained`` (config.json +
 model.safetensors, canonical PyTorch names), draws the call inputs (``inputs.safetensors``), runs the
-model once with every output requested and labels given, and writes every output field
+model once with every output requested and labels given (a case with ``cache_prefix``: the positions
+from cache_prefix on, after one call per earlier position that builds the key/value cache, and no labels),
+and writes every output field
 (``outputs.safetensors``; a tuple field ``f`` is stored as ``f.0``, ``f.1``, ...; past key/values per
 layer as ``past_key_values.<i>`` of shape (2, B, N, S, D)). ``index.json`` lists the cases.
 
@@ -96,6 +98,31 @@ def _save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     save_file({k: np.require(v, requirements="C") for k, v in sorted(arrays.items())}, str(path))
 
 
+PER_POSITION = ("input_ids", "token_type_ids", "position_ids")
+
+
+def _positions(inputs: dict, start: int, stop: int) -> dict:
+    """The inputs of positions start..stop-1: per-position inputs sliced, the attention mask over positions
+    0..stop-1 (the cached and the current ones), the rest whole."""
+    return {k: (v[:, start:stop] if k in PER_POSITION else v[:, :stop] if k == "attention_mask" else v)
+            for k, v in inputs.items()}
+
+
+def _call(model, inputs: dict, flags: dict, cache_prefix: int | None):
+    """The reference's output on the inputs; with ``cache_prefix`` P: the output of the call on positions
+    P.. with the key/value cache of positions 0..P-1. The reference builds that cache one token per call:
+    with a cache (and use_cache=True creates one) it puts every query of a call at the last key's position,
+    which is right only for single-token calls (decision.relative_positions_with_cache)."""
+    if cache_prefix is None:
+        return model(**inputs, **flags)
+    past = None
+    for position in range(cache_prefix):
+        past = model(**_positions(inputs, position, position + 1), past_key_values=past,
+                     use_cache=True).past_key_values
+    seq = inputs["input_ids"].shape[1]
+    return model(**_positions(inputs, cache_prefix, seq), past_key_values=past, **flags)
+
+
 def generate_case(case: dict, class_name: str, out: Path, versions: dict) -> dict:
     import torch
     import transformers
@@ -112,11 +139,13 @@ def generate_case(case: dict, class_name: str, out: Path, versions: dict) -> dic
     _save_arrays(inputs, folder / "inputs.safetensors")
     flags = flags_for(case, class_name)
     with torch.no_grad():
-        output = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, **flags)
+        output = _call(model, {k: torch.from_numpy(v) for k, v in inputs.items()}, flags, case.get("cache_prefix"))
     arrays, fields = _flatten_outputs(output)
     _save_arrays(arrays, folder / "outputs.safetensors")
     rel = folder.relative_to(out).as_posix()
+    cached = {"cache_prefix": case["cache_prefix"]} if "cache_prefix" in case else {}
     return {
+        **cached,
         "id": case_id,
         "case": case["id"],
         "reference_class": class_name,

@@ -78,10 +78,15 @@ def expected_fields(case: GoldenCase, class_name: str, caps) -> dict:
     return out
 
 
-def run_case(adapter, caps, case: GoldenCase, class_name: str, handle, run) -> dict:
-    """Output fields of the class on the case's inputs (``run``: model_cache.run or adapter.run)."""
+def run_case(caps, case: GoldenCase, class_name: str, handle, runner) -> dict:
+    """Output fields of the class on the case's inputs (``runner``: the model_cache or the adapter); a cached
+    case (``cache_prefix``) runs through the protocol method run_cached (skipped where the implementation
+    lacks it)."""
     inputs, flags = call_arguments(case, class_name, caps)
-    return dict(run(handle, inputs, flags=flags).fields)
+    if case.cache_prefix is None:
+        return dict(runner.run(handle, inputs, flags=flags).fields)
+    caps.skip_unless("method:run_cached")
+    return dict(runner.run_cached(handle, inputs, case.cache_prefix, flags=flags).fields)
 
 
 def golden_run(adapter, caps, device: str, model_cache, case: GoldenCase, class_name: str) -> tuple[Any, dict]:
@@ -91,7 +96,7 @@ def golden_run(adapter, caps, device: str, model_cache, case: GoldenCase, class_
     handle = model_cache.get(class_name, case.config(), weights=weights_of(case))
     key = (adapter.name, device, case.id)
     if key not in OUTPUTS:
-        OUTPUTS[key] = run_case(adapter, caps, case, class_name, handle, model_cache.run)
+        OUTPUTS[key] = run_case(caps, case, class_name, handle, model_cache)
     return handle, OUTPUTS[key]
 
 
@@ -154,5 +159,5 @@ def other_outputs(other, device: str, case: GoldenCase, class_name: str) -> dict
             handle = other.build(class_name, case.config(), seed=0, dtype="float32", device=device)
             other.load_weights(handle, weights_of(case))
             OTHER_MODELS[key] = handle
-        OUTPUTS[key] = run_case(other, capabilities_of(other), case, class_name, OTHER_MODELS[key], other.run)
+        OUTPUTS[key] = run_case(capabilities_of(other), case, class_name, OTHER_MODELS[key], other)
     return OUTPUTS[key]

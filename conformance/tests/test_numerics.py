@@ -15,6 +15,7 @@ float32 allowance, so outside the thorough profile the comparison runs on a cove
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conformance.golden_data import load_cases
@@ -69,6 +70,26 @@ def config_clauses(case) -> list[str]:
     return out
 
 
+def cache_arrays(check, class_name: str, case, actual: dict, expected: dict) -> tuple[dict, dict]:
+    """A returned per-layer cache (TF) as (2, B, N, Sk, D) arrays to compare with the reference's: each layer must be
+    the self-attention's (key, value) pair (decision.tf_cache_with_cross_attention). In a cached case the arrays
+    are compared at the real positions only: a padded query that sees only padded keys has no defined output
+    (decision.mask_value), and the reference built its cache one token per call."""
+    field = next(f for f in load_spec().output_of(class_name).fields if f.name == "past_key_values")
+    if field.container is not None:  # an opaque cache (Flax): presence is all the spec says
+        return actual, expected
+    sizes = sorted({len(layer) for layer in actual["past_key_values"]})
+    check.that(sizes == [2], clause=field.id,
+               message=f"past_key_values holds {sizes} tensors per layer; the spec's cache is the self-attention's "
+                       f"(key, value) pair (decision.tf_cache_with_cross_attention)")
+    layers = tuple(np.stack([np.asarray(k), np.asarray(v)]) for k, v in actual["past_key_values"])
+    reference = expected["past_key_values"]
+    if case.cache_prefix is not None:
+        real = case.inputs()["attention_mask"][None, :, None, :, None]  # over (2, B, N, Sk, D)
+        layers, reference = tuple(layer * real for layer in layers), tuple(layer * real for layer in reference)
+    return {**actual, "past_key_values": layers}, {**expected, "past_key_values": reference}
+
+
 @pytest.mark.parametrize("golden", sorted(CASES))
 def test_matches_golden(check, adapter, caps, device, model_cache, golden):
     case = CASES[golden]
@@ -79,6 +100,8 @@ def test_matches_golden(check, adapter, caps, device, model_cache, golden):
     # the cross-attention probabilities are that block's own output (the inputs carry encoder_hidden_states
     # (B, Se, H) and a padded encoder_attention_mask (B, Se))
     cross = {"cross_attentions": CROSS_ATTENTION} if case.config().get("add_cross_attention") else {}
+    if "past_key_values" in expected and actual.get("past_key_values") is not None:
+        actual, expected = cache_arrays(check, class_name, case, actual, expected)
     compare_fields(check, class_name, actual, expected, kind="golden", clause=GOLDEN, field_clauses=cross)
     spec_class = load_spec().classes[class_name]
     if "loss" in case.outputs() and spec_class.loss and not spec_class.labels and not caps.lacking("method:loss"):
@@ -97,6 +120,8 @@ def test_matches_other_framework(check, adapter, caps, device, model_cache, gold
     check.clause(CROSS)
     _, mine = golden_run(adapter, caps, device, model_cache, case, class_name)
     theirs = other_outputs(other, device, case, other_class)
-    # fields only one side returns (the TF loss, a TF cache) are not compared
-    compare_fields(check, class_name, mine, {k: v for k, v in theirs.items() if k in mine},
+    # fields only one side returns (the TF loss, a TF cache) are not compared, nor the caches of a cached case:
+    # TF's is per-layer (key, value) tensors, Flax's an opaque container
+    compare_fields(check, class_name, mine,
+                   {k: v for k, v in theirs.items() if k in mine and k != "past_key_values"},
                    kind="cross_framework", clause=CROSS)

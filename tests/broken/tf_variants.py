@@ -187,6 +187,36 @@ class TupleDropsCache(_Broken):
         patch(TFElectraPreTrainedModel, "make_output", make_output)
 
 
+class CacheKeepsCrossAttention(_Broken):
+    """With cross-attention, each layer's returned cache also holds the cross-attention keys and values, four
+    tensors instead of the self-attention's pair, and a cache of four per layer is taken back (as transformers'
+    TF classes do): the outputs stay right."""
+    defect = "cache-keeps-cross-attention"
+
+    def apply(self):
+        from impl_tf import validation
+        from impl_tf.layers import stack
+
+        check_past = validation._check_past
+        patch(validation, "_check_past", lambda config, past, lead: check_past(config, [p[:2] for p in past], lead))
+
+        original = stack.ElectraLayer.call
+
+        def call(layer, hidden_states, mask_bias, head_mask=None, past=None, past_length=0, encoder_hidden_states=None,
+                 encoder_mask_bias=None, output_attentions=False, training=False):
+            out = original(layer, hidden_states, mask_bias, head_mask=head_mask, past=past, past_length=past_length,
+                           encoder_hidden_states=encoder_hidden_states, encoder_mask_bias=encoder_mask_bias,
+                           output_attentions=output_attentions, training=training)
+            if encoder_hidden_states is None or not layer.config.add_cross_attention:
+                return out
+            cross, heads = layer.crossattention.self_attention, (layer.config.num_attention_heads, layer.config.head_dim)
+            present = out[3] + (stack.split_heads(cross.key(encoder_hidden_states), *heads),
+                                stack.split_heads(cross.value(encoder_hidden_states), *heads))
+            return out[:3] + (present,)
+
+        patch(stack.ElectraLayer, "call", call)
+
+
 class ServingDropsTokenTypes(_Broken):
     """The SavedModel's serving signature takes token_type_ids but never passes them on: invisible while
     the exported model is called with all-zero type ids only."""
