@@ -180,10 +180,11 @@ NOT_COMPARED = ("past_key_values",)
 
 
 def seq_prefix(k: int):
-    """Index function keeping the first k positions of every `seq` dim of a field."""
+    """Index function keeping the first k positions of every `seq` and `key_seq` dim of a field (without a
+    cache the keys are the sequence's positions)."""
     def index(fspec, array):
         dims = fspec.shape.split()
-        return array[tuple(slice(0, k) if d == "seq" else slice(None) for d in dims)]
+        return array[tuple(slice(0, k) if d in ("seq", "key_seq") else slice(None) for d in dims)]
     return index
 
 
