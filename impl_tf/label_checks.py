@@ -21,11 +21,10 @@ def check_token_labels(a: CallArguments, classes: int, allow_ignore: bool, allow
     labels = a.labels
     if labels is None:
         return
-    name = "labels"
-    check_shape(name, labels, _input_shape(a), "(B, S), the shape of the inputs")
+    check_shape("labels", labels, _input_shape(a), "(B, S), the shape of the inputs")
     if not (allow_float and not is_integer(labels)):
-        check_integer(name, labels)
-    check_range(name, labels, 0, classes, f"{classes} classes", allowed=(IGNORE_INDEX,) if allow_ignore else ())
+        check_integer("labels", labels)
+    check_range("labels", labels, 0, classes, f"{classes} classes", allowed=(IGNORE_INDEX,) if allow_ignore else ())
 
 
 def check_sequence_labels(config, a: CallArguments) -> None:

@@ -30,9 +30,9 @@ TINY = dict(vocab_size=40, embedding_size=16, hidden_size=16, num_hidden_layers=
 #   token_types: False omits token_type_ids (ids and mask only: what the barest encoder takes)
 #   encoder: cross-attention inputs, {"seq": Se, "padding": per row as above} -> encoder_hidden_states (B, Se, H)
 #            and encoder_attention_mask (B, Se)
-#   cache_prefix: a cached call (no labels): the first cache_prefix positions run first with use_cache=True, then
-#            the rest with that call's past_key_values and the attention mask over all positions; the golden
-#            outputs are the second call's (B, S - cache_prefix, ...)
+#   cache_prefix: a cached call (no labels): the golden outputs are those of the call on positions cache_prefix..
+#            (B, S - cache_prefix, ...) with the key/value cache of the earlier positions and the attention mask
+#            over all positions (generate.py builds that cache one token per call)
 CASES = (
     dict(id="abs_gelu", config=dict(TINY),
          classes=ALL_HEADS, batch=3, seq=8, choices=3,
