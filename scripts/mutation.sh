@@ -2,8 +2,12 @@
 # Mutation score of our implementations against the conformance suite (opt-in; long): cosmic-ray makes
 # one-change mutants of the given files (a comparison, an operator, a number, a boolean, ...), and each
 # mutant is killed when the conformance suite (ci profile) fails on it.
-#   bash scripts/mutation.sh PATH [PATH ...]      e.g. impl_flax/modeling/layers.py, impl_tf, electra_core
+#   bash scripts/mutation.sh [--sample N] PATH [PATH ...]   e.g. impl_flax/modeling/layers.py, impl_tf, electra_core
 #
+# - --sample N runs a random sample of N of the mutants (the first N of one fixed random order, so the same
+#   code draws the same sample) and prints the kill rate with its 95% interval; the others are set aside as
+#   outside the sample. A later call with a larger N, or without --sample, goes on in the same session: the
+#   results already run are kept.
 # - The mutants are made in a copy of the checkout (.cache/mutation/tree-KEY: tracked and untracked files,
 #   without ignored ones), never in this tree; KEY hashes the mutated files, the families and implementations
 #   the test command runs and the cosmic-ray release, so a change to any starts a new session.
@@ -20,8 +24,15 @@
 # Prints the kill rate, then every surviving mutant as a diff (cosmic-ray's cr-report).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+usage="usage: bash scripts/mutation.sh [--sample N] PATH [PATH ...]   (files or folders of impl_flax, impl_tf, electra_core)"
+sample=all
+if [ "${1:-}" = "--sample" ]; then
+  [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "mutation: --sample takes a number of mutants, not '${2:-}'" >&2; exit 2; }
+  sample=$2
+  shift 2
+fi
 if [ $# -eq 0 ]; then
-  echo "usage: bash scripts/mutation.sh PATH [PATH ...]   (files or folders of impl_flax, impl_tf, electra_core)" >&2
+  echo "$usage" >&2
   exit 2
 fi
 targets=("$@")
@@ -92,7 +103,7 @@ module_paths=$(printf '"%s", ' "${targets[@]}" | sed 's/, $//')
 cat > "$config" <<EOF
 [cosmic-ray]
 module-path = [$module_paths]
-timeout = 3600.0
+timeout = 1800.0
 excluded-modules = []
 test-command = "$test_command"
 [cosmic-ray.distributor]
@@ -104,6 +115,8 @@ if [ ! -f "$session" ]; then
   "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
     "$root/conformance/mutation/equivalent.yaml" --annotations
 fi
+"$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
+  "$root/conformance/mutation/equivalent.yaml" --sample "$sample"
 echo "[mutation] session $session: $(printf '%s ' "${targets[@]}")-> conformance suite of $(printf '%s ' "${impls[@]}")"
 "$mutation_venv/bin/cosmic-ray" exec "$config" "$session"
 "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" "$root/conformance/mutation/equivalent.yaml"

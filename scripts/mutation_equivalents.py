@@ -6,6 +6,10 @@
         before the run: set aside as equivalent every mutant inside a type annotation of a module with
         ``from __future__ import annotations`` (stored as a string, never evaluated: cosmic-ray makes about
         eleven operator mutants of each ``X | None``, and each would cost a whole suite run to survive)
+  python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --sample N|all
+        before the run: keep the first N mutants of one fixed random order (seed 0, over the mutants' places
+        in the source, so the same code draws the same sample) and set the others aside as outside the
+        sample; a larger N, or all, brings set-aside ones back and keeps every result already run
 
 An entry of EQUIVALENT_YAML names a mutant by what survives an edit elsewhere in the file: the module path,
 cosmic-ray's operator, the stripped source line it mutates, the text the mutation puts there (``mutated``,
@@ -16,12 +20,16 @@ Runs in .venv-mutation (cosmic-ray); the working directory is the mutated copy o
 from __future__ import annotations
 
 import ast
+import math
+import random
 import sys
 from pathlib import Path
 
 import yaml
 
 EQUIVALENT = "equivalent: "
+OUTSIDE = "outside the sample: "
+SEED = 0
 ANNOTATION = ("the mutated text is a type annotation, and the module has `from __future__ import annotations`: "
               "annotations are stored as strings and never evaluated, so the code that runs is unchanged")
 
@@ -113,6 +121,48 @@ def skip_annotations(session: str) -> int:
     return skipped
 
 
+def sample_order(specs: list[tuple]) -> list[str]:
+    """The job ids of ``specs`` (rows of job_id, module path, operator, occurrence) in the fixed random order
+    a sample is drawn from: sorted by place first, so the order depends on the code only, not on the job ids
+    cosmic-ray draws at init."""
+    ordered = [row[0] for row in sorted(specs, key=lambda row: row[1:])]
+    random.Random(SEED).shuffle(ordered)
+    return ordered
+
+
+def draw_sample(session: str, size: int | None) -> tuple[int, int]:
+    """Keep the first ``size`` mutants (all when None) of ``sample_order`` among those not set aside as
+    equivalent; mark every other one without a result as outside the sample, and bring back a sampled one
+    that an earlier, smaller draw set aside. Returns (sampled, set aside)."""
+    import sqlite3
+
+    db = sqlite3.connect(session)
+    with db:
+        specs = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs").fetchall()
+        results = dict(db.execute("SELECT job_id, output FROM work_results").fetchall())
+        order = [job for job in sample_order(specs) if not (results.get(job) or "").startswith(EQUIVALENT)]
+        chosen = set(order if size is None else order[:size])
+        note = OUTSIDE + f"{len(chosen)} of {len(order)} drawn (seed {SEED})"
+        db.executemany("DELETE FROM work_results WHERE job_id = ?",
+                       [(job,) for job in chosen if (results.get(job) or "").startswith(OUTSIDE)])
+        aside = [job for job in order if job not in chosen and job not in results]
+        db.executemany("INSERT INTO work_results (worker_outcome, output, job_id) VALUES ('SKIPPED', ?, ?)",
+                       [(note, job) for job in aside])
+        db.execute("UPDATE work_results SET output = ? WHERE output LIKE ?", (note, OUTSIDE + "%"))
+    db.close()
+    return len(chosen), sum(1 for job in order if job not in chosen)
+
+
+def wilson(killed: int, run: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a kill rate measured on a random sample of ``run`` mutants."""
+    if run == 0:
+        return 0.0, 1.0
+    p = killed / run
+    centre = (p + z * z / (2 * run)) / (1 + z * z / run)
+    half = z * math.sqrt(p * (1 - p) / run + z * z / (4 * run * run)) / (1 + z * z / run)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def score(session: str) -> str:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
@@ -125,19 +175,30 @@ def score(session: str) -> str:
     killed = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED)
     survived = sum(1 for r in results if r.test_outcome == TestOutcome.SURVIVED)
     incompetent = sum(1 for r in results if r.test_outcome == TestOutcome.INCOMPETENT)  # could not be run
+    outside = sum(1 for r in results if (r.output or "").startswith(OUTSIDE))
     run = killed + survived
     rate = f"{100 * killed / run:.1f}%" if run else "n/a"
-    return (f"mutation score: {killed} of {run} non-equivalent mutants killed ({rate}); {survived} survived, "
+    line = (f"mutation score: {killed} of {run} non-equivalent mutants killed ({rate}); {survived} survived, "
             f"{equivalent} equivalent and {incompetent} incompetent (left out), {total - len(results)} not run yet, "
             f"{total} in the session")
+    if outside:
+        low, high = wilson(killed, run)
+        line += (f"\n  a random sample: {outside} mutants outside it were not run; the kill rate of all "
+                 f"non-equivalent mutants lies in {100 * low:.1f}%-{100 * high:.1f}% (95% Wilson interval)")
+    return line
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] not in ("--score", "--annotations")):
+    sample = len(argv) == 4 and argv[2] == "--sample" and (argv[3] == "all" or argv[3].isdigit())
+    if not (len(argv) in (2, 3) or sample) or (len(argv) == 3 and argv[2] not in ("--score", "--annotations")):
         print(__doc__, file=sys.stderr)
         return 2
     session, entries = argv[0], _entries(Path(argv[1]))
-    if argv[2:] == ["--score"]:
+    if sample:
+        size = None if argv[3] == "all" else int(argv[3])
+        chosen, aside = draw_sample(session, size)
+        print(f"[mutation] {chosen} mutants in the sample, {aside} outside it (seed {SEED})")
+    elif argv[2:] == ["--score"]:
         print(score(session))
     elif argv[2:] == ["--annotations"]:
         print(f"[mutation] {skip_annotations(session)} mutants inside type annotations set aside as equivalent")

@@ -58,6 +58,9 @@ def test_the_script_refuses_a_path_outside_the_implementations():
     done = subprocess.run(["bash", str(ROOT / "scripts" / "mutation.sh"), "conformance/pairs.py"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not part of impl_flax, impl_tf or electra_core" in done.stderr
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "mutation.sh"), "--sample", "ten", "impl_tf"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--sample takes a number of mutants, not 'ten'" in done.stderr
 
 
 ANNOTATED = '''from __future__ import annotations
@@ -90,3 +93,59 @@ def test_only_mutants_inside_postponed_annotations_are_set_aside():
     assert not tool.in_annotation(_at(6, default, default + 1), spans)  # a default is evaluated
     # without the __future__ import annotations are evaluated when the function is defined: none is set aside
     assert tool.annotation_spans(ANNOTATED.replace("from __future__ import annotations", "")) == []
+
+
+def _session(path, places, outcomes=None):
+    """A cosmic-ray session reduced to the two tables the sample draw reads and writes; ``places`` are
+    (job id, module, operator, occurrence), ``outcomes`` {job id: output} of results already there."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE mutation_specs (job_id, module_path, operator_name, occurrence)")
+    db.execute("CREATE TABLE work_results (worker_outcome, output, test_outcome, diff, job_id PRIMARY KEY)")
+    db.executemany("INSERT INTO mutation_specs VALUES (?, ?, ?, ?)", places)
+    db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, job_id) VALUES (?, ?, ?, ?)",
+                   [(kind, output, test, job) for job, (kind, output, test) in (outcomes or {}).items()])
+    db.commit()
+    return db
+
+
+def _pending(db):
+    return {row[0] for row in db.execute("SELECT s.job_id FROM mutation_specs s LEFT JOIN work_results r "
+                                         "ON r.job_id = s.job_id WHERE r.job_id IS NULL")}
+
+
+def test_a_sample_is_drawn_by_place_grows_without_losing_results_and_spares_equivalents(tmp_path):
+    places = [(f"job{k}", f"pkg/m{k % 3}.py", "core/NumberReplacer", k) for k in range(12)]
+    equivalent = {"job0": ("SKIPPED", tool.EQUIVALENT + "annotation", None)}
+    db = _session(tmp_path / "a.sqlite", places, equivalent)
+    assert tool.draw_sample(str(tmp_path / "a.sqlite"), 4) == (4, 7)  # 11 not equivalent: 4 in, 7 out
+    first = _pending(db)
+    assert len(first) == 4 and "job0" not in first
+    # the same places under other job ids (a new cosmic-ray init of the same code) draw the same sample
+    renamed = _session(tmp_path / "b.sqlite", [("x" + job, *rest) for job, *rest in places],
+                       {"xjob0": equivalent["job0"]})
+    tool.draw_sample(str(tmp_path / "b.sqlite"), 4)
+    assert _pending(renamed) == {"x" + job for job in first}
+    # one sampled mutant is run; a larger draw keeps it and the first sample, and adds three
+    ran = sorted(first)[0]
+    db.execute("INSERT INTO work_results (worker_outcome, test_outcome, job_id) VALUES ('NORMAL', 'KILLED', ?)",
+               (ran,))
+    db.commit()
+    assert tool.draw_sample(str(tmp_path / "a.sqlite"), 7) == (7, 4)
+    grown = _pending(db)
+    assert first - {ran} < grown and len(grown) == 6
+    assert db.execute("SELECT test_outcome FROM work_results WHERE job_id = ?", (ran,)).fetchone() == ("KILLED",)
+    outside = db.execute("SELECT output FROM work_results WHERE output LIKE 'outside%'").fetchall()
+    assert len(outside) == 4 and {o for (o,) in outside} == {tool.OUTSIDE + "7 of 11 drawn (seed 0)"}
+    # all: nothing stays outside, and the equivalent stays set aside
+    assert tool.draw_sample(str(tmp_path / "a.sqlite"), None) == (11, 0)
+    assert _pending(db) == {job for job, *_ in places} - {"job0", ran}
+
+
+def test_the_interval_of_a_sampled_kill_rate_is_wilsons():
+    low, high = tool.wilson(9, 10)  # published: 0.596-0.982
+    assert round(low, 3) == 0.596 and round(high, 3) == 0.982
+    low, high = tool.wilson(0, 10)  # no kill in ten: up to 0.278
+    assert low == 0.0 and round(high, 3) == 0.278
+    assert tool.wilson(0, 0) == (0.0, 1.0)  # nothing run says nothing
