@@ -8,6 +8,8 @@ each wrong head-mask shape; each kind of bad mask value; each dtype. A check tha
 edge cannot pass by drawing the other."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -144,19 +146,33 @@ def _bad_tf_cache(case, draw):
 FLAX_MODEL_TRIGGERS = ("error.dropout_rng.missing", "error.past_key_values.shape", "error.cache.overflow")
 
 
-def flax_trigger(error_id: str, handle, case, draw):
-    """(a call of the Flax model that meets the condition, placeholder values) for the conditions that
-    need the model itself: a missing dropout key, a cache from init_cache misused; else None."""
+def _cache_of_another_model(cache, axis: int):
+    """A Flax cache shaped like ``cache`` but with every cached key and value one longer on ``axis`` (-1: the
+    head size, -2: the head count): what init_cache of a model with another head layout returns."""
+    if not isinstance(cache, Mapping):
+        return cache
+    return {name: (np.zeros(tuple(n + (k == axis % len(v.shape)) for k, n in enumerate(v.shape)), v.dtype)
+                   if name in ("cached_key", "cached_value") else _cache_of_another_model(v, axis))
+            for name, v in cache.items()}
+
+
+def flax_triggers(error_id: str, handle, case, draw) -> list:
+    """[(a call of the Flax model that meets the condition, placeholder values), ...], one per edge, for the
+    conditions that need the model itself: a missing dropout key, a cache from init_cache misused."""
     model, ids = handle.native, case.inputs["input_ids"]
     if error_id == "error.dropout_rng.missing":
-        return (lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng", "edge": "train without a key"}
+        return [((lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng", "edge": "train without a key"})]
     batch, seq = ids.shape
     positions = np.broadcast_to(np.arange(seq), (batch, seq))
+    mask = np.ones((batch, seq), np.int32)
     if error_id == "error.past_key_values.shape":
         other = batch + draw(st.integers(1, 2))  # a cache made for another batch size
-        return (lambda: model(ids, attention_mask=np.ones((batch, seq), np.int32), position_ids=positions,
-                              past_key_values=model.init_cache(other, seq))), {"arg": "past_key_values",
-                                                                               "edge": "a cache for another batch"}
+        edges = [(lambda: model.init_cache(other, seq), "a cache for another batch"),
+                 (lambda: _cache_of_another_model(model.init_cache(batch, seq), -1), "a cache for another head size"),
+                 (lambda: _cache_of_another_model(model.init_cache(batch, seq), -2), "a cache with one head more")]
+        return [((lambda make=make: model(ids, attention_mask=mask, position_ids=positions,
+                                          past_key_values=make())), {"arg": "past_key_values", "edge": edge})
+                for make, edge in edges]
     if error_id == "error.cache.overflow":
         max_length = draw(st.integers(1, seq - 1), label="init_cache max_length")
         prompt = draw(st.integers(0, max_length), label="positions decoded before the overflowing call")
@@ -171,9 +187,9 @@ def flax_trigger(error_id: str, handle, case, draw):
             return model(ids[:, prompt:stop], attention_mask=mask, position_ids=positions[:, prompt:stop],
                          past_key_values=cache)
 
-        return overflow, {"max_length": max_length, "actual_length": stop,
-                          "edge": "past max_length" + (" after a prompt" if prompt else "")}
-    return None
+        return [(overflow, {"max_length": max_length, "actual_length": stop,
+                            "edge": "past max_length" + (" after a prompt" if prompt else "")})]
+    raise AssertionError(f"{error_id} is in FLAX_MODEL_TRIGGERS but has no trigger")
 
 
 def _bad_labels(error_id: str, case, draw) -> list[Trigger] | None:
@@ -233,12 +249,11 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
     handle = build(model_cache, class_name, case.config)
     check.clause(*(d.id for d in load_spec().decisions.values() if error_id in d.affects))  # decided errors
     if native_call:
-        native = flax_trigger(error_id, handle, case, data.draw)
-        call, values = native
-        with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, values),
-                          edge=values["edge"]):
-            result = call()
-            check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
+        for call, values in flax_triggers(error_id, handle, case, data.draw):  # every edge of the condition
+            with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, values),
+                              edge=values["edge"]):
+                result = call()
+                check.that(False, clause=error_id, message=f"no error; the call returned {type(result).__name__}")
         return
     for inputs, kwargs, values in made:  # every edge of the condition
         words = error_fragments(error, values)
