@@ -173,7 +173,7 @@ class Checker:
             raise
         except types as err:
             info.value = err
-            message = str(err)
+            message = own_message(err)
             missing = [w for w in words if str(w).lower() not in message.lower()]
             self._edge(clause, edge, met=not missing)
             if missing:
@@ -188,6 +188,17 @@ class Checker:
     def _edge(self, clause: str, edge: str | None, *, met: bool) -> None:
         if edge is not None:
             self.record.edges.append({"clause": clause, "edge": edge, "met": met})
+
+
+#: what Keras appends to an exception raised inside a layer's call: every argument the call received, by
+#: name, whatever the error is about
+_KERAS_ARGUMENT_LISTING = "Arguments received by "
+
+
+def own_message(err: BaseException) -> str:
+    """The message of ``err`` without Keras' listing of the call's arguments: a message names the argument at
+    fault only when the error itself does, not because Keras lists every argument after it."""
+    return str(err).split(_KERAS_ARGUMENT_LISTING, 1)[0]
 
 
 class _RaisedInfo:

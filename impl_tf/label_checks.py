@@ -59,5 +59,4 @@ def check_span_positions(a: CallArguments) -> None:
     for name, positions in (("start_positions", a.start_positions), ("end_positions", a.end_positions)):
         if positions is not None:
             check_integer(name, positions)
-            if len(static_shape(positions)) != 1:
-                check_shape(name, positions, batch, "(B,)")
+            check_shape(name, positions, batch, "(B,)")

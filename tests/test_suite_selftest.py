@@ -60,6 +60,8 @@ VARIANTS = [
     ("ResizeDropsPadRow", "test_params", "test_tf_resize_refuses and pad_token_id", "error.resize.new_num_tokens"),
     ("CacheKeepsCrossAttention", "test_numerics", "test_matches_golden and cross_attention_cache and ElectraModel",
      "TFBaseModelOutputWithPastAndCrossAttentions.field.past_key_values"),
+    ("RaggedListUnnamed", "test_errors", "test_bad_input_raises and TFElectraModel and input.ragged",
+     "error.input.ragged"),
     ("flax:InitCacheUnchecked", "test_errors", "test_flax_init_cache_refuses_bad_arguments and max_length_zero",
      "error.init_cache.arguments"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",

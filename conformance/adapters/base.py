@@ -174,7 +174,9 @@ class Capabilities:
     (safetensors, h5, msgpack); empty when it has no such files. ``methods``: the optional protocol methods
     it implements. ``apis``: "documented" when its constructors and calls have the documented (transformers
     4.37) signatures (the signatures family), "native" when ``Handle.native`` is a model with the documented
-    class API that tests may call directly (Keras fit, resize_token_embeddings, the keyword call).
+    class API that tests may call directly (Keras fit, resize_token_embeddings, the keyword call), "python_lists"
+    when that model also takes id inputs as nested Python lists (an extension the spec allows,
+    behaviour.python_lists; transformers' classes refuse lists).
     ``layouts``: the ways of splitting the model over a device mesh its distribution methods implement.
     ``impl``: the implementation's name in skip reasons; the suite sets it to the adapter's ``name``.
     """

@@ -105,10 +105,13 @@ class PackageClasses:
     file_formats: tuple[str, ...] = ("safetensors",)
     #: the distribution layouts its distribution methods implement (base.py; spec distribution.yaml)
     layouts: tuple[str, ...] = ()
+    #: Capabilities.apis: the documented signatures, the native model object, and extensions it offers
+    apis: tuple[str, ...] = ("documented", "native")
 
     def capabilities(self) -> Capabilities:
         return full_capabilities(self.framework, self.classes(), methods=self.optional_methods,
-                                 input_formats=self.formats, files=self.file_formats, layouts=self.layouts)
+                                 input_formats=self.formats, files=self.file_formats, layouts=self.layouts,
+                                 apis=self.apis)
 
     def _package_label(self) -> str:
         """How messages name the implementation."""

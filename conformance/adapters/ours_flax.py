@@ -57,6 +57,7 @@ class FlaxAdapter(PackageClasses):
                         "model_class",
                         "method_signature", "save_pretrained_defaults", "run_distributed",
                         "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
+    apis = ("documented", "native", "python_lists")  # behaviour.python_lists
     file_formats = ("safetensors", "msgpack")
     layouts = ("data", "tensor", "fsdp")  # impl_flax.sharding
 

@@ -50,6 +50,7 @@ class TFAdapter(PackageClasses):
                         "distributed_loss_gradients", "sgd_step", "save_distributed")
     layouts = ("data",)  # tf.distribute.MirroredStrategy: replicated variables, the batch split over replicas
     formats = INPUT_FORMATS
+    apis = ("documented", "native", "python_lists")  # behaviour.python_lists
     file_formats = ("safetensors", "h5")
 
     # -- building and weights ------------------------------------------------------------------

@@ -278,3 +278,23 @@ def error_exceptions(error) -> tuple[type, ...]:
     spec = load_spec()
     name = error.exception if error.exception not in spec.exceptions else spec.exceptions[error.exception].base
     return (getattr(builtins, name),)
+
+
+def _flat_arrays(value, prefix: str, out: dict) -> dict:
+    if isinstance(value, (tuple, list)):
+        for i, v in enumerate(value):
+            _flat_arrays(v, f"{prefix}.{i}", out)
+    elif value is not None and not isinstance(value, dict):  # a dict is an opaque Flax cache
+        out[prefix] = np.asarray(value)
+    return out
+
+
+def native_arrays(output) -> tuple[str, dict]:
+    """(form, arrays) of what a model call returned: form is the output class name or 'tuple';
+    arrays maps field (or tuple position) names, nested tuples flattened as name.i, to numpy."""
+    if hasattr(output, "keys"):
+        out = {}
+        for name in output.keys():
+            _flat_arrays(output[name], name, out)
+        return type(output).__name__, out
+    return "tuple", _flat_arrays(tuple(output), "", {})

@@ -14,7 +14,8 @@ from hypothesis import given, strategies as st
 from conformance import strategies as S
 from conformance.adapters.base import OWN_PARAMETERS
 from conformance.tests._helpers import (NOT_COMPARED, SELF_KIND, build, eval_count, eval_shape, examples,
-                                        full_config, output_spec, run, spec_class, tensor_fields)
+                                        full_config, native_arrays, output_spec, run, spec_class,
+                                        tensor_fields)
 
 _TENSOR_RULE = re.compile(r"^(ones|zeros|ones_like|zeros_like|arange)\((.*)\)$")
 
@@ -161,26 +162,6 @@ def _plain_args(class_name: str) -> list:
     args = [p for p in spec_class(class_name).call
             if p.name not in covered and not p.required and plain_default(p.default, {}) is not _ABSENT]
     return sorted(args, key=lambda p: p.name == "input_ids")
-
-
-def _flat_arrays(value, prefix: str, out: dict) -> dict:
-    if isinstance(value, (tuple, list)):
-        for i, v in enumerate(value):
-            _flat_arrays(v, f"{prefix}.{i}", out)
-    elif value is not None and not isinstance(value, dict):  # a dict is an opaque Flax cache
-        out[prefix] = np.asarray(value)
-    return out
-
-
-def native_arrays(output) -> tuple[str, dict]:
-    """(form, arrays) of what a model call returned: form is the output class name or 'tuple';
-    arrays maps field (or tuple position) names, nested tuples flattened as name.i, to numpy."""
-    if hasattr(output, "keys"):
-        out = {}
-        for name in output.keys():
-            _flat_arrays(output[name], name, out)
-        return type(output).__name__, out
-    return "tuple", _flat_arrays(tuple(output), "", {})
 
 
 def _check_deterministic(check, class_name: str, first, second) -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance import strategies as S
-from conformance.tests._helpers import (build, compare_outputs, compile_clause, examples, run, spec_class, tensor_fields,
-                                        thorough)
+from conformance.tests._helpers import (build, compare_outputs, compile_clause, examples, native_arrays, run,
+                                        spec_class, tensor_fields, thorough)
 from spec import load_spec
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -147,6 +147,29 @@ def test_tf_numpy_and_tensor_inputs_agree(check, adapter, caps, class_name, mode
         check.equal(len(others), len(parts), clause=clause, what=f"{name} entries")
         for i, (a, b) in enumerate(zip(parts, others)):
             check.equal(np.asarray(b), np.asarray(a), clause=clause, what=f"{name}[{i}] from tf.Tensor vs numpy inputs")
+
+
+@examples(2)
+@given(data=st.data())
+def test_python_list_inputs_agree(check, adapter, caps, class_name, model_cache, data):
+    """Where the model takes Python lists (an extension), id inputs given as nested lists give exactly the
+    outputs of the same values as arrays."""
+    clause = "behaviour.python_lists"
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS))
+    caps.skip_unless("api:native", "api:python_lists")  # the model object itself: run() would convert lists
+    model = build(model_cache, class_name, case.config).native
+    check.clause(clause)
+    form, by_arrays = native_arrays(model(**case.inputs))
+    try:
+        listed = model(**{k: v.tolist() for k, v in case.inputs.items()})
+    except Exception as err:  # noqa: BLE001 - a refused list is this clause's finding
+        check.fail(clause, f"{sorted(case.inputs)} as Python lists: {type(err).__name__}: {err}")
+    listed_form, by_lists = native_arrays(listed)
+    check.equal(listed_form, form, clause=clause, what="output class from Python lists")
+    check.equal(sorted(by_lists), sorted(by_arrays), clause=clause, what="output fields from Python lists")
+    for name, value in by_arrays.items():
+        if name in by_lists:
+            check.equal(by_lists[name], value, clause=clause, what=f"{name} from Python lists vs arrays")
 
 
 def _leaves(value) -> list:

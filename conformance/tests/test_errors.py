@@ -142,8 +142,20 @@ def _bad_tf_cache(case, draw):
     return out
 
 
-#: Flax conditions met by calling the model object itself (init_cache, train without a key)
+#: conditions met by calling the model object itself: Python lists, which an adapter's run() would convert
+#: (both frameworks); init_cache and train without a key (Flax)
+NATIVE_TRIGGERS = ("error.input.ragged",)
 FLAX_MODEL_TRIGGERS = ("error.dropout_rng.missing", "error.past_key_values.shape", "error.cache.overflow")
+
+
+def _ragged(array: np.ndarray) -> list:
+    """``array`` as a nested Python list whose first innermost row is one entry longer than the others."""
+    rows = array.tolist()
+    first = rows
+    while isinstance(first[0], list):
+        first = first[0]
+    first.append(first[-1])
+    return rows
 
 
 def _cache_of_another_model(cache, axis: int):
@@ -156,10 +168,14 @@ def _cache_of_another_model(cache, axis: int):
             for name, v in cache.items()}
 
 
-def flax_triggers(error_id: str, handle, case, draw) -> list:
-    """[(a call of the Flax model that meets the condition, placeholder values), ...], one per edge, for the
-    conditions that need the model itself: a missing dropout key, a cache from init_cache misused."""
+def native_triggers(error_id: str, handle, case, draw) -> list:
+    """[(a call of the model object that meets the condition, placeholder values), ...], one per edge, for the
+    conditions that need the model itself: a ragged list (each id input in turn, the others arrays), a
+    missing dropout key, a cache from init_cache misused."""
     model, ids = handle.native, case.inputs["input_ids"]
+    if error_id == "error.input.ragged":
+        return [((lambda name=name: model(**dict(case.inputs, **{name: _ragged(case.inputs[name])}))),
+                 {"arg": name, "edge": f"ragged {name}"}) for name in case.inputs]
     if error_id == "error.dropout_rng.missing":
         return [((lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng", "edge": "train without a key"})]
     batch, seq = ids.shape
@@ -189,7 +205,7 @@ def flax_triggers(error_id: str, handle, case, draw) -> list:
 
         return [(overflow, {"max_length": max_length, "actual_length": stop,
                             "edge": "past max_length" + (" after a prompt" if prompt else "")})]
-    raise AssertionError(f"{error_id} is in FLAX_MODEL_TRIGGERS but has no trigger")
+    raise AssertionError(f"{error_id} is a native trigger without a generator")
 
 
 def _bad_labels(error_id: str, case, draw) -> list[Trigger] | None:
@@ -240,16 +256,18 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
     needs = _CONFIG_FOR.get(error_id, {})
     case = data.draw(S.cases(caps, class_name, args=("input_ids", "attention_mask", "token_type_ids"), buckets=(0,),
                              overrides=needs))
-    native_call = adapter.framework == "flax" and error_id in FLAX_MODEL_TRIGGERS
+    native_call = error_id in NATIVE_TRIGGERS or (adapter.framework == "flax" and error_id in FLAX_MODEL_TRIGGERS)
     if native_call:
         caps.skip_unless("api:native")  # the condition is met by calling the model object itself
+        if error_id == "error.input.ragged":
+            caps.skip_unless("api:python_lists")  # only a model that takes lists can refuse a ragged one
     made = None if native_call else triggers(error_id, case, data.draw)
     if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
     handle = build(model_cache, class_name, case.config)
     check.clause(*(d.id for d in load_spec().decisions.values() if error_id in d.affects))  # decided errors
     if native_call:
-        for call, values in flax_triggers(error_id, handle, case, data.draw):  # every edge of the condition
+        for call, values in native_triggers(error_id, handle, case, data.draw):  # every edge of the condition
             with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, values),
                               edge=values["edge"]):
                 result = call()

@@ -276,3 +276,21 @@ class ResizeDropsPadRow(_Broken):
                 model.config.pad_token_id = pad
 
         patch(TFElectraPreTrainedModel, "resize_token_embeddings", resize_token_embeddings)
+
+
+class RaggedListUnnamed(_Broken):
+    """A ragged Python list reaches numpy unchecked: numpy's ValueError about an inhomogeneous shape names no
+    argument (only the listing of every argument that Keras appends to the message does)."""
+    defect = "ragged-list-unnamed"
+
+    def apply(self):
+        import numpy as np
+
+        from impl_tf import call_arguments
+
+        def list_to_tensor(name, x):
+            array = np.asarray(x)
+            call_arguments._check_numeric_array(name, array)
+            return tf.convert_to_tensor(x)
+
+        patch(call_arguments, "_list_to_tensor", list_to_tensor)
