@@ -6,6 +6,7 @@ assertion raises ClauseFailure, an AssertionError carrying the clause id.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -191,14 +192,15 @@ class Checker:
 
 
 #: what Keras appends to an exception raised inside a layer's call: every argument the call received, by
-#: name, whatever the error is about
-_KERAS_ARGUMENT_LISTING = "Arguments received by "
+#: name, whatever the error is about (Keras 3: "Arguments received by X.call():", tf-keras: "Call arguments
+#: received by layer 'x' (type X):")
+_KERAS_ARGUMENT_LISTING = re.compile(r"\n\s*(call )?arguments received by ", re.IGNORECASE)
 
 
 def own_message(err: BaseException) -> str:
     """The message of ``err`` without Keras' listing of the call's arguments: a message names the argument at
     fault only when the error itself does, not because Keras lists every argument after it."""
-    return str(err).split(_KERAS_ARGUMENT_LISTING, 1)[0]
+    return _KERAS_ARGUMENT_LISTING.split(str(err), 1)[0]
 
 
 class _RaisedInfo:

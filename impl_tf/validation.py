@@ -200,8 +200,9 @@ def _check_encoder(config, args, lead) -> None:
                          "(and is_decoder = True)")
     s = static_shape(states)
     if len(s) != 3 or not _same((s[0], s[2]), (lead[0], config.hidden_size)):
+        enc_seq = s[1] if len(s) > 1 else "Se"
         raise ValueError(f"encoder_hidden_states has shape {s}, expected (B, Se, H) = "
-                         f"({lead[0]}, Se, {config.hidden_size})")
+                         f"({lead[0]}, {enc_seq}, {config.hidden_size})")
     if mask is not None:
         check_shape("encoder_attention_mask", mask, s[:2], "(B, Se)")
         check_mask("encoder_attention_mask", mask)

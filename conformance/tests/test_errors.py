@@ -91,6 +91,7 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
             states = np.zeros((lead[0], 3, width), np.float32)
             out.append((dict(inputs, encoder_hidden_states=states), {},
                         {"arg": "encoder_hidden_states", "actual": states.shape,
+                         "expected": (lead[0], 3, cfg["hidden_size"]),
                          "edge": "one wider" if width > cfg["hidden_size"] else "one narrower"}))
         return out
     if error_id in ("error.labels.out_of_range", "error.labels.shape"):
