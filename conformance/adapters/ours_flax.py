@@ -164,7 +164,10 @@ class FlaxAdapter(PackageClasses):
         unknown = [f for f in formats if f not in ("safetensors", "msgpack")]
         if unknown:
             raise ValueError(f"impl_flax saves 'safetensors' and 'msgpack', not {unknown}")
-        handle.native.save_pretrained(directory, formats=tuple(formats))
+        if len(formats) == 1:  # the documented argument (files.api.save_pretrained); formats= for several files
+            handle.native.save_pretrained(directory, safe_serialization=formats[0] == "safetensors")
+        else:
+            handle.native.save_pretrained(directory, formats=tuple(formats))
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
         return load_saved(self.model_class(class_name), class_name, directory, kwargs)

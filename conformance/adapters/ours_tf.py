@@ -221,7 +221,10 @@ class TFAdapter(PackageClasses):
         unknown = [f for f in formats if f not in ("safetensors", "h5")]
         if unknown:
             raise ValueError(f"impl_tf saves 'safetensors' and 'h5', not {unknown}")
-        handle.native.save_pretrained(directory, formats=tuple(formats))
+        if len(formats) == 1:  # the documented argument (files.api.save_pretrained); formats= for several files
+            handle.native.save_pretrained(directory, safe_serialization=formats[0] == "safetensors")
+        else:
+            handle.native.save_pretrained(directory, formats=tuple(formats))
 
     def load(self, class_name: str, directory: str, **kwargs: Any) -> Handle:
         dtype = kwargs.pop("dtype", "float32")

@@ -120,6 +120,15 @@ def test_tf_input_formats_agree(check, adapter, caps, class_name, model_cache, d
         got = run(model_cache, handle, inputs, input_format=fmt)
         compare_outputs(check, got, ids_only if fmt == "tensor" else reference, class_name,
                         clause="behaviour.tf.input_formats", exact=True)
+    if "dict" in formats and not caps.lacking("input:inputs_embeds"):
+        # a dict without input_ids: its first entry is not the ids, and the ids' slot stays empty
+        ids = case.inputs["input_ids"]
+        rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="inputs_embeds seed"))
+        embeds = rng.normal(size=(*ids.shape, case.config["embedding_size"])).astype(np.float32)
+        by_embeds = dict({k: v for k, v in case.inputs.items() if k != "input_ids"}, inputs_embeds=embeds)
+        compare_outputs(check, run(model_cache, handle, by_embeds, input_format="dict"),
+                        run(model_cache, handle, by_embeds), class_name, clause="behaviour.tf.input_formats",
+                        exact=True)
 
 
 def serving_variants(inputs: dict, config: dict) -> dict:
