@@ -304,7 +304,8 @@ def test_flax_init_cache_and_generation_inputs(check, adapter, caps, class_name,
     case = data.draw(S.cases(caps, class_name, args=("input_ids",), buckets=(0,)))
     cfg, ids = case.config, case.inputs["input_ids"]
     batch, seq = ids.shape
-    prompt, max_length = seq - 1, seq + data.draw(st.integers(0, 3), label="spare cache positions")
+    # at least one spare slot: the mask cut to the positions so far is then shorter than the cache
+    prompt, max_length = seq - 1, seq + data.draw(st.integers(1, 3), label="spare cache positions")
     caps.skip_unless("api:native")  # the test calls the model object itself
     model = build(model_cache, class_name, cfg).native
     check.clause("decision.flax_cache")
@@ -338,3 +339,7 @@ def test_flax_init_cache_and_generation_inputs(check, adapter, caps, class_name,
     following = model(ids[:, prompt:], **step)
     full = np.asarray(model(ids).logits)
     check.allclose(following.logits[:, 0], full[:, prompt], clause=clause, kind=SELF_KIND, field="logits")
+    # the step's mask cut to the positions so far, (B, prompt + 1), instead of all max_length slots
+    cut = dict(step, attention_mask=np.asarray(step["attention_mask"])[:, :prompt + 1])
+    check.allclose(model(ids[:, prompt:], **cut).logits[:, 0], full[:, prompt], clause=clause, kind=SELF_KIND,
+                   field="logits")
