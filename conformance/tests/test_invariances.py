@@ -92,6 +92,34 @@ def test_dropout_only_in_training(check, adapter, caps, class_name, model_cache,
                     clause=clause)
 
 
+#: the heads whose dropout rate is classifier_dropout when set (architecture.*_head)
+_CLASSIFIER_DROPOUT_HEADS = {"sequence_classification": "architecture.sequence_classification_head",
+                             "token_classification": "architecture.token_classification_head"}
+
+
+@examples(1)
+@given(data=st.data())
+def test_classifier_dropout_is_the_heads_own_rate(check, adapter, caps, class_name, model_cache, data):
+    """With every other dropout rate 0, classifier_dropout > 0 alone makes training mode differ from
+    inference: the head reads classifier_dropout when it is set, not hidden_dropout_prob."""
+    clause = _CLASSIFIER_DROPOUT_HEADS.get(spec_class(class_name).loss)
+    if clause is None:
+        pytest.skip(f"{class_name}'s head has no classifier_dropout")
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,)))
+    rate = data.draw(st.sampled_from([0.3, 0.6]), label="classifier_dropout")
+    cfg = dict(S.no_dropout(case.config), classifier_dropout=rate)
+    support = caps.supports_config(class_name, cfg)
+    if not support.ok:
+        caps.skip(support.reason)
+    check.clause(clause, mode_clause(adapter))
+    handle = build(model_cache, class_name, cfg)
+    inference = run(model_cache, handle, case.inputs)
+    training = run(model_cache, handle, case.inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
+    check.that(max_difference(training, inference, class_name) > 1e-6, clause=clause,
+               message=f"classifier_dropout={rate} (every other rate 0) left the training-mode outputs equal to "
+                       f"inference: the head does not apply classifier_dropout")
+
+
 @examples(1)
 @given(data=st.data())
 def test_compiled_equals_eager(check, adapter, caps, class_name, model_cache, data):
