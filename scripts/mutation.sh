@@ -70,13 +70,11 @@ mkdir -p "$work"
 # again against a fresh copy (a killed mutant stays killed)
 suite="$( (git ls-files -z -co --exclude-standard conformance spec electra_core impl_flax impl_tf \
            | xargs -0 cat) | sha1sum | cut -c1-12)"
+suite_changed=0
 if [ -f "$session" ] && [ "$(cat "$work/$key.suite" 2>/dev/null)" != "$suite" ]; then
-  echo "[mutation] the suite changed since this session last ran: its surviving mutants run again"
-  "$mutation_venv/bin/python" -c "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); \
-db.execute(\"DELETE FROM work_results WHERE test_outcome = 'SURVIVED'\"); db.commit()" "$session"
+  suite_changed=1
   rm -rf "$tree"
 fi
-echo "$suite" > "$work/$key.suite"
 if [ ! -d "$tree" ]; then
   mkdir -p "$tree.part"
   git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree.part"
@@ -117,6 +115,12 @@ if [ ! -f "$session" ]; then
 fi
 "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
   "$root/conformance/mutation/equivalent.yaml" --sample "$sample"
+if [ "$suite_changed" = 1 ]; then  # after the draw, which keeps every mutant already run in the sample
+  echo "[mutation] the suite changed since this session last ran: its surviving mutants run again"
+  "$mutation_venv/bin/python" -c "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); \
+db.execute(\"DELETE FROM work_results WHERE test_outcome = 'SURVIVED'\"); db.commit()" "$session"
+fi
+echo "$suite" > "$work/$key.suite"
 echo "[mutation] session $session: $(printf '%s ' "${targets[@]}")-> conformance suite of $(printf '%s ' "${impls[@]}")"
 "$mutation_venv/bin/cosmic-ray" exec "$config" "$session"
 "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" "$root/conformance/mutation/equivalent.yaml"

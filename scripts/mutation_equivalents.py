@@ -8,8 +8,8 @@
         eleven operator mutants of each ``X | None``, and each would cost a whole suite run to survive)
   python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --sample N|all
         before the run: keep the first N mutants of one fixed random order (seed 0, over the mutants' places
-        in the source, so the same code draws the same sample) and set the others aside as outside the
-        sample; a larger N, or all, brings set-aside ones back and keeps every result already run
+        in the source, so the same code draws the same sample) and those already run, and set the others
+        aside as outside the sample; a larger N, or all, brings set-aside ones back
 
 An entry of EQUIVALENT_YAML names a mutant by what survives an edit elsewhere in the file: the module path,
 cosmic-ray's operator, the stripped source line it mutates, the text the mutation puts there (``mutated``,
@@ -132,8 +132,8 @@ def sample_order(specs: list[tuple]) -> list[str]:
 
 def draw_sample(session: str, size: int | None) -> tuple[int, int]:
     """Keep the first ``size`` mutants (all when None) of ``sample_order`` among those not set aside as
-    equivalent; mark every other one without a result as outside the sample, and bring back a sampled one
-    that an earlier, smaller draw set aside. Returns (sampled, set aside)."""
+    equivalent, and every one already run; mark every other one without a result as outside the sample, and
+    bring back a sampled one that an earlier, smaller draw set aside. Returns (sampled, set aside)."""
     import sqlite3
 
     db = sqlite3.connect(session)
@@ -141,7 +141,8 @@ def draw_sample(session: str, size: int | None) -> tuple[int, int]:
         specs = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs").fetchall()
         results = dict(db.execute("SELECT job_id, output FROM work_results").fetchall())
         order = [job for job in sample_order(specs) if not (results.get(job) or "").startswith(EQUIVALENT)]
-        chosen = set(order if size is None else order[:size])
+        ran = {job for job in order if job in results and not (results[job] or "").startswith(OUTSIDE)}
+        chosen = set(order if size is None else order[:size]) | ran
         note = OUTSIDE + f"{len(chosen)} of {len(order)} drawn (seed {SEED})"
         db.executemany("DELETE FROM work_results WHERE job_id = ?",
                        [(job,) for job in chosen if (results.get(job) or "").startswith(OUTSIDE)])
