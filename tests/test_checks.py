@@ -55,3 +55,19 @@ def test_raises_records_each_edge_and_the_report_lists_met_and_missed_per_clause
     results = [{"impl": "a", "edges": check.record.edges}, {"impl": "a", "edges": other}, {"impl": "b"}]
     assert error_edges(results) == {"a": {"error.x": {"met": ["at the bound", "past"], "missed": ["below zero"]},
                                           "error.y": {"met": [], "missed": ["rank 1"]}}}
+
+
+@pytest.mark.parametrize("listing", [
+    "Arguments received by TFElectraModel.call():\n  • input_ids=[[1, 2], [3]]\n  • attention_mask=None",  # Keras 3
+    "Call arguments received by layer 'electra' (type TFElectraMainLayer):\n  • input_ids=tf.Tensor(shape=(3,))",
+])  # tf-keras
+def test_an_argument_named_only_in_keras_listing_of_the_call_is_not_named(listing):
+    """Keras appends every argument of the failing call to the message: the word check reads the error's own
+    text, so an error that names none (numpy's inhomogeneous shape) lacks the argument."""
+    check = Checker(Record())
+    own = "Exception encountered when calling X.call().\n\nsetting an array element with a sequence.\n\n"
+    with pytest.raises(ClauseFailure, match="lacks \\['input_ids'\\]"):
+        with check.raises(ValueError, clause="error.input.ragged", words=("input_ids",)):
+            raise ValueError(own + listing)
+    with check.raises(ValueError, clause="error.input.ragged", words=("input_ids",)):  # the error's own words
+        raise ValueError(own.replace("setting", "input_ids: setting") + listing)
