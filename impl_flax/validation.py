@@ -73,7 +73,7 @@ def check_mask(name: str, x):
 def check_numeric(name: str, x):
     x = _as_array(name, x)
     if _dtype_kind(x) not in "iubf" and x.dtype != jnp.bfloat16:
-        raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
+        raise TypeError(f"{name} must hold real numbers (integer, float or bool), got dtype {x.dtype}")
     return x
 
 

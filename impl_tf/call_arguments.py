@@ -97,8 +97,10 @@ def to_tensor(x: Any, name: str = "input") -> Any:
 
 
 def _check_numeric_array(name: str, x) -> None:
-    if x.dtype.kind in "OUSV" and x.dtype.name != "bfloat16":
-        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    """Real numbers only (integer, float, bool): TypeError naming ``name`` and the dtype for complex, string
+    and object arrays (error.input_ids.dtype, error.attention_mask.dtype, error.float_inputs.dtype)."""
+    if x.dtype.kind in "OUSVc" and x.dtype.name != "bfloat16":
+        raise TypeError(f"{name} must hold real numbers (integer, float or bool), got dtype {x.dtype}")
 
 
 def _list_to_tensor(name: str, x: list):

@@ -142,9 +142,21 @@ def validate_call_inputs(config, args: Mapping[str, Any], lead_rank: int = 1) ->
     if args.get("position_ids") is None or config.position_embedding_type != "absolute":
         asserts.append(_check_length(config, seq, past, past_length,
                                      input_ids if input_ids is not None else embeds, lead_rank))
+    for name in ("head_mask", "inputs_embeds", "encoder_hidden_states"):
+        check_real(name, args.get(name))
     _check_head_mask(config, args.get("head_mask"))
     _check_encoder(config, args, lead)
     return [a for a in asserts if a is not None]
+
+
+def check_real(name: str, x: Any) -> None:
+    """A float input of a real dtype (integer, float or bool), else TypeError naming it and its dtype
+    (error.float_inputs.dtype): a complex tensor would be cast or computed in complex arithmetic silently."""
+    if x is None:
+        return
+    dtype = tf.as_dtype(x.dtype)
+    if not (dtype.is_floating or dtype.is_integer or dtype.is_bool):
+        raise TypeError(f"{name} must hold real numbers (integer, float or bool), got dtype {dtype_name(x)}")
 
 
 def _check_length(config, seq, past, past_length, source, lead_rank):

@@ -62,6 +62,8 @@ VARIANTS = [
      "TFBaseModelOutputWithPastAndCrossAttentions.field.past_key_values"),
     ("RaggedListUnnamed", "test_errors", "test_bad_input_raises and TFElectraModel and input.ragged",
      "error.input.ragged"),
+    ("ComplexHeadMaskAccepted", "test_errors", "test_bad_input_raises and TFElectraModel and float_inputs",
+     "error.float_inputs.dtype"),
     ("flax:InitCacheUnchecked", "test_errors", "test_flax_init_cache_refuses_bad_arguments and max_length_zero",
      "error.init_cache.arguments"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",

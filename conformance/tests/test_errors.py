@@ -98,6 +98,19 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
         return _bad_labels(error_id, case, draw)
     if error_id in ("error.attention_mask.values", "error.attention_mask.dtype"):
         return _bad_mask(error_id, case, pos)
+    if error_id == "error.float_inputs.dtype":  # head_mask (L, N) and, where the class takes them, embeddings
+        out = []
+        head_mask = np.ones((cfg["num_hidden_layers"], cfg["num_attention_heads"]))
+        for dtype in (np.complex64, np.str_):
+            bad = head_mask.astype(dtype)
+            out.append((dict(inputs, head_mask=bad), {}, {"arg": "head_mask", "actual_dtype": str(bad.dtype),
+                                                          "edge": f"head_mask of dtype kind {bad.dtype.kind}"}))
+        if "inputs_embeds" in spec_class(case.class_name).call_names:
+            bad = np.ones((*ids.shape, cfg["embedding_size"]), np.complex64)
+            without_ids = {k: v for k, v in inputs.items() if k != "input_ids"}
+            out.append((dict(without_ids, inputs_embeds=bad), {},
+                        {"arg": "inputs_embeds", "actual_dtype": str(bad.dtype), "edge": "complex inputs_embeds"}))
+        return out
     if error_id == "error.sequence.empty":
         empty = ids[..., :0]
         return [(dict(inputs, input_ids=empty, attention_mask=empty.copy(), token_type_ids=empty.copy()), {},

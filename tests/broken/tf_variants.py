@@ -294,3 +294,19 @@ class RaggedListUnnamed(_Broken):
             return tf.convert_to_tensor(x)
 
         patch(call_arguments, "_list_to_tensor", list_to_tensor)
+
+
+class ComplexHeadMaskAccepted(_Broken):
+    """A complex head_mask is taken: the input checks look for string and object dtypes only, so the mask is
+    cast to float (its imaginary part dropped) without a word."""
+    defect = "complex-head-mask-accepted"
+
+    def apply(self):
+        from impl_tf import call_arguments, validation
+
+        def numeric_only(name, x):
+            if x.dtype.kind in "OUSV":
+                raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+
+        patch(call_arguments, "_check_numeric_array", numeric_only)
+        patch(validation, "check_real", lambda name, x: None)
