@@ -80,21 +80,25 @@ def test_int32_and_int64_ids_agree(check, adapter, caps, class_name, model_cache
 
 @examples(1)
 @given(data=st.data())
-def test_narrow_integer_ids_agree(check, adapter, caps, class_name, model_cache, data):
-    """Ids of a narrower integer dtype (int16, uint8, and int8 where the values fit) are widened: the outputs
-    equal those of int64 ids exactly."""
+def test_narrow_ids_and_bool_or_float_masks_agree(check, adapter, caps, class_name, model_cache, data):
+    """Ids of a narrower integer dtype (int16, uint8, and int8 where the values fit) are widened, and an
+    attention_mask may be bool or float 0/1: the outputs equal those of int64 inputs exactly."""
+    clause = "behaviour.tf.int_dtypes"
     case = data.draw(S.cases(caps, class_name, args=_INPUTS))
     handle = build(model_cache, class_name, case.config)
     wide = run(model_cache, handle, {k: v.astype(np.int64) for k, v in case.inputs.items()})
     largest = max(int(v.max()) for v in case.inputs.values())
-    for dtype in [np.int16, np.uint8, np.int8]:
-        if largest > np.iinfo(dtype).max:
-            continue
+    variants = {np.dtype(t).name: {k: v.astype(t) for k, v in case.inputs.items()}
+                for t in (np.int16, np.uint8, np.int8) if largest <= np.iinfo(t).max}
+    mask = case.inputs.get("attention_mask", np.ones_like(case.inputs["input_ids"]))
+    for t in (np.bool_, np.float32):
+        variants[f"{np.dtype(t).name} attention_mask"] = dict(case.inputs, attention_mask=mask.astype(t))
+    for what, inputs in variants.items():
         try:
-            narrow = run(model_cache, handle, {k: v.astype(dtype) for k, v in case.inputs.items()})
+            got = run(model_cache, handle, inputs)
         except Exception as err:  # noqa: BLE001 - a refused dtype is this clause's finding
-            check.fail("behaviour.tf.int_dtypes", f"{np.dtype(dtype).name} ids: {type(err).__name__}: {err}")
-        compare_outputs(check, wide, narrow, class_name, clause="behaviour.tf.int_dtypes", exact=True)
+            check.fail(clause, f"{what} ids: {type(err).__name__}: {err}")
+        compare_outputs(check, wide, got, class_name, clause=clause, exact=True)
 
 
 _CASTS = {"to_bf16": "bfloat16", "to_fp16": "float16", "to_fp32": "float32"}
