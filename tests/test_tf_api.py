@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import impl_tf
+from conformance.checks import own_message
 from spec import load_spec
 from tf_helpers import tiny_config
 
@@ -147,7 +148,7 @@ def _expect(clause_id, fn, **values):
     with pytest.raises(Exception) as info:
         fn()
     assert clause.accepts(info.value), f"{clause_id}: raised {type(info.value).__name__}: {info.value}"
-    message = str(info.value).lower()
+    message = own_message(info.value).lower()  # not Keras' listing of every argument of the call
     for fragment in clause.expected_fragments(**values):
         assert fragment.lower() in message, f"{clause_id}: {fragment!r} not in {info.value}"
 
@@ -206,7 +207,7 @@ def test_decoder_inputs_are_checked():
     model = _model("TFElectraModel", is_decoder=True, add_cross_attention=True)
     ids, _ = _ids("TFElectraModel")
     _expect("error.encoder_hidden_states.shape", lambda: model(ids, encoder_hidden_states=np.zeros((2, 3, 7),
-            np.float32)), arg="encoder_hidden_states", expected="(2, Se, 16)", actual=(2, 3, 7))
+            np.float32)), arg="encoder_hidden_states", expected="(2, 3, 16)", actual=(2, 3, 7))
     past = model(ids, use_cache=True).past_key_values
     _expect("error.past_key_values.shape", lambda: model(ids, past_key_values=past[:1]), arg="past_key_values",
             expected="num_hidden_layers = 2", actual="1 entries")
