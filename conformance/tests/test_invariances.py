@@ -72,6 +72,14 @@ def test_inference_is_deterministic(check, adapter, caps, class_name, model_cach
     compare_outputs(check, second, first, class_name, clause="behaviour.determinism", exact=True)
 
 
+def _training_changes_outputs(check, model_cache, handle, inputs: dict, data, clause: str, message: str):
+    """A training-mode call (a drawn dropout seed) differs from inference somewhere; returns inference's run."""
+    inference = run(model_cache, handle, inputs)
+    training = run(model_cache, handle, inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
+    check.that(max_difference(training, inference, handle.class_name) > 1e-6, clause=clause, message=message)
+    return inference
+
+
 @examples(1)
 @given(data=st.data())
 def test_dropout_only_in_training(check, adapter, caps, class_name, model_cache, data):
@@ -81,11 +89,9 @@ def test_dropout_only_in_training(check, adapter, caps, class_name, model_cache,
     case = data.draw(S.cases(caps, class_name, args=_INPUTS, buckets=(0,)))
     cfg = case.config  # bucket configs keep the spec's default dropout rates (> 0)
     noisy = build(model_cache, class_name, cfg)
-    inference = run(model_cache, noisy, case.inputs)
-    training = run(model_cache, noisy, case.inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
-    check.that(max_difference(training, inference, class_name) > 1e-6, clause=clause,
-               message=f"hidden_dropout_prob {cfg['hidden_dropout_prob']} in training mode left every output "
-                       f"unchanged: dropout is not applied")
+    inference = _training_changes_outputs(check, model_cache, noisy, case.inputs, data, clause,
+                                          f"hidden_dropout_prob {cfg['hidden_dropout_prob']} in training mode "
+                                          f"left every output unchanged: dropout is not applied")
     quiet = model_cache.get(class_name, S.no_dropout(cfg), weights=adapter.get_weights(noisy))
     compare_outputs(check, run(model_cache, quiet, case.inputs), inference, class_name, clause=clause)
     compare_outputs(check, run(model_cache, quiet, case.inputs, train=True, seed=1), inference, class_name,
@@ -112,12 +118,9 @@ def test_classifier_dropout_is_the_heads_own_rate(check, adapter, caps, class_na
     if not support.ok:
         caps.skip(support.reason)
     check.clause(clause, mode_clause(adapter))
-    handle = build(model_cache, class_name, cfg)
-    inference = run(model_cache, handle, case.inputs)
-    training = run(model_cache, handle, case.inputs, train=True, seed=data.draw(st.integers(0, 2**16)))
-    check.that(max_difference(training, inference, class_name) > 1e-6, clause=clause,
-               message=f"classifier_dropout={rate} (every other rate 0) left the training-mode outputs equal to "
-                       f"inference: the head does not apply classifier_dropout")
+    _training_changes_outputs(check, model_cache, build(model_cache, class_name, cfg), case.inputs, data, clause,
+                              f"classifier_dropout={rate} (every other rate 0) left the training-mode outputs "
+                              f"equal to inference: the head does not apply classifier_dropout")
 
 
 @examples(1)
