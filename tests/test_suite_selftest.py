@@ -134,18 +134,28 @@ def test_broken_variant_is_flagged_with_its_clause(pytester, variant, module, se
     assert clause in flagged, f"{variant} was not flagged with {clause}; failed clauses: {sorted(flagged) or 'none'}"
 
 
-@pytest.mark.slow  # a subprocess with 8 CPU devices, about 40 s
-def test_sharding_fault_is_flagged_by_the_distribution_family(pytester, monkeypatch):
-    """A planted sharding fault (flax:LossMeanOfShardMeans: the loss reduced per data shard, then averaged)
-    is flagged by the distribution family on an 8-device CPU mesh. It needs 8 virtual devices before JAX
-    starts, so it runs in a subprocess."""
+#: (variant, -k selection, clause) of the faults only a device mesh shows: they need the virtual devices before
+#: JAX or TF starts, so each runs in a subprocess (about 40 s for Flax, 90 s for TF)
+MESH_VARIANTS = [
+    ("flax:LossMeanOfShardMeans", "loss_and_gradients and data", "distribution.loss"),
+    ("OwnLossesPerReplica", "own_losses and data", "distribution.own_losses"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant,selection,clause", MESH_VARIANTS, ids=[v[0].replace(":", "-") for v in MESH_VARIANTS])
+def test_sharding_fault_is_flagged_by_the_distribution_family(pytester, monkeypatch, variant, selection, clause):
+    """A planted fault of a split run (flax:LossMeanOfShardMeans: the loss reduced per data shard, then
+    averaged; OwnLossesPerReplica: the model's own losses counted whole on every replica) is flagged by the
+    distribution family on an 8-device CPU mesh."""
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     report = pytester.path / "report.json"
+    framework, _, name = variant.rpartition(":")
     pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--pyargs", "conformance.tests.test_distribution",
-        "--impl", "tests.broken.flax_variants:LossMeanOfShardMeans", "--devices", "cpu:8", "--dtypes", "float32",
-        "--conformance-profile", "ci", "-k", "loss_and_gradients and data", "--min-numeric", "0",
+        "--impl", f"tests.broken.{framework or 'tf'}_variants:{name}", "--devices", "cpu:8", "--dtypes", "float32",
+        "--conformance-profile", "ci", "-k", selection, "--min-numeric", "0",
         "--conformance-report", str(report), timeout=600)
     assert report.exists(), "the conformance run wrote no report"
     flagged = failed_clauses(report)
-    assert "distribution.loss" in flagged, f"not flagged with distribution.loss; failed clauses: {sorted(flagged)}"
+    assert clause in flagged, f"{variant} was not flagged with {clause}; failed clauses: {sorted(flagged)}"

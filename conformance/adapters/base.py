@@ -85,6 +85,10 @@ inputs split over the mesh as the layout says, every output gathered to host num
 ``sgd_step(handle, inputs, mesh, layout, learning_rate) -> {canonical name: weights}``: one step of plain
 gradient descent on the class's loss (labels among ``inputs``), split over the mesh (``mesh`` None: on one
 device), returning the updated weights; the handle's own weights are left as they were.
+``sgd_step_penalized(handle, inputs, mesh, layout, learning_rate, penalty) -> {canonical name: weights}``
+(TF; distribution.own_losses): as ``sgd_step``, with the model carrying its own loss ``penalty * sum(w**2)``
+over the word-embedding table w (electra.embeddings.word_embeddings.weight), attached the way a Keras user
+attaches one (a weight regularizer, add_loss), which the framework's training step adds to the class's loss.
 ``parameter_layout(handle, mesh, layout) -> {canonical name: dimension or None}``: after placing the model
 on the mesh, the canonical dimension (of get_weights' array) each parameter is divided along, None where
 every device holds it whole.
@@ -133,7 +137,8 @@ class Support:
 OPTIONAL_METHODS = ("loss", "loss_gradients", "call_native", "run_chunks", "run_incremental", "run_cached",
                     "export_serving",
                     "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
-                    "distributed_loss_gradients", "sgd_step", "parameter_layout", "save_distributed")
+                    "distributed_loss_gradients", "sgd_step", "sgd_step_penalized", "parameter_layout",
+                    "save_distributed")
 #: what a feature string names: ``kind:name`` (Capabilities.lacking)
 FEATURE_KINDS = ("class", "dtype", "input", "flag", "output", "format", "file", "method", "api", "layout")
 

@@ -72,7 +72,7 @@ class HFTFAdapter(HFAdapterBase):
     optional_methods = ("loss_gradients", "call_native", "run_incremental", "run_cached", "export_serving",
                         "model_class",
                         "method_signature", "save_pretrained_defaults", "run_distributed", "sgd_step",
-                        "save_distributed")
+                        "sgd_step_penalized", "save_distributed")
     #: Keras fit/predict under tf.distribute.MirroredStrategy, transformers' documented way to train its TF
     #: classes; its loss is a per-replica scalar, so no distributed loss or gradients outside fit
     layouts = ("data",)
@@ -214,12 +214,25 @@ class HFTFAdapter(HFAdapterBase):
         """Optional protocol method (distribution.optimizer_step): compile with SGD and no loss (the model's
         own, labels among the inputs, as transformers documents) and fit one global batch, under the
         strategy or on one device (``mesh`` None); compiled, as ours_tf.sgd_step explains."""
+        return self._fit_one_batch(handle, inputs, mesh, learning_rate, penalty=None)
+
+    def sgd_step_penalized(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
+                           learning_rate: float, penalty: float) -> dict[str, np.ndarray]:
+        """Optional protocol method (distribution.own_losses): sgd_step with penalty * sum(w**2) over the
+        word-embedding table given to the model's add_loss (tf-keras takes a callable outside a call)."""
+        return self._fit_one_batch(handle, inputs, mesh, learning_rate, penalty=penalty)
+
+    def _fit_one_batch(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None,
+                       learning_rate: float, penalty: float | None) -> dict[str, np.ndarray]:
         import contextlib
 
         from electra_core.checkpoint import tf_to_pt
 
         strategy = mirrored_strategy(mesh, _STRATEGIES) if mesh is not None else None
         model = self._replica(handle, strategy)
+        if penalty is not None:
+            table = model.get_input_embeddings().weight
+            model.add_loss(lambda: penalty * tf.reduce_sum(tf.square(table)))
         arrays = {k: v for k, v in inputs.items() if v is not None}
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model.compile(optimizer=keras2.optimizers.SGD(learning_rate))

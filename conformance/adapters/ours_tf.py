@@ -47,7 +47,7 @@ class TFAdapter(PackageClasses):
     optional_methods = ("loss_gradients", "call_native", "run_chunks", "run_incremental", "run_cached",
                         "export_serving",
                         "model_class", "method_signature", "save_pretrained_defaults", "run_distributed",
-                        "distributed_loss_gradients", "sgd_step", "save_distributed")
+                        "distributed_loss_gradients", "sgd_step", "sgd_step_penalized", "save_distributed")
     layouts = ("data",)  # tf.distribute.MirroredStrategy: replicated variables, the batch split over replicas
     formats = INPUT_FORMATS
     apis = ("documented", "native", "python_lists")  # behaviour.python_lists
@@ -293,6 +293,16 @@ class TFAdapter(PackageClasses):
         (labels among the inputs, as the documented API trains), under the strategy or on one device. Keras'
         compiled train step: an eager one (run_eagerly=True) took 4 s on an idle 2-core machine but 43 s (85 s
         for tf-keras) beside the other suites, against 31 s (49 s) compiled."""
+        return self._fit_one_batch(handle, inputs, mesh, learning_rate, penalty=None)
+
+    def sgd_step_penalized(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None, layout: str,
+                           learning_rate: float, penalty: float) -> dict[str, np.ndarray]:
+        """Optional protocol method (distribution.own_losses): sgd_step with a Keras L2 regularizer
+        (penalty * sum(w**2)) on the word-embedding table, one of the model's own losses."""
+        return self._fit_one_batch(handle, inputs, mesh, learning_rate, penalty=penalty)
+
+    def _fit_one_batch(self, handle: Handle, inputs: Mapping[str, Any], mesh: MeshSpec | None,
+                       learning_rate: float, penalty: float | None) -> dict[str, np.ndarray]:
         import contextlib
 
         import tensorflow as tf
@@ -301,6 +311,8 @@ class TFAdapter(PackageClasses):
 
         strategy = mirrored_strategy(mesh, _STRATEGIES) if mesh is not None else None
         model = self._replica(handle, strategy)
+        if penalty is not None:
+            model.get_input_embeddings().table.regularizer = tf.keras.regularizers.L2(penalty)
         arrays = {k: v for k, v in inputs.items() if v is not None}
         batch = len(next(iter(arrays.values())))
         with strategy.scope() if strategy is not None else contextlib.nullcontext():

@@ -34,6 +34,10 @@ SEQUENCE, CHOICES, TENSOR_MODEL_AXIS = 6, 2, 2
 #: inputs and a summary, the bare encoder
 OUTPUT_CLASSES = ("ElectraForMaskedLM", "ElectraForMultipleChoice")
 LOSS_CLASS = "ElectraForMaskedLM"
+#: the optimizer steps' learning rate; the own loss of distribution.own_losses is PENALTY * sum(w**2) over the
+#: word-embedding table (its step moves that table by LEARNING_RATE * 2 * PENALTY * w, about 5% of w)
+LEARNING_RATE, PENALTY = 0.5, 0.05
+WORD_EMBEDDINGS = "electra.embeddings.word_embeddings.weight"
 
 
 def pytest_generate_tests(metafunc):
@@ -95,9 +99,10 @@ def _model(model_cache, adapter, caps, base: str):
     return model_cache.get(class_name, CONFIG, weights=weights)
 
 
-def _inputs(class_name: str, batch: int, *, labels: bool = False) -> dict[str, np.ndarray]:
+def _inputs(class_name: str, batch: int, *, labels: bool = False, ignored: bool = True) -> dict[str, np.ndarray]:
     """(B, S) ids and a padding mask ((B, C, S) for multiple choice); masked-LM labels with ignored
-    positions spread unevenly over the batch: example b keeps b % S + 1 of its S labels."""
+    positions spread unevenly over the batch: example b keeps b % S + 1 of its S labels (``ignored`` False:
+    every label counted)."""
     rng = np.random.default_rng(batch)
     shape = (batch, CHOICES, SEQUENCE) if "MultipleChoice" in class_name else (batch, SEQUENCE)
     ids = rng.integers(0, CONFIG["vocab_size"], shape).astype(np.int32)
@@ -105,7 +110,7 @@ def _inputs(class_name: str, batch: int, *, labels: bool = False) -> dict[str, n
     mask[..., -1] = 0  # the last position of every row is padding
     inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": (rng.random(shape) < 0.5).astype(np.int32)}
     if labels:
-        keep = np.arange(SEQUENCE)[None, :] <= (np.arange(batch) % SEQUENCE)[:, None]
+        keep = np.arange(SEQUENCE)[None, :] <= (np.arange(batch) % SEQUENCE)[:, None] if ignored else True
         inputs["labels"] = np.where(keep, ids, IGNORE).astype(np.int32)
     return inputs
 
@@ -147,8 +152,8 @@ def test_sgd_step_equals_one_device(check, adapter, caps, model_cache, mesh, lay
     handle = _model(model_cache, adapter, caps, LOSS_CLASS)
     inputs = _inputs(handle.class_name, _batch(mesh), labels=True)
     before = adapter.get_weights(handle)
-    got = split("sgd_step", handle, inputs, mesh, layout, 0.5)
-    want = adapter.sgd_step(handle, inputs, None, layout, 0.5)
+    got = split("sgd_step", handle, inputs, mesh, layout, LEARNING_RATE)
+    want = adapter.sgd_step(handle, inputs, None, layout, LEARNING_RATE)
     check.that(any(not np.allclose(want[n], before[n]) for n in want), clause="distribution.optimizer_step",
                message="the one-device step changed no parameter: the comparison would show nothing")
     for name in sorted(want):
@@ -156,6 +161,29 @@ def test_sgd_step_equals_one_device(check, adapter, caps, model_cache, mesh, lay
     after = adapter.get_weights(handle)
     check.that(all(np.array_equal(after[n], before[n]) for n in before), clause="distribution.optimizer_step",
                message="sgd_step changed the handle's own weights")
+
+
+def test_own_losses_count_once(check, adapter, caps, model_cache, mesh, layout, split):
+    """A loss the model carries itself (an L2 penalty c * sum(w**2) on the word-embedding table w) is added
+    once by a training step, on one device and split over the replicas. SGD is linear in the gradient, so the
+    penalised step is the plain one-device step with lr * 2c * w taken off that table: the expectation needs
+    no second implementation. Every label is counted: the replicas' equal shares of the class's loss keep
+    this case apart from distribution.loss (uneven ignored labels), a deviation of its own."""
+    binds = _clause("own_losses").frameworks
+    if adapter.framework not in binds:
+        pytest.skip(f"distribution.own_losses binds {', '.join(binds)}, not {adapter.framework}")
+    handle = _model(model_cache, adapter, caps, LOSS_CLASS)
+    inputs = _inputs(handle.class_name, _batch(mesh), labels=True, ignored=False)
+    before = adapter.get_weights(handle)
+    want = adapter.sgd_step(handle, inputs, None, layout, LEARNING_RATE)
+    want[WORD_EMBEDDINGS] = want[WORD_EMBEDDINGS] - LEARNING_RATE * 2 * PENALTY * before[WORD_EMBEDDINGS]
+    for where, mesh_or_none in (("one device", None), (mesh.id, mesh)):
+        got = split("sgd_step_penalized", handle, inputs, mesh_or_none, layout, LEARNING_RATE, PENALTY)
+        check.that(set(got) == set(want), clause="distribution.own_losses",
+                   message=f"{where}: parameter names differ: {sorted(set(got) ^ set(want))[:5]}")
+        for name in sorted(set(got) & set(want)):
+            check.allclose(got[name], want[name], clause="distribution.own_losses", kind=KIND,
+                           what=f"{name} ({where})")
 
 
 def test_parameter_layout_follows_the_spec(check, adapter, caps, model_cache, mesh, layout, split):

@@ -310,3 +310,24 @@ class ComplexHeadMaskAccepted(_Broken):
 
         patch(call_arguments, "_check_numeric_array", numeric_only)
         patch(validation, "check_real", lambda name, x: None)
+
+
+class OwnLossesPerReplica(_Broken):
+    """The model's own losses (model.losses: regularizers, add_loss) added whole on every replica of a
+    tf.distribute strategy, so that a step counts them R times, where each replica's share is 1/R."""
+    defect = "own-losses-per-replica"
+
+    def apply(self):
+        from impl_tf import losses, model_base
+
+        model_class = model_base.TFElectraPreTrainedModel
+        shared = model_class.compute_loss
+
+        def compute_loss(model, *args, **kwargs):
+            loss = shared(model, *args, **kwargs)
+            replicas = losses.sharing_replicas()
+            for extra in model.losses:  # the share of extra already added, plus the rest of it
+                loss = loss + extra * (1 - 1 / replicas)
+            return loss
+
+        patch(model_class, "compute_loss", compute_loss)
