@@ -64,6 +64,8 @@ VARIANTS = [
      "error.input.ragged"),
     ("ComplexHeadMaskAccepted", "test_errors", "test_bad_input_raises and TFElectraModel and float_inputs",
      "error.float_inputs.dtype"),
+    ("RelativeLengthUncheckedWithPositions", "test_errors", "test_bad_input_raises and TFElectraModel and beyond_distances",
+     "error.sequence.beyond_distances"),
     ("flax:InitCacheUnchecked", "test_errors", "test_flax_init_cache_refuses_bad_arguments and max_length_zero",
      "error.init_cache.arguments"),
     ("flax:IdsAtVocabSizeAccepted", "test_errors",

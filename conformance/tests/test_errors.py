@@ -50,6 +50,15 @@ def triggers(error_id: str, case, draw) -> list[Trigger] | None:
             values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"], "edge": edge}
             out.append(({"input_ids": np.resize(ids, (*lead, n))}, {}, values))
         return out
+    if error_id == "error.sequence.beyond_distances":  # a relative-attention config (_CONFIG_FOR)
+        out = []
+        for edge, n in (("one past the bound", cfg["max_position_embeddings"] + 1),
+                        ("further past the bound", cfg["max_position_embeddings"] + draw(st.integers(2, 4)))):
+            long_ids = np.resize(ids, (*lead, n))
+            in_range = np.broadcast_to(np.arange(n) % cfg["max_position_embeddings"], long_ids.shape)
+            values = {"actual_length": n, "max_position_embeddings": cfg["max_position_embeddings"], "edge": edge}
+            out.append(({"input_ids": long_ids, "position_ids": in_range.astype(ids.dtype)}, {}, values))
+        return out
     if error_id == "error.shape.mismatch":
         out = []
         for name in ("attention_mask", "token_type_ids"):
@@ -256,7 +265,8 @@ def _edge(values: dict) -> str:
 
 #: config fields a condition needs before it can be met (cross-attention inputs need a cross-attention model)
 _CONFIG_FOR = {"error.encoder_hidden_states.shape": {"is_decoder": True, "add_cross_attention": True},
-               "error.past_key_values.shape": {"is_decoder": True}}
+               "error.past_key_values.shape": {"is_decoder": True},
+               "error.sequence.beyond_distances": {"position_embedding_type": "relative_key"}}
 _CALL_ERRORS = [e for e in load_spec().errors.values() if e.when == "call"]
 
 

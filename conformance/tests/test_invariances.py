@@ -43,6 +43,36 @@ def test_right_padding_changes_nothing(check, adapter, caps, class_name, model_c
                     index_actual=seq_prefix(keep))
 
 
+@examples(1)
+@given(data=st.data())
+def test_padding_past_the_position_table_with_explicit_positions(check, adapter, caps, class_name, model_cache, data):
+    """Absolute positions with explicit position_ids in range take a sequence longer than the position table
+    (error.sequence.too_long binds omitted position_ids; error.sequence.beyond_distances relative types only):
+    padding a sequence to past max_position_embeddings, positions restarting at 0, changes nothing at the
+    unpadded positions."""
+    case = data.draw(S.cases(caps, class_name, args=_INPUTS, requires=("position_ids",),
+                             buckets=_padding_buckets(class_name), mask_kinds=("full",),
+                             overrides={"position_embedding_type": "absolute"}))
+    seq, limit = case.dims["seq"], case.config["max_position_embeddings"]
+    length = limit + data.draw(st.integers(1, 3), label="positions past the table")
+    lead = case.inputs["input_ids"].shape[:-1]
+    short = dict(case.inputs, position_ids=np.broadcast_to(np.arange(seq), (*lead, seq)).astype(np.int32))
+    padded = {k: np.zeros((*lead, length), v.dtype) for k, v in short.items()}
+    for k, v in short.items():
+        padded[k][..., :seq] = v
+    padded["position_ids"][..., seq:] = np.arange(length - seq) % limit  # restarting: every id in range
+    handle = build(model_cache, class_name, case.config)
+    short_out = run(model_cache, handle, short, side=_ALL_OUTPUTS)
+    try:
+        long_out = run(model_cache, handle, padded, side=_ALL_OUTPUTS)
+    except Exception as err:  # noqa: BLE001 - any refusal of a valid call is the failure reported
+        check.that(False, clause="error.sequence.too_long",
+                   message=f"absolute positions, position_ids in range, length {length} > max_position_embeddings "
+                           f"{limit}: raised {type(err).__name__}: {err}")
+    compare_outputs(check, long_out, short_out, class_name, clause="behaviour.padding_invariance",
+                    index_actual=seq_prefix(seq))
+
+
 @examples(2)
 @given(data=st.data())
 def test_batch_independence_and_permutation(check, adapter, caps, class_name, model_cache, data):

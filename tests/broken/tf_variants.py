@@ -331,3 +331,21 @@ class OwnLossesPerReplica(_Broken):
             return loss
 
         patch(model_class, "compute_loss", compute_loss)
+
+
+class RelativeLengthUncheckedWithPositions(_Broken):
+    """Given position_ids, the length check treats every config as absolute: a relative-attention model then
+    takes a sequence longer than its distance table when the position ids are in range."""
+    defect = "relative-length-unchecked-with-positions"
+
+    def apply(self):
+        from impl_tf import model_base, validation
+
+        checked = validation.validate_call_inputs
+
+        def validate_call_inputs(config, args, lead_rank=1):
+            if args.get("position_ids") is not None:
+                config = type(config).from_dict(config.to_dict(), position_embedding_type="absolute")
+            return checked(config, args, lead_rank)
+
+        patch(model_base, "validate_call_inputs", validate_call_inputs)
