@@ -4,8 +4,11 @@ Shape keys: B batch, C choices, S sequence, L layers, N heads, V vocab, E embedd
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import string
-from typing import Any, Mapping
+import warnings
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -298,3 +301,29 @@ def native_arrays(output) -> tuple[str, dict]:
             _flat_arrays(output[name], name, out)
         return type(output).__name__, out
     return "tuple", _flat_arrays(tuple(output), "", {})
+
+
+@contextlib.contextmanager
+def warnings_said() -> Iterator[list[str]]:
+    """The text of every warning said inside the block, in a list filled when the block ends: Python warnings,
+    and log records at WARNING or above of the root logger and of the loggers that keep their records from it
+    (transformers' library logger does)."""
+    said: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+
+    handler = Records(logging.WARNING)
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger) and not logger.propagate]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield said
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    said.extend(str(w.message) for w in caught)

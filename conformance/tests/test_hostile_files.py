@@ -19,16 +19,15 @@ Each test runs once per implementation, on the framework's base class and the re
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 import tracemalloc
-import warnings
 
 import pytest
 from safetensors.numpy import save_file
 
 from conformance.tests import _hostile as hostile
+from conformance.tests._helpers import warnings_said
 from conformance.tests.test_persistence import _saves_and_loads  # noqa: F401 - the module's autouse fixture
 from conformance.tests.test_persistence import (
     SAFETENSORS,
@@ -138,15 +137,6 @@ def test_msgpack_declared_size_bomb(check, adapter, device, tmp_path):
         adapter.load(class_name, str(directory))
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def test_non_finite_weights_are_named(check, adapter, device, tmp_path):
     """A checkpoint with a NaN in one parameter and an inf in another loads with a warning (warnings
     or logging at WARNING) that names both (files.load.non_finite)."""
@@ -156,15 +146,9 @@ def test_non_finite_weights_are_named(check, adapter, device, tmp_path):
     bad, names = hostile.with_non_finite(case_for(class_name).weights(), ("query.weight", "output.dense.bias"))
     save_file(bad, directory / hostile.file_name("safetensors"), metadata={"format": "pt"})
     check.clause(clause)
-    records = _Records()
-    logging.getLogger().addHandler(records)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            adapter.load(class_name, str(directory))
-    finally:
-        logging.getLogger().removeHandler(records)
-    said = " ".join([str(w.message) for w in caught] + records.messages)
+    with warnings_said() as messages:
+        adapter.load(class_name, str(directory))
+    said = " ".join(messages)
     missing = [n for n in names if n not in said]
     check.that(not missing, clause=clause, message=f"no warning names the non-finite parameters {missing}; "
                                                    f"warnings and log records: {said[:500]!r}")

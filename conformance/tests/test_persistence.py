@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance.golden_data import GoldenCase, load_cases
-from conformance.tests._helpers import SELF_KIND, error_exceptions
+from conformance.tests._helpers import SELF_KIND, error_exceptions, warnings_said
 from conformance.tests._golden import (OTHER_MODELS, call_arguments, capabilities_of, class_under_test, compare_fields,
                                        expected_fields, golden_run, other_outputs, our_other_adapter, weights_of)
 from electra_core.config import ElectraConfig
@@ -154,7 +154,8 @@ def test_head_from_base(check, adapter, device, class_name):
     if spec_class.param_prefix:  # a head: the reference's base checkpoint of the same case loads into it
         case = case_for(class_name)
         base_case = next(c for c in ALL if c.case == case.case and c.reference_class == "ElectraModel")
-        handle = adapter.load(class_name, str(base_case.directory))
+        with warnings_said() as said:
+            handle = adapter.load(class_name, str(base_case.directory))
         loaded = adapter.get_weights(handle)
         expected = {spec_class.param_prefix + k: v for k, v in base_case.weights().items()}
         check_same_weights(check, loaded, expected, clause=HEAD_FROM_BASE)
@@ -163,13 +164,26 @@ def test_head_from_base(check, adapter, device, class_name):
         for name, value in heads.items():
             check.that(bool(np.all(np.isfinite(value))), clause=HEAD_FROM_BASE,
                        message=f"newly initialised {name} is not finite")
+        _check_listed(check, said, heads, "newly initialised")
         source = case
     else:  # the base class: a head checkpoint loads into it
         source = case_for(next(c.name for c in load_spec().classes_for(adapter.framework) if c.param_prefix))
     prefix = load_spec().classes[source.class_for(adapter.framework)].param_prefix
-    handle = adapter.load(base_class, str(source.directory))
+    with warnings_said() as said:
+        handle = adapter.load(base_class, str(source.directory))
     expected = {k[len(prefix):]: v for k, v in source.weights().items() if k.startswith(prefix)}
     check_same_weights(check, adapter.get_weights(handle), expected, clause=HEAD_FROM_BASE)
+    _check_listed(check, said, [k for k in source.weights() if not k.startswith(prefix)], "unused")
+
+
+def _check_listed(check, said: list[str], names, what: str) -> None:
+    """Every module of ``names`` (canonical parameter names; a module is the name's first part, the one
+    transformers' loaders list too) is named in a warning of the load (files.head_from_base)."""
+    modules = sorted({name.split(".")[0] for name in names})
+    unnamed = [m for m in modules if not any(m in text for text in said)]
+    check.that(not unnamed, clause=HEAD_FROM_BASE,
+               message=f"no warning of the load lists the {what} parameters of {unnamed}; warnings and log "
+                       f"records: {' | '.join(said)[:400]!r}")
 
 
 def precedence(framework: str) -> list[str]:

@@ -349,3 +349,18 @@ class RelativeLengthUncheckedWithPositions(_Broken):
             return checked(config, args, lead_rank)
 
         patch(model_base, "validate_call_inputs", validate_call_inputs)
+
+
+class UnusedWeightsUnlisted(_Broken):
+    """A checkpoint's parameters that the model does not use are dropped without a word (the load lists the
+    newly initialised ones only)."""
+    defect = "unused-weights-unlisted"
+
+    def apply(self):
+        import dataclasses
+
+        from impl_tf import pretrained
+
+        assign = pretrained.assign_match
+        patch(pretrained, "assign_match",
+              lambda model, result: assign(model, dataclasses.replace(result, unexpected=[])))
