@@ -66,6 +66,8 @@ VARIANTS = [
      "error.float_inputs.dtype"),
     ("RelativeLengthUncheckedWithPositions", "test_errors", "test_bad_input_raises and TFElectraModel and beyond_distances",
      "error.sequence.beyond_distances"),
+    ("DictWinsOverKeyword", "test_errors", "test_bad_input_raises and TFElectraModel and given_twice",
+     "error.input.given_twice"),
     ("UnusedWeightsUnlisted", "test_persistence", "test_head_from_base and TFElectraModel", "files.head_from_base"),
     ("flax:InitCacheUnchecked", "test_errors", "test_flax_init_cache_refuses_bad_arguments and max_length_zero",
      "error.init_cache.arguments"),

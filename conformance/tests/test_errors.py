@@ -166,8 +166,9 @@ def _bad_tf_cache(case, draw):
 
 
 #: conditions met by calling the model object itself: Python lists, which an adapter's run() would convert
-#: (both frameworks); init_cache and train without a key (Flax)
-NATIVE_TRIGGERS = ("error.input.ragged",)
+#: (both frameworks); an input in the input dict or list and as a keyword (TF); init_cache and train without a
+#: key (Flax)
+NATIVE_TRIGGERS = ("error.input.ragged", "error.input.given_twice")
 FLAX_MODEL_TRIGGERS = ("error.dropout_rng.missing", "error.past_key_values.shape", "error.cache.overflow")
 
 
@@ -191,14 +192,34 @@ def _cache_of_another_model(cache, axis: int):
             for name, v in cache.items()}
 
 
-def native_triggers(error_id: str, handle, case, draw) -> list:
+def _given_twice(model, case, formats) -> list:
+    """Each input but input_ids (attention_mask sorts before it, token_type_ids after) given in the input dict,
+    and in the input list where the implementation takes one, and again as a keyword with another valid value
+    (its positions reversed)."""
+    names = spec_class(case.class_name).call_names
+    listed = names[:max(names.index(n) for n in case.inputs) + 1]  # the list runs in signature order
+    out = []
+    for name in (n for n in case.inputs if n != "input_ids"):
+        again = {name: np.ascontiguousarray(case.inputs[name][..., ::-1])}
+        out.append(((lambda again=again: model(dict(case.inputs), **again)), {"arg": name, "edge": f"{name} in the dict"}))
+        if "list" in formats:
+            entries = [case.inputs.get(n) for n in listed]
+            out.append(((lambda entries=entries, again=again: model(entries, **again)),
+                        {"arg": name, "edge": f"{name} in the list"}))
+    return out
+
+
+def native_triggers(error_id: str, handle, case, draw, formats=()) -> list:
     """[(a call of the model object that meets the condition, placeholder values), ...], one per edge, for the
-    conditions that need the model itself: a ragged list (each id input in turn, the others arrays), a
-    missing dropout key, a cache from init_cache misused."""
+    conditions that need the model itself: a ragged list (each id input in turn, the others arrays), an input
+    given twice (in the input dict or list, ``formats`` the implementation takes, and as a keyword), a missing
+    dropout key, a cache from init_cache misused."""
     model, ids = handle.native, case.inputs["input_ids"]
     if error_id == "error.input.ragged":
         return [((lambda name=name: model(**dict(case.inputs, **{name: _ragged(case.inputs[name])}))),
                  {"arg": name, "edge": f"ragged {name}"}) for name in case.inputs]
+    if error_id == "error.input.given_twice":
+        return _given_twice(model, case, formats)
     if error_id == "error.dropout_rng.missing":
         return [((lambda: model(**case.inputs, train=True)), {"arg": "dropout_rng", "edge": "train without a key"})]
     batch, seq = ids.shape
@@ -285,13 +306,15 @@ def test_bad_input_raises(check, adapter, caps, class_name, model_cache, error_i
         caps.skip_unless("api:native")  # the condition is met by calling the model object itself
         if error_id == "error.input.ragged":
             caps.skip_unless("api:python_lists")  # only a model that takes lists can refuse a ragged one
+        if error_id == "error.input.given_twice":
+            caps.skip_unless("format:dict")  # a value can be given twice only beside the input dict or list
     made = None if native_call else triggers(error_id, case, data.draw)
     if not native_call and made is None:
         pytest.skip(f"{error_id}: no input generator for this condition in this family (covered elsewhere)")
     handle = build(model_cache, class_name, case.config)
     check.clause(*(d.id for d in load_spec().decisions.values() if error_id in d.affects))  # decided errors
     if native_call:
-        for call, values in native_triggers(error_id, handle, case, data.draw):  # every edge of the condition
+        for call, values in native_triggers(error_id, handle, case, data.draw, caps.input_formats):  # every edge
             with check.raises(error_exceptions(error), clause=error_id, words=error_fragments(error, values),
                               edge=values["edge"]):
                 result = call()

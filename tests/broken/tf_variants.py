@@ -364,3 +364,30 @@ class UnusedWeightsUnlisted(_Broken):
         assign = pretrained.assign_match
         patch(pretrained, "assign_match",
               lambda model, result: assign(model, dataclasses.replace(result, unexpected=[])))
+
+
+class DictWinsOverKeyword(_Broken):
+    """An input given both in the input dict (or list) and as a keyword takes the dict's value, the keyword's
+    dropped without a word (what transformers' TF classes do), where the spec refuses two values for one
+    argument."""
+    defect = "dict-wins-over-keyword"
+
+    def apply(self):
+        from collections.abc import Mapping
+
+        from impl_tf import call_arguments, model_base
+
+        unpack = call_arguments.unpack_input_formats
+
+        def unpack_input_formats(names, values):
+            first = values.get(names[0])
+            if isinstance(first, Mapping):
+                inside = set(first)
+            elif isinstance(first, (list, tuple)) and not call_arguments.is_number_list(first):
+                inside = {name for name, value in zip(names, first) if value is not None}
+            else:
+                inside = set()
+            dropped = {name: None for name in inside if name != names[0]}
+            return unpack(names, dict(values, **dropped))
+
+        patch(model_base, "unpack_input_formats", unpack_input_formats)
