@@ -423,6 +423,72 @@ def test_failed_save_keeps_the_checkpoint(check, adapter, caps, device, model_ca
         check.that(after[name] == content, clause=atomic, message=f"{name} changed although the save failed")
 
 
+#: the edges of the Flax params checks on save: (clause, what is done to one parameter of the tree)
+SAVE_PARAMS_EDGES = {"missing": "error.save.params_mismatch", "unexpected": "error.save.params_mismatch",
+                     "row_longer": "error.save.params_mismatch", "axis_more": "error.save.params_mismatch",
+                     "int32": "error.save.params_dtype", "bool": "error.save.params_dtype"}
+
+
+def _nested(leaves: dict) -> dict:
+    tree: dict = {}
+    for path, value in leaves.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
+
+
+@pytest.mark.parametrize("edge", list(SAVE_PARAMS_EDGES))
+def test_flax_save_refuses_params_that_do_not_fit(check, adapter, caps, device, model_cache, tmp_path, edge):
+    """save_pretrained(directory, params=tree) with one parameter of the tree missing, added, of another shape
+    or of a non-floating dtype raises the clause's error naming that parameter (its tree path or canonical
+    name), before anything is written: a checkpoint already in the directory stays byte for byte. Each
+    parameter of the tree takes its turn across the edges, drawn by the edge's name."""
+    from conformance.tests._params import expected_params, flax_path
+
+    clause = SAVE_PARAMS_EDGES[edge]
+    if adapter.framework != "flax":
+        pytest.skip(f"{clause} binds Flax classes only")
+    caps.skip_unless("api:native")  # the test hands a params tree to the model object's save_pretrained
+    class_name = _base_class("flax")
+    case = case_for(class_name)
+    model = model_cache.get(class_name, case.config(), weights=weights_of(case)).native
+    names = sorted(expected_params(class_name, case.config()))
+    name = names[sum(map(ord, edge)) % len(names)]  # a fixed parameter per edge, a different one for each
+    leaves = _tree_leaves(dict(model.params))
+    path = flax_path(name)
+    value = leaves[path]
+    if edge == "missing":
+        del leaves[path]
+    elif edge == "unexpected":
+        path, name = (*path[:-1], "extra"), f"{name.rsplit('.', 1)[0]}.extra"
+        leaves[path] = value
+    elif edge == "row_longer":
+        leaves[path] = np.concatenate([value, value[:1]], axis=0)
+    elif edge == "axis_more":
+        leaves[path] = value[None]
+    else:
+        leaves[path] = (value > 0) if edge == "bool" else value.astype(edge)
+    directory = tmp_path / "checkpoint"
+    adapter.save(model_cache.get(class_name, case.config(), weights=weights_of(case)), str(directory),
+                 formats=("safetensors",))
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    words = (edge,) if clause == "error.save.params_dtype" else ()
+    with check.raises(spec_exception(clause), clause=clause, words=words, edge=edge) as raised:
+        model.save_pretrained(str(directory), params=_nested(leaves))
+    if raised.value is not None:
+        message = str(raised.value)
+        check.that(name in message or "/".join(path) in message, clause=clause,
+                   message=f"the error names neither {name!r} nor {'/'.join(path)!r}: {message!r}")
+    after = {p.name: (p.read_bytes() if p.is_file() else None) for p in directory.iterdir()}
+    check.equal(sorted(after), sorted(before), clause="files.save.atomic",
+                what="files in the checkpoint directory after the refused save")
+    for file_name, content in before.items():
+        check.that(after.get(file_name) == content, clause="files.save.atomic",
+                   message=f"{file_name} changed although the save was refused")
+
+
 # -- Flax's lazy initialisation (behaviour.flax.do_init) --------------------------------------------
 def _tree_leaves(tree, prefix=()) -> dict:
     """{path tuple: numpy leaf} of a nested params tree (a top-level 'params' key is unwrapped)."""

@@ -165,3 +165,35 @@ class InitCacheUnchecked(_Broken):
             return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(tree["cache"]))
 
         patch(FlaxElectraPreTrainedModel, "init_cache", init_cache)
+
+
+class SavedParamsUnchecked(_Broken):
+    """save_pretrained(params=...) writes the tree it is given without comparing it with the model: a missing,
+    extra or reshaped parameter ends up in the checkpoint."""
+    defect = "saved-params-unchecked"
+
+    def apply(self):
+        from impl_flax import checkpoint
+
+        patch(checkpoint, "save_pretrained",
+              lambda model, directory, params, formats: checkpoint.save_state(
+                  directory, checkpoint.flax_to_pt(checkpoint._numpy_tree(params)), model.config,
+                  formats=tuple(formats)))
+
+
+class IntegerParamsSaved(_Broken):
+    """The save's dtype check looks for complex and object arrays only: an integer or bool parameter is written
+    into a checkpoint that from_pretrained then refuses."""
+    defect = "integer-params-saved"
+
+    def apply(self):
+        from electra_core.checkpoint import state
+
+        def canonical_arrays(named):
+            arrays = {name: np.ascontiguousarray(np.asarray(value)) for name, value in named.items()}
+            for name, array in arrays.items():
+                if array.dtype.kind in "cO":
+                    raise TypeError(f"parameter {name!r} has dtype {array.dtype}; checkpoints hold float arrays")
+            return arrays
+
+        patch(state, "_canonical_arrays", canonical_arrays)
