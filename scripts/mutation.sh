@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation score of our implementations against the conformance suite (opt-in; long): cosmic-ray makes
 # one-change mutants of the given files (a comparison, an operator, a number, a boolean, ...), and each
-# mutant is killed when the conformance suite (ci profile) fails on it.
+# mutant is killed when the conformance suite (ci profile) fails on it, or else the package's unit tests.
 #   bash scripts/mutation.sh [--sample N] PATH [PATH ...]   e.g. impl_flax/modeling/layers.py, impl_tf, electra_core
 #
 # - --sample N runs a random sample of N of the mutants (the first N of one fixed random order, so the same
@@ -12,11 +12,16 @@
 #   without ignored ones), never in this tree; KEY hashes the mutated files, the families and implementations
 #   the test command runs and the cosmic-ray release, so a change to any starts a new session.
 # - The session (.cache/mutation/KEY.sqlite) keeps every result: run it again and it goes on with the
-#   mutants not yet run (an interrupted run loses only the mutant in progress). When the suite (or any
-#   other file of the checkout's packages) changed since, the surviving mutants are run again.
-# - The test command runs our implementation of the mutated package (impl_flax -> flax, impl_tf -> tf,
-#   electra_core -> flax, then tf), fail-fast (-x), the families that find most faults first, with the
-#   distribution family on 8 virtual CPU devices, and one JAX compilation cache with scripts/test.sh.
+#   mutants not yet run (an interrupted run loses only the mutant in progress). When the suite, the unit
+#   tests or any other file of the checkout's packages changed since, the surviving mutants are run again.
+# - The test command (a script, .cache/mutation/KEY.run.sh) runs the conformance suite against our
+#   implementation of the mutated package (impl_flax -> flax, impl_tf -> tf, electra_core -> flax, then tf),
+#   fail-fast (-x), the families that find most faults first, with the distribution family on 8 virtual CPU
+#   devices, and one JAX compilation cache with scripts/test.sh. When the suite passes, the package's own unit
+#   tests run (tests/test_tf_*.py, tests/test_flax_*.py, electra_core's checkpoint, config, value-check,
+#   tokenizer and loader tests): they judge the package's API outside the spec, and the score counts the
+#   mutants they alone kill apart from the suite's. A result where pytest ran no test (a usage error, nothing
+#   collected) is not a kill: it is dropped and run again.
 # - Surviving mutants shown equivalent (they cannot change behaviour) are listed with why in
 #   conformance/mutation/equivalent.yaml, relabelled after the run and left out of the score. Mutants inside
 #   type annotations of modules with from __future__ import annotations (never evaluated) are set aside
@@ -38,16 +43,22 @@ fi
 targets=("$@")
 cosmic_ray_pin="cosmic-ray==8.7.0"
 impls=()
+unit_tests=()  # the unit tests of each package's own API (shell patterns, expanded in the mutated copy)
 for target in "${targets[@]}"; do
   [ -e "$root/$target" ] || { echo "mutation: no such file or folder: $target" >&2; exit 2; }
   case "$target" in
-    impl_flax*) impls+=(flax) ;;
-    impl_tf*) impls+=(tf) ;;
-    electra_core*) impls+=(flax tf) ;;
+    impl_flax*) impls+=(flax); unit_tests+=("tests/test_flax_*.py") ;;
+    impl_tf*) impls+=(tf); unit_tests+=("tests/test_tf_*.py") ;;
+    electra_core*) impls+=(flax tf)
+      unit_tests+=("tests/test_checkpoint_*.py" tests/test_config_hostile.py tests/test_value_checks.py
+                   "tests/test_tokenizer*.py" tests/test_loader_keywords.py) ;;
     *) echo "mutation: $target is not part of impl_flax, impl_tf or electra_core" >&2; exit 2 ;;
   esac
 done
 mapfile -t impls < <(printf '%s\n' "${impls[@]}" | sort -u)
+mapfile -t unit_tests < <(printf '%s\n' "${unit_tests[@]}" | sort -u)
+# printed between the two stages: a kill after it is a kill by the unit tests alone (mutation_equivalents.py)
+unit_stage="[mutation] the conformance suite passed; the unit tests of the mutated package run"
 
 source "$root/scripts/_venv.sh" .venv-test "test"      # the suite's environment (cd's to the root)
 mutation_venv="$root/.venv-mutation"
@@ -68,7 +79,7 @@ session="$work/$key.sqlite"
 mkdir -p "$work"
 # the suite that judges the mutants: when it changed since the session's last run, its survivors are run
 # again against a fresh copy (a killed mutant stays killed)
-suite="$( (git ls-files -z -co --exclude-standard conformance spec electra_core impl_flax impl_tf \
+suite="$( (git ls-files -z -co --exclude-standard conformance spec electra_core impl_flax impl_tf tests \
            | xargs -0 cat) | sha1sum | cut -c1-12)"
 suite_changed=0
 if [ -f "$session" ] && [ "$(cat "$work/$key.suite" 2>/dev/null)" != "$suite" ]; then
@@ -89,12 +100,42 @@ for f in "${families[@]}"; do modules+=("conformance.tests.test_$f"); done
 source "$root/scripts/_kernels.sh"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$root/.cache/jax}"
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
-runs=()
-for impl in "${impls[@]}"; do
-  runs+=("$root/.venv-test/bin/python -m pytest -x -q -p no:cacheprovider --pyargs ${modules[*]} --impl $impl \
---devices cpu:8 --conformance-profile ci --expectations none")
-done
-test_command="env PYTHONPATH=$tree $(printf '%s && ' "${runs[@]}" | sed 's/ && $//')"
+# The test command is a script: cosmic-ray splits its test-command into words and runs it without a shell, so
+# a command line cannot chain two runs (an "&&" would reach pytest as a path, fail at once and count as a kill).
+runner="$work/$key.run.sh"
+conformance_stages=$(for impl in "${impls[@]}"; do
+  echo "stage 'conformance suite of $impl' --pyargs ${modules[*]} --impl $impl --devices cpu:8 --conformance-profile ci --expectations none"
+done)
+cat > "$runner" <<EOF
+#!/usr/bin/env bash
+# The test command of mutation session $key, written by scripts/mutation.sh: the conformance suite of each
+# implementation the mutated files feed, then (only when it passed) the unit tests of the package's own API.
+# Exit 0: the mutant survived; 1: pytest failed (a failing test, or a mutant that breaks the plugin's start:
+# scripts/mutation.sh first runs this script with --collect-only on the unmutated copy, so the command itself
+# is known to work). Its own arguments are passed on to every pytest run.
+exec 2>&1
+cd '$tree' && export PYTHONPATH='$tree'
+extra=("\$@")
+stage() {  # what runs, then pytest's arguments
+  local what=\$1; shift
+  echo "[mutation] stage: \$what"
+  '$root/.venv-test/bin/python' -m pytest -x -q -p no:cacheprovider "\$@" "\${extra[@]}"
+  local rc=\$?
+  echo "[mutation] pytest exit \$rc: \$what"
+  [ \$rc = 0 ] || exit 1
+}
+$conformance_stages
+echo '$unit_stage'
+stage 'unit tests of ${targets[*]}' ${unit_tests[*]}
+EOF
+test_command="bash $runner"
+# the test command must collect its tests on the unmutated copy (the targets were put back above): otherwise
+# every mutant would fail for the command's own fault and count as killed
+if ! preflight="$(bash "$runner" --collect-only 2>&1)"; then
+  echo "mutation: the test command does not run on the unmutated code ($runner --collect-only):" >&2
+  echo "$preflight" | tail -n 20 >&2
+  exit 2
+fi
 
 config="$work/$key.toml"
 module_paths=$(printf '"%s", ' "${targets[@]}" | sed 's/, $//')
@@ -113,6 +154,8 @@ if [ ! -f "$session" ]; then
   "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
     "$root/conformance/mutation/equivalent.yaml" --annotations
 fi
+"$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
+  "$root/conformance/mutation/equivalent.yaml" --retry-unrun
 "$mutation_venv/bin/python" "$root/scripts/mutation_equivalents.py" "$session" \
   "$root/conformance/mutation/equivalent.yaml" --sample "$sample"
 if [ "$suite_changed" = 1 ]; then  # after the draw, which keeps every mutant already run in the sample

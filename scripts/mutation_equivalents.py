@@ -6,6 +6,8 @@
         before the run: set aside as equivalent every mutant inside a type annotation of a module with
         ``from __future__ import annotations`` (stored as a string, never evaluated: cosmic-ray makes about
         eleven operator mutants of each ``X | None``, and each would cost a whole suite run to survive)
+  python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --retry-unrun
+        before the run: forget every result where the test command ran no test (so that it runs again)
   python scripts/mutation_equivalents.py SESSION EQUIVALENT_YAML --sample N|all
         before the run: keep the first N mutants of one fixed random order (seed 0, over the mutants' places
         in the source, so the same code draws the same sample) and those already run, and set the others
@@ -15,6 +17,11 @@ An entry of EQUIVALENT_YAML names a mutant by what survives an edit elsewhere in
 cosmic-ray's operator, the stripped source line it mutates, the text the mutation puts there (``mutated``,
 found in the added line of its diff) and optionally the enclosing definition; and says why no input can
 tell it from the original. Only a mutant that survived can be equivalent: a killed one is never relabelled.
+
+A kill counts only when a test failed: cosmic-ray takes any non-zero exit of the test command for a kill, so a
+result whose output shows no failing pytest stage (the test command's stamp) nor, in sessions from before the
+stamp, a failed test in pytest's summary is relabelled incompetent after the run and run again by the next one. The score tells the mutants the conformance suite kills from
+those only the package's unit tests kill (the test command's second stage, after UNIT_STAGE).
 Runs in .venv-mutation (cosmic-ray); the working directory is the mutated copy of the checkout.
 """
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import ast
 import math
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -29,6 +37,12 @@ import yaml
 
 EQUIVALENT = "equivalent: "
 OUTSIDE = "outside the sample: "
+NOT_RUN = "not a test run: "
+#: printed by the test command (scripts/mutation.sh) when the conformance suite passed and the unit tests start
+UNIT_STAGE = "[mutation] the conformance suite passed; the unit tests of the mutated package run"
+#: the test command's line after each pytest run, and pytest's own summary (sessions from before the stamp)
+_STAMP = re.compile(r"\[mutation\] pytest exit (\d+):")
+_FAILURES = re.compile(r"\b[1-9]\d* (failed|errors?)\b")
 SEED = 0
 ANNOTATION = ("the mutated text is a type annotation, and the module has `from __future__ import annotations`: "
               "annotations are stored as strings and never evaluated, so the code that runs is unchanged")
@@ -61,6 +75,37 @@ def _matches(entry: dict, mutation, result, lines: dict[Path, list[str]]) -> boo
     return original and any(entry["mutated"] in added for added in _added_lines(result.diff))
 
 
+def a_test_failed(output: str | None) -> bool:
+    """Whether a killing result's output shows a failing test (or cosmic-ray's timeout), not a test command
+    that could not run its tests."""
+    output = output or ""
+    if output == "timeout":
+        return True
+    stamps = _STAMP.findall(output)
+    if stamps:  # the test command ran with --collect-only first: any failure of a stage is the mutant's
+        return stamps[-1] != "0"
+    return bool(_FAILURES.search(output))
+
+
+def killed_by_unit_tests_only(output: str | None) -> bool:
+    return UNIT_STAGE in (output or "")
+
+
+def retry_unrun(session: str) -> int:
+    """Forget the results where the test command ran no test (relabelled by ``relabel``, or kills of older
+    sessions whose output shows no failing test), so that the next exec runs them again."""
+    import sqlite3
+
+    db = sqlite3.connect(session)
+    with db:
+        rows = db.execute("SELECT job_id, test_outcome, output FROM work_results").fetchall()
+        unrun = [(job,) for job, outcome, output in rows
+                 if (output or "").startswith(NOT_RUN) or (outcome == "KILLED" and not a_test_failed(output))]
+        db.executemany("DELETE FROM work_results WHERE job_id = ?", unrun)
+    db.close()
+    return len(unrun)
+
+
 def relabel(session: str, entries: list[dict]) -> int:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
@@ -68,6 +113,11 @@ def relabel(session: str, entries: list[dict]) -> int:
     relabelled, lines = 0, {}
     with use_db(session, WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
+            if result.test_outcome == TestOutcome.KILLED and not a_test_failed(result.output):
+                db.set_result(item.job_id, WorkResult(worker_outcome=result.worker_outcome, diff=result.diff,
+                                                      test_outcome=TestOutcome.INCOMPETENT,
+                                                      output=NOT_RUN + (result.output or "")[-2000:]))
+                continue
             if result.test_outcome != TestOutcome.SURVIVED:
                 continue
             entry = next((e for e in entries if all(_matches(e, m, result, lines) for m in item.mutations)), None)
@@ -174,24 +224,31 @@ def score(session: str) -> str:
     equivalent = sum(1 for r in results if r.worker_outcome == WorkerOutcome.SKIPPED
                      and (r.output or "").startswith(EQUIVALENT))
     killed = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED)
+    by_unit_tests = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED and killed_by_unit_tests_only(r.output))
     survived = sum(1 for r in results if r.test_outcome == TestOutcome.SURVIVED)
     incompetent = sum(1 for r in results if r.test_outcome == TestOutcome.INCOMPETENT)  # could not be run
+    unrun = sum(1 for r in results if (r.output or "").startswith(NOT_RUN))
     outside = sum(1 for r in results if (r.output or "").startswith(OUTSIDE))
     run = killed + survived
     rate = f"{100 * killed / run:.1f}%" if run else "n/a"
-    line = (f"mutation score: {killed} of {run} non-equivalent mutants killed ({rate}); {survived} survived, "
-            f"{equivalent} equivalent and {incompetent} incompetent (left out), {total - len(results)} not run yet, "
-            f"{total} in the session")
+    suite_rate = f"{100 * (killed - by_unit_tests) / run:.1f}%" if run else "n/a"
+    line = (f"mutation score: {killed} of {run} non-equivalent mutants killed ({rate}): {killed - by_unit_tests} "
+            f"by the conformance suite ({suite_rate}), {by_unit_tests} only by the package's unit tests; "
+            f"{survived} survived, {equivalent} equivalent and {incompetent} incompetent (left out; {unrun} of them "
+            f"ran no test and run again next time), {total - len(results)} not run yet, {total} in the session")
     if outside:
         low, high = wilson(killed, run)
+        suite_low, suite_high = wilson(killed - by_unit_tests, run)
         line += (f"\n  a random sample: {outside} mutants outside it were not run; the kill rate of all "
-                 f"non-equivalent mutants lies in {100 * low:.1f}%-{100 * high:.1f}% (95% Wilson interval)")
+                 f"non-equivalent mutants lies in {100 * low:.1f}%-{100 * high:.1f}%, the conformance suite's in "
+                 f"{100 * suite_low:.1f}%-{100 * suite_high:.1f}% (95% Wilson intervals)")
     return line
 
 
 def main(argv: list[str]) -> int:
     sample = len(argv) == 4 and argv[2] == "--sample" and (argv[3] == "all" or argv[3].isdigit())
-    if not (len(argv) in (2, 3) or sample) or (len(argv) == 3 and argv[2] not in ("--score", "--annotations")):
+    if not (len(argv) in (2, 3) or sample) or (len(argv) == 3 and argv[2] not in ("--score", "--annotations",
+                                                                                  "--retry-unrun")):
         print(__doc__, file=sys.stderr)
         return 2
     session, entries = argv[0], _entries(Path(argv[1]))
@@ -201,6 +258,10 @@ def main(argv: list[str]) -> int:
         print(f"[mutation] {chosen} mutants in the sample, {aside} outside it (seed {SEED})")
     elif argv[2:] == ["--score"]:
         print(score(session))
+    elif argv[2:] == ["--retry-unrun"]:
+        forgotten = retry_unrun(session)
+        if forgotten:
+            print(f"[mutation] {forgotten} results where the test command ran no test are run again")
     elif argv[2:] == ["--annotations"]:
         print(f"[mutation] {skip_annotations(session)} mutants inside type annotations set aside as equivalent")
     else:

@@ -149,3 +149,39 @@ def test_the_interval_of_a_sampled_kill_rate_is_wilsons():
     low, high = tool.wilson(0, 10)  # no kill in ten: up to 0.278
     assert low == 0.0 and round(high, 3) == 0.278
     assert tool.wilson(0, 0) == (0.0, 1.0)  # nothing run says nothing
+
+
+def test_a_kill_counts_only_when_a_test_failed():
+    # the test command's stamp after each pytest run (it collected on the unmutated code first, so any failure
+    # is the mutant's): 1 failed tests, 2 a collection error, 4 the plugin's start, 134 an abort
+    assert tool.a_test_failed("....F\n[mutation] pytest exit 1: conformance suite of tf\n")
+    assert tool.a_test_failed("[mutation] pytest exit 0: conformance suite of flax\n[mutation] pytest exit 2: x\n")
+    assert tool.a_test_failed("ERROR: --impl tf: capabilities() failed: SyntaxError\n[mutation] pytest exit 4: x\n")
+    assert tool.a_test_failed("Fatal Python error: Aborted\n[mutation] pytest exit 134: x\n")
+    assert not tool.a_test_failed("[mutation] pytest exit 0: conformance suite of tf\n")
+    assert tool.a_test_failed("timeout")  # cosmic-ray's own word for a test command it had to stop
+    # older sessions, without the stamp: pytest's summary must count a failure or an error
+    assert tool.a_test_failed("1 failed, 686 passed, 138 skipped in 113.38s (0:01:53)\n")
+    assert tool.a_test_failed("Interrupted: 1 error during collection\n")
+    assert not tool.a_test_failed("\n")  # what a chained command line left: pytest's usage error went to stderr
+    assert not tool.a_test_failed("0 failed, 3 passed in 1.0s\n")
+
+
+def test_kills_of_the_unit_tests_are_told_from_the_suites():
+    script = (ROOT / "scripts" / "mutation.sh").read_text()
+    assert tool.UNIT_STAGE in script  # the test command prints the marker the score looks for
+    suite_kill = "[mutation] stage: conformance suite of tf\n1 failed\n[mutation] pytest exit 1: conformance suite\n"
+    unit_kill = ("[mutation] pytest exit 0: conformance suite of tf\n" + tool.UNIT_STAGE +
+                 "\n1 failed\n[mutation] pytest exit 1: unit tests\n")
+    assert not tool.killed_by_unit_tests_only(suite_kill) and tool.killed_by_unit_tests_only(unit_kill)
+
+
+def test_results_that_ran_no_test_are_run_again(tmp_path):
+    places = [(f"job{k}", "pkg/m.py", "core/NumberReplacer", k) for k in range(4)]
+    db = _session(tmp_path / "a.sqlite", places, {
+        "job0": ("NORMAL", "\n", "KILLED"),  # an old kill without a failing test
+        "job1": ("NORMAL", "2 failed in 3.0s\n", "KILLED"),
+        "job2": ("NORMAL", tool.NOT_RUN + "ERROR: usage", "INCOMPETENT"),
+        "job3": ("NORMAL", "5 passed in 1.0s\n", "SURVIVED")})
+    assert tool.retry_unrun(str(tmp_path / "a.sqlite")) == 2
+    assert _pending(db) == {"job0", "job2"}
