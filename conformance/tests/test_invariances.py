@@ -190,6 +190,18 @@ def test_tf_input_formats_agree(check, adapter, caps, class_name, model_cache, d
         compare_outputs(check, run(model_cache, handle, by_embeds, input_format="dict"),
                         run(model_cache, handle, by_embeds), class_name, clause="behaviour.tf.input_formats",
                         exact=True)
+    keywords = {k: v for k, v in case.inputs.items() if k != "input_ids"}
+    if "list" in formats and keywords and not caps.lacking("api:native"):
+        # a list entry of None gives no value: the keyword of that name stands (not a value given twice,
+        # error.input.given_twice, nor a None that overrides it)
+        names = spec_class(class_name).call_names
+        entries = [case.inputs["input_ids"], *[None] * max(names.index(k) for k in keywords)]
+        want, got = handle.native(case.inputs["input_ids"], **keywords), handle.native(entries, **keywords)
+        for field, value in want.items():
+            check.that(value is None or np.array_equal(np.asarray(got[field]), np.asarray(value)),
+                       clause="behaviour.tf.input_formats",
+                       message=f"{field} of a call with None list entries for {sorted(keywords)}, given as keywords, "
+                               f"differs from the keyword call")
 
 
 def serving_variants(inputs: dict, config: dict) -> dict:
