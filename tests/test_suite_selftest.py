@@ -70,6 +70,8 @@ VARIANTS = [
      "error.float_inputs.dtype"),
     ("RelativeLengthUncheckedWithPositions", "test_errors", "test_bad_input_raises and TFElectraModel and beyond_distances",
      "error.sequence.beyond_distances"),
+    ("HeaderReadBeforeItsCheck", "test_hostile_files", "test_safetensors_header_longer_than_the_file",
+     "files.load.shapes_first"),
     ("DictWinsOverKeyword", "test_errors", "test_bad_input_raises and TFElectraModel and given_twice",
      "error.input.given_twice"),
     ("UnusedWeightsUnlisted", "test_persistence", "test_head_from_base and TFElectraModel", "files.head_from_base"),

@@ -9,6 +9,8 @@ load and save (from_pretrained / save_pretrained).
 - files.load.shapes_first / error.checkpoint.oversized: a compressed h5 dataset declaring 64 MiB for a
   parameter of the wrong shape raises error.checkpoint.shape_mismatch while the load's traced
   allocations stay under MEMORY_LIMIT; a msgpack array declaring 373 GiB in 16 bytes is refused;
+- error.checkpoint.corrupt: a safetensors header declared 128 MiB long in a 1 MiB file is refused without
+  reading that much;
 - files.load.non_finite: NaN/inf parameters load with a warning naming them;
 - files.save.replaces_checkpoint: saving in the other format leaves no stale weight file that
   from_pretrained would prefer;
@@ -135,6 +137,30 @@ def test_msgpack_declared_size_bomb(check, adapter, device, tmp_path):
     with check.raises(spec_exception(OVERSIZED), clause=OVERSIZED, words=(path.name, hostile.TARGET),
                       edge="msgpack declared size"):
         adapter.load(class_name, str(directory))
+
+
+#: the safetensors header length a hostile file declares: past the file, far past MEMORY_LIMIT, and below
+#: 256 times the padded file, so that a bound checked against a multiple of the size would let it through
+HEADER_CLAIM = 128 * 2**20
+HEADER_PADDING = 2**20
+
+
+def test_safetensors_header_longer_than_the_file(check, adapter, device, tmp_path):
+    """A model.safetensors (padded by 1 MiB) whose first 8 bytes declare a 128 MiB header is refused as
+    error.checkpoint.corrupt naming the file, and the refused load's traced allocations stay under
+    MEMORY_LIMIT: the declared length is compared with the file before a buffer of that length is read."""
+    clause = "error.checkpoint.corrupt"
+    class_name = _base_class(adapter.framework)
+    directory = _base_checkpoint(adapter.framework, tmp_path, "long_header")
+    path = directory / SAFETENSORS[2]
+    data = path.read_bytes()
+    path.write_bytes(HEADER_CLAIM.to_bytes(8, "little") + data[8:] + b" " * HEADER_PADDING)
+    with traced_peak() as peak, check.raises(spec_exception(clause), clause=clause, words=(path.name,),
+                                             edge="header length past the file"):
+        adapter.load(class_name, str(directory))
+    check.that(peak[0] < MEMORY_LIMIT, clause="files.load.shapes_first",
+               message=f"the refused load allocated {peak[0] / 2**20:.0f} MiB (traced peak) for a file of "
+                       f"{path.stat().st_size} bytes declaring a {HEADER_CLAIM >> 20} MiB header")
 
 
 def test_non_finite_weights_are_named(check, adapter, device, tmp_path):

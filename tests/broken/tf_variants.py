@@ -391,3 +391,26 @@ class DictWinsOverKeyword(_Broken):
             return unpack(names, dict(values, **dropped))
 
         patch(model_base, "unpack_input_formats", unpack_input_formats)
+
+
+class HeaderReadBeforeItsCheck(_Broken):
+    """The safetensors header is read with the length the file declares before that length is compared with
+    the file: a file declaring a huge header makes the load allocate that much before it fails."""
+    defect = "header-read-before-its-check"
+
+    def apply(self):
+        import json
+        import struct
+        from pathlib import Path
+
+        from electra_core.checkpoint import safetensors_io
+
+        def read_header(path):
+            with open(path, "rb") as f:
+                (length,) = struct.unpack("<Q", f.read(8))
+                text = f.read(length)
+            if length > Path(path).stat().st_size - 8:
+                raise ValueError(f"header length {length} exceeds the file size")
+            return json.loads(text), 8 + length
+
+        patch(safetensors_io, "_read_header", read_header)
