@@ -108,10 +108,7 @@ class ElectraConfig:
 
     @classmethod
     def from_dict(cls, d: dict, **overrides: Any) -> "ElectraConfig":
-        d = dict(d)
-        model_type = d.pop("model_type", cls.model_type)
-        if model_type != cls.model_type:
-            raise ValueError(f"config model_type is {model_type!r}, expected {cls.model_type!r}")
+        d = dict(d)  # a model_type other than electra is refused by the constructor
         if "num_labels" in overrides and "id2label" not in overrides:
             kept = d.get("id2label")
             if not isinstance(kept, dict) or len(kept) != overrides["num_labels"]:

@@ -282,17 +282,35 @@ def test_symlinked_staging_folders_are_never_followed(tmp_path):
     assert which_checkpoint(folder, _candidates(("safetensors",), ("safetensors",))) == "new"
 
 
-def test_a_journal_naming_files_outside_the_folder_is_refused(tmp_path):
+#: journal entries a hostile folder could hold: new files are plain names of the folder (no separator, no
+#: '..', not a staging folder), stale ones relative paths that stay inside it
+HOSTILE_JOURNALS = {
+    "stale outside": {"new": [], "stale": ["../victim.txt"]},
+    "stale absolute": {"new": [], "stale": ["{outside}/victim.txt"]},
+    "new outside": {"new": ["../victim.txt"], "stale": []},
+    "new in a subfolder": {"new": ["sub/victim.txt"], "stale": []},
+    "new parent": {"new": [".."], "stale": []},
+    "new staging folder": {"new": [".saving-00000000000000cc"], "stale": []},
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_JOURNALS))
+def test_a_journal_naming_files_outside_the_folder_is_refused(tmp_path, kind):
+    """A committed journal in the folder is rolled forward by the next load, so its entries are checked first:
+    each hostile one is refused with a CheckpointError naming it, and nothing outside is touched."""
     folder = tmp_path / "ckpt"
     save_state(folder, *checkpoint("old"))
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
     staging = folder / ".saving-00000000000000bb"
     staging.mkdir()
-    (staging / journal.JOURNAL_NAME).write_text(json.dumps({"new": [], "stale": ["../victim.txt"]}))
-    with pytest.raises(CheckpointError, match="victim"):
+    (staging / "victim.txt").write_text("planted")  # what a rolled-forward "new" entry would move
+    entries = json.loads(json.dumps(HOSTILE_JOURNALS[kind]).replace("{outside}", str(tmp_path)))
+    (staging / journal.JOURNAL_NAME).write_text(json.dumps(entries))
+    before = _visible(folder)
+    with pytest.raises(CheckpointError, match="names files outside the folder"):
         load_state(folder)
-    assert victim.read_text() == "keep"
+    assert victim.read_text() == "keep" and _visible(folder) == before
 
 
 # -- concurrency ---------------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ BAD_KEYS = {
     "private": ({"_extra": {}}, "'_extra' is reserved"),
     "to_dict": ({"to_dict": 3}, "'to_dict' is reserved"),
     "wrong_type": ({"hidden_size": "16"}, "hidden_size"),
-    "model_type": ({"model_type": "bert"}, "model_type"),
+    "model_type": ({"model_type": "bert"}, "model_type"),  # sorts before "electra"
+    "model_type_after": ({"model_type": "roberta"}, "model_type"),  # and after it
 }
 
 

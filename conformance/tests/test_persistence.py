@@ -389,15 +389,18 @@ def test_half_precision_checkpoint_loads_as_float32(check, adapter, device, tmp_
 
 
 def test_config_of_another_model_type(check, adapter, device, tmp_path):
+    """A config.json of another model type is refused naming both types, whether its name sorts before
+    "electra" (bert) or after it (roberta)."""
     clause = "error.checkpoint.wrong_model_type"
-    directory = _base_checkpoint(adapter.framework, tmp_path, "bert")
-    config_file = directory / load_spec().raw("params")["files"]["config"]
-    config = json.loads(config_file.read_text())
-    config["model_type"] = "bert"
-    config_file.write_text(json.dumps(config))
-    with check.raises(spec_exception(clause), clause=clause, words=("model_type", "bert", "electra"),
-                      edge="model_type bert"):
-        adapter.load(_base_class(adapter.framework), str(directory))
+    for model_type in ("bert", "roberta"):
+        directory = _base_checkpoint(adapter.framework, tmp_path, model_type)
+        config_file = directory / load_spec().raw("params")["files"]["config"]
+        config = json.loads(config_file.read_text())
+        config["model_type"] = model_type
+        config_file.write_text(json.dumps(config))
+        with check.raises(spec_exception(clause), clause=clause, words=("model_type", model_type, "electra"),
+                          edge=f"model_type {model_type}"):
+            adapter.load(_base_class(adapter.framework), str(directory))
 
 
 def test_failed_save_keeps_the_checkpoint(check, adapter, caps, device, model_cache, tmp_path):
