@@ -20,8 +20,9 @@
 #   devices, and one JAX compilation cache with scripts/test.sh. When the suite passes, the package's own unit
 #   tests run (tests/test_tf_*.py, tests/test_flax_*.py, electra_core's checkpoint, config, value-check,
 #   tokenizer and loader tests): they judge the package's API outside the spec, and the score counts the
-#   mutants they alone kill apart from the suite's. A result where pytest ran no test (a usage error, nothing
-#   collected) is not a kill: it is dropped and run again.
+#   mutants they alone kill apart from the suite's. The command must first collect its tests on the unmutated
+#   copy (--collect-only), or nothing runs; a kill whose output shows no failing pytest stage is relabelled
+#   and run again.
 # - Surviving mutants shown equivalent (they cannot change behaviour) are listed with why in
 #   conformance/mutation/equivalent.yaml, relabelled after the run and left out of the score. Mutants inside
 #   type annotations of modules with from __future__ import annotations (never evaluated) are set aside
