@@ -20,8 +20,9 @@ tell it from the original. Only a mutant that survived can be equivalent: a kill
 
 A kill counts only when a test failed: cosmic-ray takes any non-zero exit of the test command for a kill, so a
 result whose output shows no failing pytest stage (the test command's stamp) nor, in sessions from before the
-stamp, a failed test in pytest's summary is relabelled incompetent after the run and run again by the next one. The score tells the mutants the conformance suite kills from
-those only the package's unit tests kill (the test command's second stage, after UNIT_STAGE).
+stamp, a failed test in pytest's summary is relabelled incompetent after the run and run again by the next
+one. The score tells the mutants the conformance suite kills from those only the package's unit tests kill
+(the test command's second stage, after UNIT_STAGE).
 Runs in .venv-mutation (cosmic-ray); the working directory is the mutated copy of the checkout.
 """
 from __future__ import annotations
@@ -224,7 +225,8 @@ def score(session: str) -> str:
     equivalent = sum(1 for r in results if r.worker_outcome == WorkerOutcome.SKIPPED
                      and (r.output or "").startswith(EQUIVALENT))
     killed = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED)
-    by_unit_tests = sum(1 for r in results if r.test_outcome == TestOutcome.KILLED and killed_by_unit_tests_only(r.output))
+    by_unit_tests = sum(1 for r in results
+                        if r.test_outcome == TestOutcome.KILLED and killed_by_unit_tests_only(r.output))
     survived = sum(1 for r in results if r.test_outcome == TestOutcome.SURVIVED)
     incompetent = sum(1 for r in results if r.test_outcome == TestOutcome.INCOMPETENT)  # could not be run
     unrun = sum(1 for r in results if (r.output or "").startswith(NOT_RUN))

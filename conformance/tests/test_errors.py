@@ -201,7 +201,8 @@ def _given_twice(model, case, formats) -> list:
     out = []
     for name in (n for n in case.inputs if n != "input_ids"):
         again = {name: np.ascontiguousarray(case.inputs[name][..., ::-1])}
-        out.append(((lambda again=again: model(dict(case.inputs), **again)), {"arg": name, "edge": f"{name} in the dict"}))
+        out.append(((lambda again=again: model(dict(case.inputs), **again)),
+                    {"arg": name, "edge": f"{name} in the dict"}))
         if "list" in formats:
             entries = [case.inputs.get(n) for n in listed]
             out.append(((lambda entries=entries, again=again: model(entries, **again)),
